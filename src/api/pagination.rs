@@ -1,0 +1,149 @@
+//! AIP-158 pagination: page sizes and opaque keyset page tokens. A token holds
+//! the sort key of the last row returned and the filter it was issued for, so
+//! pages stay stable while rows are inserted, and a token cannot be replayed
+//! against a different filter.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::error::Violations;
+
+/// Page size when the caller leaves it at 0.
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+/// Larger page sizes are reduced to this.
+pub const MAX_PAGE_SIZE: i64 = 1000;
+
+/// The effective page size for a requested one; negative sizes are recorded
+/// as a violation of `page_size`.
+pub fn page_size(violations: &mut Violations, requested: i32) -> i64 {
+    match requested {
+        0 => DEFAULT_PAGE_SIZE,
+        n if n < 0 => {
+            violations.add("page_size", "must not be negative");
+            DEFAULT_PAGE_SIZE
+        }
+        n => i64::from(n).min(MAX_PAGE_SIZE),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct TokenBody<K> {
+    /// The sort key of the last row of the previous page.
+    after: K,
+    /// The filter the token was issued for.
+    filter: String,
+}
+
+/// Reads a page token: `None` for the first page. A token that does not decode
+/// or was issued for another filter is recorded as a violation of `page_token`.
+pub fn decode_token<K: DeserializeOwned>(
+    violations: &mut Violations,
+    token: &str,
+    filter: &str,
+) -> Option<K> {
+    if token.is_empty() {
+        return None;
+    }
+    let body: Option<TokenBody<K>> = URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    match body {
+        Some(body) if body.filter == filter => Some(body.after),
+        Some(_) => {
+            violations.add(
+                "page_token",
+                "was issued for a different filter: repeat the original filter or start again without a token",
+            );
+            None
+        }
+        None => {
+            violations.add(
+                "page_token",
+                "is not a token returned by this method: pass next_page_token unchanged",
+            );
+            None
+        }
+    }
+}
+
+/// Makes the token of the page that follows the row with sort key `after`.
+pub fn encode_token<K: Serialize>(after: &K, filter: &str) -> String {
+    let body = TokenBody {
+        after,
+        filter: filter.to_owned(),
+    };
+    // Serialising plain keys cannot fail.
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// Splits a result fetched with `LIMIT page_size + 1` into the page and the
+/// token of the next page (empty when this page is the last).
+pub fn into_page<T, K: Serialize>(
+    mut rows: Vec<T>,
+    page_size: i64,
+    filter: &str,
+    sort_key: impl Fn(&T) -> K,
+) -> (Vec<T>, String) {
+    let page_size = usize::try_from(page_size).unwrap_or(usize::MAX);
+    if rows.len() <= page_size {
+        return (rows, String::new());
+    }
+    rows.truncate(page_size);
+    let token = rows
+        .last()
+        .map(|last| encode_token(&sort_key(last), filter))
+        .unwrap_or_default();
+    (rows, token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn page_sizes_default_cap_and_reject_negatives() {
+        let mut violations = Violations::default();
+        assert_eq!(page_size(&mut violations, 0), 50);
+        assert_eq!(page_size(&mut violations, 7), 7);
+        assert_eq!(page_size(&mut violations, 5000), 1000);
+        assert!(violations.is_empty());
+        page_size(&mut violations, -1);
+        assert!(!violations.is_empty());
+    }
+
+    #[test]
+    fn tokens_round_trip_for_the_same_filter_only() {
+        let id = Uuid::now_v7();
+        let token = encode_token(&id, "status = ACTIVE");
+        let mut violations = Violations::default();
+        let after: Option<Uuid> = decode_token(&mut violations, &token, "status = ACTIVE");
+        assert_eq!(after, Some(id));
+        assert!(violations.is_empty());
+
+        let other: Option<Uuid> = decode_token(&mut violations, &token, "status = RETIRED");
+        assert_eq!(other, None);
+        assert!(!violations.is_empty());
+    }
+
+    #[test]
+    fn garbage_tokens_are_violations() {
+        for token in ["nope", "!!!", &URL_SAFE_NO_PAD.encode("{\"x\":1}")] {
+            let mut violations = Violations::default();
+            let after: Option<Uuid> = decode_token(&mut violations, token, "");
+            assert!(after.is_none() && !violations.is_empty(), "{token}");
+        }
+    }
+
+    #[test]
+    fn into_page_emits_a_token_only_when_more_rows_exist() {
+        let (rows, token) = into_page(vec![1, 2, 3], 3, "", |n| *n);
+        assert_eq!((rows.len(), token.as_str()), (3, ""));
+        let (rows, token) = into_page(vec![1, 2, 3, 4], 3, "", |n| *n);
+        assert_eq!(rows, [1, 2, 3]);
+        let mut violations = Violations::default();
+        assert_eq!(decode_token::<i32>(&mut violations, &token, ""), Some(3));
+    }
+}

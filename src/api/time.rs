@@ -1,0 +1,82 @@
+//! Conversions between `google.protobuf.Timestamp` and UTC times.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use crate::error::ApiError;
+
+/// A UTC time as a protobuf timestamp.
+pub fn to_proto(time: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// An optional UTC time as an optional protobuf timestamp.
+pub fn to_proto_opt(time: Option<DateTime<Utc>>) -> Option<Timestamp> {
+    time.map(to_proto)
+}
+
+/// A protobuf timestamp as a UTC time, truncated to microseconds (what
+/// PostgreSQL keeps), reporting out-of-range values against `field`.
+pub fn from_proto(field: &str, timestamp: &Timestamp) -> Result<DateTime<Utc>, ApiError> {
+    let valid_nanos = (0..1_000_000_000).contains(&timestamp.nanos);
+    valid_nanos
+        .then(|| DateTime::from_timestamp(timestamp.seconds, timestamp.nanos as u32))
+        .flatten()
+        // PostgreSQL timestamptz spans 4713 BC to 294276 AD; RFC 3339 years
+        // 0001-9999 are the range clients can also print.
+        .filter(|time| (1..=9999).contains(&chrono::Datelike::year(time)))
+        .map(|time| {
+            let micros = time.timestamp_micros();
+            DateTime::from_timestamp_micros(micros).unwrap_or(time)
+        })
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                field,
+                "is not a valid timestamp: seconds must fall in years 0001-9999 and nanos in 0..1e9",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_at_microsecond_precision() {
+        let ts = Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 123_456_789,
+        };
+        let time = from_proto("t", &ts).unwrap();
+        assert_eq!(
+            to_proto(time),
+            Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 123_456_000
+            }
+        );
+    }
+
+    #[test]
+    fn out_of_range_timestamps_are_rejected() {
+        for ts in [
+            Timestamp {
+                seconds: 0,
+                nanos: -1,
+            },
+            Timestamp {
+                seconds: 0,
+                nanos: 1_000_000_000,
+            },
+            Timestamp {
+                seconds: i64::MAX,
+                nanos: 0,
+            },
+        ] {
+            assert!(from_proto("t", &ts).is_err(), "{ts:?}");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Builds the server (database, migrations, services, health, reflection) and
+//! runs it until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{HeaderMap, Request, Response};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic::transport::server::TcpConnectInfo;
+use tower_http::trace::TraceLayer;
+use tracing::{Span, field};
+
+use crate::audits::service::AuditApi;
+use crate::config::ServeSettings;
+use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
+use crate::db::pool;
+use crate::goals::service::GoalApi;
+use crate::metrics::service::MetricApi;
+use crate::pb;
+use crate::pb::audit_service_server::AuditServiceServer;
+use crate::pb::goal_service_server::GoalServiceServer;
+use crate::pb::metric_service_server::MetricServiceServer;
+use crate::pb::progress_service_server::ProgressServiceServer;
+use crate::progress::service::ProgressApi;
+
+/// The largest request message accepted, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The private PostgreSQL instance failed.
+    #[error(transparent)]
+    LocalPostgres(#[from] LocalPostgresError),
+    /// The database could not be reached.
+    #[error("cannot connect to the database: {0}")]
+    Database(#[source] sqlx::Error),
+    /// A migration failed.
+    #[error("cannot apply the schema migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The listen address is unusable.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// The reflection service could not be built from the descriptors.
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The gRPC server failed.
+    #[error("the gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A built server: listening, connected and migrated, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    pool: PgPool,
+    local_postgres: Option<LocalPostgres>,
+}
+
+impl Application {
+    /// Binds the listener first (so port 0 works and the real port can be
+    /// read back), then starts or connects to PostgreSQL and migrates it.
+    pub async fn build(settings: &ServeSettings) -> Result<Self, StartupError> {
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    address: settings.listen,
+                    source,
+                })?;
+
+        let (database_url, local_postgres) = match settings.database_url() {
+            Some(url) => (url.to_owned(), None),
+            None => {
+                tracing::info!(data_dir = %settings.data_dir.display(), "DATABASE_URL is not set, starting a private PostgreSQL");
+                let local = LocalPostgres::start(LocalPostgresOptions {
+                    data_dir: settings.data_dir.clone(),
+                    ephemeral: false,
+                })
+                .await?;
+                (local.database_url("goalpost"), Some(local))
+            }
+        };
+        let pool = match pool::connect(&database_url, settings.db_max_connections).await {
+            Ok(pool) => pool,
+            Err(error) => {
+                stop_local(local_postgres).await;
+                return Err(StartupError::Database(error));
+            }
+        };
+        if !settings.skip_migrations
+            && let Err(error) = pool::MIGRATOR.run(&pool).await
+        {
+            stop_local(local_postgres).await;
+            return Err(error.into());
+        }
+        Ok(Application {
+            listener,
+            pool,
+            local_postgres,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has an address.
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves until `shutdown` completes, then reports NOT_SERVING, drains the
+    /// calls in flight, closes the pool and stops the private PostgreSQL.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), StartupError> {
+        let Application {
+            listener,
+            pool,
+            local_postgres,
+        } = self;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<AuditServiceServer<AuditApi>>().await;
+        health.set_serving::<MetricServiceServer<MetricApi>>().await;
+        health.set_serving::<GoalServiceServer<GoalApi>>().await;
+        health
+            .set_serving::<ProgressServiceServer<ProgressApi>>()
+            .await;
+
+        let audits = AuditServiceServer::new(AuditApi::new(pool.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let metrics =
+            MetricServiceServer::new(MetricApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let goals = GoalServiceServer::new(GoalApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let progress =
+            ProgressServiceServer::new(ProgressApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
+
+        let stopping = async {
+            shutdown.await;
+            tracing::info!("shutting down: draining calls in flight");
+            health
+                .set_not_serving::<AuditServiceServer<AuditApi>>()
+                .await;
+            health
+                .set_not_serving::<MetricServiceServer<MetricApi>>()
+                .await;
+            health.set_not_serving::<GoalServiceServer<GoalApi>>().await;
+            health
+                .set_not_serving::<ProgressServiceServer<ProgressApi>>()
+                .await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+        };
+
+        let result = Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .layer(call_tracing())
+            .add_service(health_service)
+            .add_service(reflection_v1()?)
+            .add_service(reflection_v1alpha()?)
+            .add_service(audits)
+            .add_service(metrics)
+            .add_service(goals)
+            .add_service(progress)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
+            .await;
+
+        pool.close().await;
+        stop_local(local_postgres).await;
+        tracing::info!("stopped");
+        Ok(result?)
+    }
+}
+
+async fn stop_local(local_postgres: Option<LocalPostgres>) {
+    if let Some(local) = local_postgres
+        && let Err(error) = local.stop().await
+    {
+        tracing::error!(%error, "the private PostgreSQL did not stop cleanly");
+    }
+}
+
+/// Reflection serves goalpost's protos plus the health and `google.rpc`
+/// error-detail descriptors, so grpcurl can describe everything and decode
+/// error details with no proto files at hand.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+fn reflection_v1() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    StartupError,
+> {
+    Ok(reflection_builder().build_v1()?)
+}
+
+/// grpcurl 1.8 speaks only the v1alpha reflection protocol.
+fn reflection_v1alpha() -> Result<
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+    StartupError,
+> {
+    Ok(reflection_builder().build_v1alpha()?)
+}
+
+/// A span per call, `grpc.call`, with the method, the caller's address and,
+/// once known, the gRPC status; one log line when the call ends.
+fn call_tracing() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
+    impl Fn(&Request<tonic::body::Body>) -> Span + Clone,
+    (),
+    impl Fn(&Response<tonic::body::Body>, Duration, &Span) + Clone,
+    (),
+    impl Fn(Option<&HeaderMap>, Duration, &Span) + Clone,
+    (),
+> {
+    TraceLayer::new_for_grpc()
+        .make_span_with(|request: &Request<tonic::body::Body>| {
+            let caller = request
+                .extensions()
+                .get::<TcpConnectInfo>()
+                .and_then(TcpConnectInfo::remote_addr)
+                .map(|address| address.to_string())
+                .unwrap_or_default();
+            tracing::info_span!("grpc.call", method = %request.uri().path(), caller = %caller, status = field::Empty)
+        })
+        .on_request(())
+        // Errors from handlers come back as trailers-only responses: the
+        // status is in the headers. Successful calls carry it in trailers.
+        .on_response(|response: &Response<tonic::body::Body>, latency: Duration, span: &Span| {
+            if let Some(code) = grpc_status(response.headers()) {
+                finish_call(span, code, latency);
+            }
+        })
+        .on_body_chunk(())
+        .on_eos(|trailers: Option<&HeaderMap>, duration: Duration, span: &Span| {
+            let code = trailers.and_then(grpc_status).unwrap_or(tonic::Code::Ok);
+            finish_call(span, code, duration);
+        })
+        .on_failure(())
+}
+
+fn grpc_status(headers: &HeaderMap) -> Option<tonic::Code> {
+    headers
+        .get("grpc-status")
+        .map(|value| tonic::Code::from_bytes(value.as_bytes()))
+}
+
+fn finish_call(span: &Span, code: tonic::Code, latency: Duration) {
+    span.record("status", field::debug(code));
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    span.in_scope(|| tracing::info!(latency_ms, "call finished"));
+}

@@ -1,0 +1,5 @@
+//! Database plumbing: the connection pool, migrations and the private local
+//! PostgreSQL instance.
+
+pub mod local;
+pub mod pool;

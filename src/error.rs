@@ -1,0 +1,487 @@
+//! The one error type of the API and its mapping onto gRPC status codes with
+//! rich details (AIP-193): every error carries an `ErrorInfo` in the
+//! `goalpost` domain, bad input a `BadRequest` listing every violation, unmet
+//! preconditions a `PreconditionFailure`.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every error goalpost returns.
+pub const ERROR_DOMAIN: &str = "goalpost";
+
+/// The kinds of resources the API serves, used to name them in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    /// A social account (`accounts/{account}`).
+    Account,
+    /// An audit (`audits/{audit}`).
+    Audit,
+    /// A metric definition (`metrics/{metric_key}`).
+    Metric,
+    /// A goal (`goals/{goal}`).
+    Goal,
+    /// A key result (`goals/{goal}/keyResults/{key_result}`).
+    KeyResult,
+}
+
+impl ResourceKind {
+    /// The UPPER_SNAKE stem of the resource's error reasons (`ACCOUNT_NOT_FOUND`).
+    pub fn reason_stem(self) -> &'static str {
+        match self {
+            ResourceKind::Account => "ACCOUNT",
+            ResourceKind::Audit => "AUDIT",
+            ResourceKind::Metric => "METRIC",
+            ResourceKind::Goal => "GOAL",
+            ResourceKind::KeyResult => "KEY_RESULT",
+        }
+    }
+
+    /// The fully qualified message type, as `ResourceInfo.resource_type`.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ResourceKind::Account => "goalpost.v1.Account",
+            ResourceKind::Audit => "goalpost.v1.Audit",
+            ResourceKind::Metric => "goalpost.v1.MetricDefinition",
+            ResourceKind::Goal => "goalpost.v1.Goal",
+            ResourceKind::KeyResult => "goalpost.v1.KeyResult",
+        }
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ResourceKind::Account => "account",
+            ResourceKind::Audit => "audit",
+            ResourceKind::Metric => "metric",
+            ResourceKind::Goal => "goal",
+            ResourceKind::KeyResult => "key result",
+        })
+    }
+}
+
+/// One problem with one field of a request, as in `google.rpc.BadRequest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The path of the field in the request, such as `account.handle` or
+    /// `audit.entries[2].metrics[followers]`.
+    pub field: String,
+    /// What is wrong and how to fix it, lowercase without trailing punctuation.
+    pub description: String,
+}
+
+/// One unmet precondition, as in `google.rpc.PreconditionFailure`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreconditionViolation {
+    /// The UPPER_SNAKE kind of check that failed, such as `AUDIT_STATE`.
+    pub kind: String,
+    /// The resource or item the check concerns, such as `audits/…`.
+    pub subject: String,
+    /// What is wrong and how to fix it.
+    pub description: String,
+}
+
+/// Everything a call can fail with. Database text never reaches the client:
+/// [`ApiError::Internal`] is logged and answered with a generic message.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; every violation found is listed at once.
+    #[error("the request has {} invalid field(s)", .0.len())]
+    InvalidArgument(Vec<FieldViolation>),
+
+    /// The resource the call targets does not exist.
+    #[error("{kind} {name} not found")]
+    NotFound {
+        /// What kind of resource was looked up.
+        kind: ResourceKind,
+        /// The name that was looked up.
+        name: String,
+    },
+
+    /// A resource with the same identity already exists.
+    #[error("{message}")]
+    AlreadyExists {
+        /// What kind of resource collided.
+        kind: ResourceKind,
+        /// The name of the existing resource, when known.
+        name: String,
+        /// What collided, for people.
+        message: String,
+    },
+
+    /// The system is not in the state the call needs; retrying the same call
+    /// will fail the same way until something else changes.
+    #[error("{message}")]
+    FailedPrecondition {
+        /// The UPPER_SNAKE `ErrorInfo.reason`, such as `AUDIT_COMPLETED`.
+        reason: &'static str,
+        /// A summary for people.
+        message: String,
+        /// Each failed check.
+        violations: Vec<PreconditionViolation>,
+    },
+
+    /// The caller's etag no longer matches: someone else changed the resource.
+    #[error("{kind} {name} was changed since it was read (etag mismatch): read it again and retry")]
+    Aborted {
+        /// What kind of resource was stale.
+        kind: ResourceKind,
+        /// Its name.
+        name: String,
+    },
+
+    /// A limit was exceeded.
+    #[error("{message}")]
+    ResourceExhausted {
+        /// The UPPER_SNAKE `ErrorInfo.reason`.
+        reason: &'static str,
+        /// Which limit, for people.
+        message: String,
+    },
+
+    /// The method is part of the contract but its implementation has not
+    /// landed yet.
+    #[error("{method} is not implemented yet: {missing}")]
+    Unimplemented {
+        /// The full method name, such as `goalpost.v1.GoalService/CreateGoal`.
+        method: &'static str,
+        /// What is missing, for people.
+        missing: &'static str,
+    },
+
+    /// The call ran out of time, including PostgreSQL's statement timeout.
+    #[error("the call took longer than its deadline allows")]
+    DeadlineExceeded,
+
+    /// PostgreSQL cannot be reached or is shutting down; a retry may succeed.
+    #[error("the database is unavailable, retry later")]
+    Unavailable(#[source] sqlx::Error),
+
+    /// Anything unexpected. Logged with its cause, answered generically.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// Shorthand for a single bad field.
+    pub fn invalid_field(field: impl Into<String>, description: impl Into<String>) -> Self {
+        ApiError::InvalidArgument(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+
+    /// Shorthand for a precondition failure with one violation.
+    pub fn failed_precondition(
+        reason: &'static str,
+        subject: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        let description = description.into();
+        ApiError::FailedPrecondition {
+            reason,
+            message: description.clone(),
+            violations: vec![PreconditionViolation {
+                kind: reason.to_owned(),
+                subject: subject.into(),
+                description,
+            }],
+        }
+    }
+
+    /// UNIMPLEMENTED for a method of the contract whose issue has not landed.
+    pub fn not_yet(method: &'static str, missing: &'static str) -> Status {
+        ApiError::Unimplemented { method, missing }.into()
+    }
+
+    /// Wraps any unexpected error.
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Internal(error.into())
+    }
+
+    /// The gRPC code of this error.
+    pub fn code(&self) -> Code {
+        match self {
+            ApiError::InvalidArgument(_) => Code::InvalidArgument,
+            ApiError::NotFound { .. } => Code::NotFound,
+            ApiError::AlreadyExists { .. } => Code::AlreadyExists,
+            ApiError::FailedPrecondition { .. } => Code::FailedPrecondition,
+            ApiError::Aborted { .. } => Code::Aborted,
+            ApiError::ResourceExhausted { .. } => Code::ResourceExhausted,
+            ApiError::Unimplemented { .. } => Code::Unimplemented,
+            ApiError::DeadlineExceeded => Code::DeadlineExceeded,
+            ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The `ErrorInfo.reason`: UPPER_SNAKE, stable, unique in the domain.
+    pub fn reason(&self) -> String {
+        match self {
+            ApiError::InvalidArgument(_) => "INVALID_ARGUMENT".into(),
+            ApiError::NotFound { kind, .. } => format!("{}_NOT_FOUND", kind.reason_stem()),
+            ApiError::AlreadyExists { kind, .. } => {
+                format!("{}_ALREADY_EXISTS", kind.reason_stem())
+            }
+            ApiError::FailedPrecondition { reason, .. } => (*reason).into(),
+            ApiError::Aborted { .. } => "ETAG_MISMATCH".into(),
+            ApiError::ResourceExhausted { reason, .. } => (*reason).into(),
+            ApiError::Unimplemented { .. } => "NOT_IMPLEMENTED".into(),
+            ApiError::DeadlineExceeded => "DEADLINE_EXCEEDED".into(),
+            ApiError::Unavailable(_) => "DATABASE_UNAVAILABLE".into(),
+            ApiError::Internal(_) => "INTERNAL".into(),
+        }
+    }
+
+    /// The status message: for people, and for `InvalidArgument` a summary of
+    /// every violation so that clients which ignore details still see them.
+    fn message(&self) -> String {
+        match self {
+            ApiError::InvalidArgument(violations) => {
+                let listed: Vec<String> = violations
+                    .iter()
+                    .map(|v| format!("{}: {}", v.field, v.description))
+                    .collect();
+                format!("invalid request: {}", listed.join("; "))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn details(&self) -> ErrorDetails {
+        let mut metadata = HashMap::new();
+        let mut details = ErrorDetails::new();
+        match self {
+            ApiError::InvalidArgument(violations) => {
+                for v in violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+            }
+            ApiError::NotFound { kind, name }
+            | ApiError::AlreadyExists { kind, name, .. }
+            | ApiError::Aborted { kind, name } => {
+                metadata.insert("resource".to_owned(), name.clone());
+                details.set_resource_info(kind.type_name(), name.clone(), "", self.to_string());
+            }
+            ApiError::FailedPrecondition { violations, .. } => {
+                for v in violations {
+                    details.add_precondition_failure_violation(
+                        v.kind.clone(),
+                        v.subject.clone(),
+                        v.description.clone(),
+                    );
+                }
+            }
+            ApiError::Unimplemented { method, .. } => {
+                metadata.insert("method".to_owned(), (*method).to_owned());
+            }
+            ApiError::Unavailable(_) => {
+                details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+            }
+            ApiError::ResourceExhausted { .. }
+            | ApiError::DeadlineExceeded
+            | ApiError::Internal(_) => {}
+        }
+        details.set_error_info(self.reason(), ERROR_DOMAIN, metadata);
+        details
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Status {
+        match &error {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %cause, debug = ?cause, "internal error");
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+            }
+            _ => {}
+        }
+        Status::with_error_details(error.code(), error.message(), error.details())
+    }
+}
+
+/// SQLSTATE classes and codes that mean "the server is not there right now".
+fn is_transient_database_code(code: &str) -> bool {
+    // 08: connection exceptions; 57P01-57P03: shutdown and cannot-connect-now;
+    // 53300: too many connections.
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => ApiError::Unavailable(error),
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                // query_canceled: our statement_timeout, set from the deadline.
+                Some("57014") => ApiError::DeadlineExceeded,
+                Some(code) if is_transient_database_code(code) => ApiError::Unavailable(error),
+                _ => ApiError::internal(error),
+            },
+            _ => ApiError::internal(error),
+        }
+    }
+}
+
+/// The name of the constraint a database error violated, if any.
+pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}
+
+/// Collects field violations while a request is validated, so that a caller
+/// learns about every bad field at once rather than one per round trip.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// Records one violation.
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// Records the violations of a nested check, if it failed with any.
+    pub fn absorb<T>(&mut self, result: Result<T, ApiError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(ApiError::InvalidArgument(found)) => {
+                self.0.extend(found);
+                None
+            }
+            Err(other) => {
+                // Only validation errors are expected here; keep the first
+                // other error visible rather than losing it.
+                self.0.push(FieldViolation {
+                    field: String::new(),
+                    description: other.to_string(),
+                });
+                None
+            }
+        }
+    }
+
+    /// How many violations were recorded.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(value)` when nothing was recorded, else INVALID_ARGUMENT with all of them.
+    pub fn finish<T>(self, value: T) -> Result<T, ApiError> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(ApiError::InvalidArgument(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn details_of(status: &Status) -> ErrorDetails {
+        status.get_error_details()
+    }
+
+    #[test]
+    fn invalid_argument_lists_every_violation_in_bad_request() {
+        let mut violations = Violations::default();
+        violations.add("account.handle", "must not be empty");
+        violations.add("account.network", "must be set");
+        let status: Status = violations.finish(()).unwrap_err().into();
+
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = details_of(&status);
+        let fields: Vec<&str> = details
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["account.handle", "account.network"]);
+        assert!(
+            status
+                .message()
+                .contains("account.handle: must not be empty")
+        );
+        let info = details.error_info().unwrap();
+        assert_eq!(info.reason, "INVALID_ARGUMENT");
+        assert_eq!(info.domain, "goalpost");
+    }
+
+    #[test]
+    fn not_found_names_the_resource_in_reason_and_resource_info() {
+        let status: Status = ApiError::NotFound {
+            kind: ResourceKind::Account,
+            name: "accounts/x".into(),
+        }
+        .into();
+        assert_eq!(status.code(), Code::NotFound);
+        let details = details_of(&status);
+        assert_eq!(details.error_info().unwrap().reason, "ACCOUNT_NOT_FOUND");
+        let info = details.resource_info().unwrap();
+        assert_eq!(info.resource_name, "accounts/x");
+        assert_eq!(info.resource_type, "goalpost.v1.Account");
+    }
+
+    #[test]
+    fn failed_precondition_carries_a_precondition_failure() {
+        let status: Status =
+            ApiError::failed_precondition("AUDIT_COMPLETED", "audits/a", "the audit is frozen")
+                .into();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let details = details_of(&status);
+        let violation = &details.precondition_failure().unwrap().violations[0];
+        assert_eq!(violation.r#type, "AUDIT_COMPLETED");
+        assert_eq!(violation.subject, "audits/a");
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let status: Status = ApiError::internal("relation \"account\" does not exist").into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("relation"));
+        assert_eq!(details_of(&status).error_info().unwrap().reason, "INTERNAL");
+    }
+
+    #[test]
+    fn etag_mismatch_is_aborted() {
+        let status: Status = ApiError::Aborted {
+            kind: ResourceKind::Audit,
+            name: "audits/a".into(),
+        }
+        .into();
+        assert_eq!(status.code(), Code::Aborted);
+        assert_eq!(
+            details_of(&status).error_info().unwrap().reason,
+            "ETAG_MISMATCH"
+        );
+    }
+
+    #[test]
+    fn pool_timeouts_are_unavailable_and_retryable() {
+        let error = ApiError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(error.code(), Code::Unavailable);
+        let status: Status = error.into();
+        assert!(details_of(&status).retry_info().is_some());
+    }
+}

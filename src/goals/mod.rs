@@ -1,0 +1,3 @@
+//! Goals and their key results.
+
+pub mod service;

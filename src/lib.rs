@@ -1,0 +1,24 @@
+//! goalpost: a gRPC service that keeps a company's social media goals in
+//! PostgreSQL and tells how far along they are.
+
+pub mod accounts;
+pub mod api;
+pub mod app;
+pub mod audits;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod goals;
+pub mod metrics;
+pub mod progress;
+pub mod telemetry;
+
+/// The generated protobuf types and services of `goalpost.v1`.
+pub mod pb {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("goalpost.v1");
+
+    /// The encoded descriptor set of every goalpost proto, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("goalpost_descriptor");
+}

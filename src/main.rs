@@ -1,0 +1,48 @@
+//! The `goalpost` binary: parse the command line, set up logging, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use goalpost::app::Application;
+use goalpost::config::{Cli, Command, ServeSettings};
+use goalpost::telemetry;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(settings) => serve(settings).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: ServeSettings) -> Result<(), goalpost::app::StartupError> {
+    let app = Application::build(&settings).await?;
+    tracing::info!(address = %app.local_addr(), "goalpost is serving gRPC");
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+/// Completes on SIGINT or SIGTERM (a plain ctrl_c would miss SIGTERM, which
+/// is what process managers and containers send).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -1,0 +1,3 @@
+//! The read side: progress of goals and key results.
+
+pub mod service;
