@@ -224,41 +224,50 @@ fn reflection_v1alpha() -> Result<
     Ok(reflection_builder().build_v1alpha()?)
 }
 
-/// A span per call, `grpc.call`, with the method, the caller's address and,
-/// once known, the gRPC status; one log line when the call ends.
-fn call_tracing() -> TraceLayer<
+/// The tracing layer: a span per call and one line when it ends.
+type CallTracing = TraceLayer<
     tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
-    impl Fn(&Request<tonic::body::Body>) -> Span + Clone,
+    fn(&Request<tonic::body::Body>) -> Span,
     (),
-    impl Fn(&Response<tonic::body::Body>, Duration, &Span) + Clone,
+    fn(&Response<tonic::body::Body>, Duration, &Span),
     (),
-    impl Fn(Option<&HeaderMap>, Duration, &Span) + Clone,
+    fn(Option<&HeaderMap>, Duration, &Span),
     (),
-> {
+>;
+
+fn call_tracing() -> CallTracing {
     TraceLayer::new_for_grpc()
-        .make_span_with(|request: &Request<tonic::body::Body>| {
-            let caller = request
-                .extensions()
-                .get::<TcpConnectInfo>()
-                .and_then(TcpConnectInfo::remote_addr)
-                .map(|address| address.to_string())
-                .unwrap_or_default();
-            tracing::info_span!("grpc.call", method = %request.uri().path(), caller = %caller, status = field::Empty)
-        })
+        .make_span_with(call_span as fn(&Request<tonic::body::Body>) -> Span)
         .on_request(())
-        // Errors from handlers come back as trailers-only responses: the
-        // status is in the headers. Successful calls carry it in trailers.
-        .on_response(|response: &Response<tonic::body::Body>, latency: Duration, span: &Span| {
-            if let Some(code) = grpc_status(response.headers()) {
-                finish_call(span, code, latency);
-            }
-        })
+        .on_response(call_answered as fn(&Response<tonic::body::Body>, Duration, &Span))
         .on_body_chunk(())
-        .on_eos(|trailers: Option<&HeaderMap>, duration: Duration, span: &Span| {
-            let code = trailers.and_then(grpc_status).unwrap_or(tonic::Code::Ok);
-            finish_call(span, code, duration);
-        })
+        .on_eos(call_ended as fn(Option<&HeaderMap>, Duration, &Span))
         .on_failure(())
+}
+
+/// The span of a call, `grpc.call`, with the method, the caller's address
+/// and, once known, the gRPC status.
+fn call_span(request: &Request<tonic::body::Body>) -> Span {
+    let caller = request
+        .extensions()
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .map(|address| address.to_string())
+        .unwrap_or_default();
+    tracing::info_span!("grpc.call", method = %request.uri().path(), caller = %caller, status = field::Empty)
+}
+
+/// Errors from handlers come back as trailers-only responses, with the status
+/// in the headers; successful calls carry it in trailers (see [`call_ended`]).
+fn call_answered(response: &Response<tonic::body::Body>, latency: Duration, span: &Span) {
+    if let Some(code) = grpc_status(response.headers()) {
+        finish_call(span, code, latency);
+    }
+}
+
+fn call_ended(trailers: Option<&HeaderMap>, duration: Duration, span: &Span) {
+    let code = trailers.and_then(grpc_status).unwrap_or(tonic::Code::Ok);
+    finish_call(span, code, duration);
 }
 
 fn grpc_status(headers: &HeaderMap) -> Option<tonic::Code> {

@@ -1,0 +1,9 @@
+//! The gRPC integration tests: each test starts a real server on a free port
+//! over its own fresh database on real PostgreSQL (`DATABASE_URL` when set,
+//! else a private instance started for the test run).
+
+mod accounts;
+mod audits;
+mod helpers;
+mod local_postgres;
+mod platform;
