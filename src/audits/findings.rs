@@ -92,22 +92,17 @@ pub fn compute(
             Direction::Higher => ("highest", "lowest"),
             Direction::Lower => ("lowest", "highest"),
         };
-        for (kind, (entry, value), word) in [
-            (Kind::TopPerformer, best, best_word),
-            (Kind::BottomPerformer, worst, worst_word),
+        for (kind, (entry, value), verb, word) in [
+            (Kind::TopPerformer, best, "leads", best_word),
+            (Kind::BottomPerformer, worst, "trails", worst_word),
         ] {
-            let quality = if kind == Kind::TopPerformer {
-                "best"
-            } else {
-                "worst"
-            };
             findings.push(FindingDraft {
                 kind,
                 account: entry.account.clone(),
                 metric_key: Some(key.to_owned()),
                 value: Some(value),
                 description: format!(
-                    "{} has the {word} {key} ({value}) of the {count} accounts that report it, the {quality} result",
+                    "{} {verb} on {key} with {value}, the {word} of the {count} accounts reporting it",
                     entry.label
                 ),
             });

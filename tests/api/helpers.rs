@@ -151,7 +151,8 @@ pub async fn spawn_app() -> TestApp {
     start_on(server.url(&database)).await
 }
 
-async fn start_on(database_url: String) -> TestApp {
+/// Starts a server over the database at `database_url`, migrating it.
+pub async fn start_on(database_url: String) -> TestApp {
     let settings = ServeSettings::new("127.0.0.1:0".parse().unwrap(), Some(database_url.clone()));
     let app = Application::build(&settings)
         .await

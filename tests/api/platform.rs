@@ -1,6 +1,7 @@
 //! What every deployment offers besides the API: health, reflection, and
 //! honest UNIMPLEMENTED answers for methods whose issue has not landed.
 
+use goalpost::db::local::{LocalPostgres, LocalPostgresOptions};
 use goalpost::pb;
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -9,7 +10,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_reflection::pb::{v1, v1alpha};
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, spawn_app, start_on};
 
 #[tokio::test]
 async fn health_reports_every_service_serving() {
@@ -163,4 +164,38 @@ async fn methods_of_later_issues_answer_unimplemented_and_say_what_is_missing() 
         .await
         .unwrap_err();
     assert_error(&error, Code::Unimplemented, "NOT_IMPLEMENTED");
+}
+
+#[tokio::test]
+async fn calls_answer_unavailable_while_the_database_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = LocalPostgres::start(LocalPostgresOptions {
+        data_dir: dir.path().to_path_buf(),
+        ephemeral: true,
+    })
+    .await
+    .unwrap();
+    let app = start_on(postgres.database_url("goalpost")).await;
+    let account = app
+        .create_account(pb::account::Network::Facebook, "acme")
+        .await;
+    postgres.stop().await.unwrap();
+
+    let started = std::time::Instant::now();
+    let error = app
+        .audits()
+        .get_account(pb::GetAccountRequest { name: account.name })
+        .await
+        .unwrap_err();
+    assert_error(&error, Code::Unavailable, "DATABASE_UNAVAILABLE");
+    assert!(
+        tonic_types::StatusExt::get_error_details(&error)
+            .retry_info()
+            .is_some(),
+        "tells the caller to retry"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "fails within the pool's acquire timeout"
+    );
 }
