@@ -36,6 +36,9 @@ pub struct AccountRow {
     pub revision: i64,
 }
 
+/// A query returning account rows.
+type AccountQuery<'q> = sqlx::query::QueryAs<'q, Postgres, AccountRow, sqlx::postgres::PgArguments>;
+
 /// The unique index on (network, lower(handle)).
 const NETWORK_HANDLE_KEY: &str = "account_network_handle_key";
 
@@ -89,22 +92,27 @@ pub async fn insert(
     account_id: Uuid,
     fields: &AccountFields,
 ) -> Result<AccountRow, ApiError> {
-    sqlx::query_as(
+    let query = sqlx::query_as(
         "insert into account (account_id, network, handle, profile_url, display_name, owner, purpose, status)
          values ($1, $2, $3, $4, $5, $6, $7, $8)
          returning *",
-    )
-    .bind(account_id)
-    .bind(fields.network_name())
-    .bind(&fields.handle)
-    .bind(&fields.profile_url)
-    .bind(&fields.display_name)
-    .bind(&fields.owner)
-    .bind(&fields.purpose)
-    .bind(fields.status_name())
-    .fetch_one(executor)
-    .await
-    .map_err(|error| map_write_error(error, fields))
+    );
+    bind_fields(query.bind(account_id), fields)
+        .fetch_one(executor)
+        .await
+        .map_err(|error| map_write_error(error, fields))
+}
+
+/// Binds the caller-owned fields as the next seven parameters, in column order.
+fn bind_fields<'q>(query: AccountQuery<'q>, fields: &'q AccountFields) -> AccountQuery<'q> {
+    query
+        .bind(fields.network_name())
+        .bind(&fields.handle)
+        .bind(&fields.profile_url)
+        .bind(&fields.display_name)
+        .bind(&fields.owner)
+        .bind(&fields.purpose)
+        .bind(fields.status_name())
 }
 
 /// Reads one account.
@@ -155,23 +163,16 @@ pub async fn update(
     account_id: Uuid,
     fields: &AccountFields,
 ) -> Result<AccountRow, ApiError> {
-    sqlx::query_as(
+    let query = sqlx::query_as(
         "update account
          set network = $2, handle = $3, profile_url = $4, display_name = $5, owner = $6, purpose = $7, status = $8
          where account_id = $1
          returning *",
-    )
-    .bind(account_id)
-    .bind(fields.network_name())
-    .bind(&fields.handle)
-    .bind(&fields.profile_url)
-    .bind(&fields.display_name)
-    .bind(&fields.owner)
-    .bind(&fields.purpose)
-    .bind(fields.status_name())
-    .fetch_one(executor)
-    .await
-    .map_err(|error| map_write_error(error, fields))
+    );
+    bind_fields(query.bind(account_id), fields)
+        .fetch_one(executor)
+        .await
+        .map_err(|error| map_write_error(error, fields))
 }
 
 /// How many audits refer to an account.

@@ -8,9 +8,10 @@ use sqlx::PgPool;
 use super::convert::{apply_mask, is_populated};
 use super::model::{AccountFields, UPDATABLE_FIELDS};
 use super::repo;
-use crate::api::filter::{self, FieldKind, FilterField};
+use crate::api::filter::{FieldKind, FilterField};
+use crate::api::list::ListRequest;
 use crate::api::names::{ACCOUNTS, new_id};
-use crate::api::{etag, field_mask, idempotency, pagination};
+use crate::api::{etag, field_mask, idempotency};
 use crate::error::{ApiError, ResourceKind, Violations};
 use crate::pb;
 use crate::pb::account::{Network, Status};
@@ -101,15 +102,9 @@ pub async fn list(
         page_token,
         filter,
     } = request;
-    let mut violations = Violations::default();
-    let page_size = pagination::page_size(&mut violations, page_size);
-    let after = pagination::decode_token(&mut violations, &page_token, &filter);
-    let conditions = violations.absorb(filter::compile(&filter, &FILTER_FIELDS));
-    let conditions = violations.finish(conditions)?.unwrap_or_default();
-
-    let rows = repo::list(pool, &conditions, after, page_size + 1).await?;
-    let (rows, next_page_token) =
-        pagination::into_page(rows, page_size, &filter, |row| row.account_id);
+    let list = ListRequest::parse(page_size, &page_token, filter, &FILTER_FIELDS)?;
+    let rows = repo::list(pool, &list.conditions, list.after, list.fetch_limit()).await?;
+    let (rows, next_page_token) = list.into_page(rows, |row| row.account_id);
     Ok(pb::ListAccountsResponse {
         accounts: rows
             .into_iter()

@@ -6,6 +6,7 @@ pub mod etag;
 pub mod field_mask;
 pub mod filter;
 pub mod idempotency;
+pub mod list;
 pub mod names;
 pub mod pagination;
 pub mod time;

@@ -12,9 +12,10 @@ use super::findings::{self, EntryFacts};
 use super::model::{AuditFields, EntryFields, MAX_ENTRIES_ON_CREATE};
 use super::repo::{self, AuditRecord};
 use crate::accounts;
-use crate::api::filter::{self, FieldKind, FilterField};
+use crate::api::filter::{FieldKind, FilterField};
+use crate::api::list::ListRequest;
 use crate::api::names::{ACCOUNTS, AUDITS, new_id};
-use crate::api::{etag, idempotency, pagination};
+use crate::api::{etag, idempotency};
 use crate::error::{ApiError, ResourceKind, Violations};
 use crate::metrics::catalog;
 use crate::pb;
@@ -207,21 +208,10 @@ async fn list_audits(
         page_token,
         filter,
     } = request;
-    let mut violations = Violations::default();
-    let page_size = pagination::page_size(&mut violations, page_size);
-    let after = pagination::decode_token(&mut violations, &page_token, &filter);
-    let conditions = violations.absorb(filter::compile(&filter, &FILTER_FIELDS));
-    let conditions = violations.finish(conditions)?.unwrap_or_default();
-
-    let records = repo::list(
-        &mut *pool.acquire().await?,
-        &conditions,
-        after,
-        page_size + 1,
-    )
-    .await?;
-    let (records, next_page_token) =
-        pagination::into_page(records, page_size, &filter, |r| r.audit.audit_id);
+    let list = ListRequest::parse(page_size, &page_token, filter, &FILTER_FIELDS)?;
+    let mut conn = pool.acquire().await?;
+    let records = repo::list(&mut conn, &list.conditions, list.after, list.fetch_limit()).await?;
+    let (records, next_page_token) = list.into_page(records, |record| record.audit.audit_id);
     Ok(pb::ListAuditsResponse {
         audits: records
             .into_iter()
