@@ -143,8 +143,8 @@ impl Application {
 
         let audits = AuditServiceServer::new(AuditApi::new(pool.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let metrics =
-            MetricServiceServer::new(MetricApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let metrics = MetricServiceServer::new(MetricApi::new(pool.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
         let goals = GoalServiceServer::new(GoalApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let progress =
             ProgressServiceServer::new(ProgressApi).max_decoding_message_size(MAX_MESSAGE_BYTES);

@@ -92,6 +92,25 @@ pub enum ApiError {
     #[error("the request has {} invalid field(s)", .0.len())]
     InvalidArgument(Vec<FieldViolation>),
 
+    /// A chunk of a client stream is malformed; `chunk` is its zero-based
+    /// index and the violations index rows within it.
+    #[error("chunk {chunk} of the stream has {} invalid field(s)", violations.len())]
+    InvalidChunk {
+        /// The zero-based index of the chunk.
+        chunk: usize,
+        /// Every violation found in the chunk.
+        violations: Vec<FieldViolation>,
+    },
+
+    /// The client's stream broke off (cancelled, reset or malformed) before
+    /// it ended; nothing of it was kept.
+    #[error("the request stream broke off before it ended: {}", .0.message())]
+    StreamBroken(Status),
+
+    /// A concurrent write to the same data won; a retry may succeed.
+    #[error("a concurrent write conflicted with this one, retry")]
+    ConcurrentWrite(#[source] sqlx::Error),
+
     /// The resource the call targets does not exist.
     #[error("{kind} {name} not found")]
     NotFound {
@@ -205,7 +224,9 @@ impl ApiError {
     /// The gRPC code of this error.
     pub fn code(&self) -> Code {
         match self {
-            ApiError::InvalidArgument(_) => Code::InvalidArgument,
+            ApiError::InvalidArgument(_) | ApiError::InvalidChunk { .. } => Code::InvalidArgument,
+            ApiError::StreamBroken(_) => Code::Cancelled,
+            ApiError::ConcurrentWrite(_) => Code::Aborted,
             ApiError::NotFound { .. } => Code::NotFound,
             ApiError::AlreadyExists { .. } => Code::AlreadyExists,
             ApiError::FailedPrecondition { .. } => Code::FailedPrecondition,
@@ -221,7 +242,11 @@ impl ApiError {
     /// The `ErrorInfo.reason`: UPPER_SNAKE, stable, unique in the domain.
     pub fn reason(&self) -> String {
         match self {
-            ApiError::InvalidArgument(_) => "INVALID_ARGUMENT".into(),
+            ApiError::InvalidArgument(_) | ApiError::InvalidChunk { .. } => {
+                "INVALID_ARGUMENT".into()
+            }
+            ApiError::StreamBroken(_) => "STREAM_BROKEN".into(),
+            ApiError::ConcurrentWrite(_) => "CONCURRENT_WRITE".into(),
             ApiError::NotFound { kind, .. } => format!("{}_NOT_FOUND", kind.reason_stem()),
             ApiError::AlreadyExists { kind, .. } => {
                 format!("{}_ALREADY_EXISTS", kind.reason_stem())
@@ -241,11 +266,13 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             ApiError::InvalidArgument(violations) => {
-                let listed: Vec<String> = violations
-                    .iter()
-                    .map(|v| format!("{}: {}", v.field, v.description))
-                    .collect();
-                format!("invalid request: {}", listed.join("; "))
+                format!("invalid request: {}", list_violations(violations))
+            }
+            ApiError::InvalidChunk { chunk, violations } => {
+                format!(
+                    "invalid chunk {chunk} of the stream: {}",
+                    list_violations(violations)
+                )
             }
             other => other.to_string(),
         }
@@ -259,6 +286,15 @@ impl ApiError {
                 for v in violations {
                     details.add_bad_request_violation(v.field.clone(), v.description.clone());
                 }
+            }
+            ApiError::InvalidChunk { chunk, violations } => {
+                metadata.insert("chunk".to_owned(), chunk.to_string());
+                for v in violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+            }
+            ApiError::ConcurrentWrite(_) => {
+                details.set_retry_info(Some(std::time::Duration::from_millis(100)));
             }
             ApiError::NotFound { kind, name }
             | ApiError::AlreadyExists { kind, name, .. }
@@ -282,6 +318,7 @@ impl ApiError {
                 details.set_retry_info(Some(std::time::Duration::from_secs(1)));
             }
             ApiError::ResourceExhausted { .. }
+            | ApiError::StreamBroken(_)
             | ApiError::DeadlineExceeded
             | ApiError::Internal(_) => {}
         }
@@ -305,6 +342,15 @@ impl From<ApiError> for Status {
     }
 }
 
+/// The status message's summary of field violations.
+fn list_violations(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// SQLSTATE classes and codes that mean "the server is not there right now".
 fn is_transient_database_code(code: &str) -> bool {
     // 08: connection exceptions; 57P01-57P03: shutdown and cannot-connect-now;
@@ -323,6 +369,8 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::Database(db) => match db.code().as_deref() {
                 // query_canceled: our statement_timeout, set from the deadline.
                 Some("57014") => ApiError::DeadlineExceeded,
+                // deadlock_detected, serialization_failure: another writer won.
+                Some("40P01" | "40001") => ApiError::ConcurrentWrite(error),
                 Some(code) if is_transient_database_code(code) => ApiError::Unavailable(error),
                 _ => ApiError::internal(error),
             },
@@ -381,6 +429,17 @@ impl Violations {
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Orders the violations by `key`, keeping the order of equal keys.
+    pub fn sort_by_key<K: Ord>(&mut self, key: impl FnMut(&FieldViolation) -> K) {
+        self.0.sort_by_key(key);
+    }
+
+    /// INVALID_ARGUMENT with everything recorded; for paths that already know
+    /// something was.
+    pub fn into_error(self) -> ApiError {
+        ApiError::InvalidArgument(self.0)
     }
 
     /// `Ok(value)` when nothing was recorded, else INVALID_ARGUMENT with all of them.

@@ -185,11 +185,28 @@ pub async fn audit_count(executor: impl PgExecutor<'_>, account_id: Uuid) -> Res
     )
 }
 
-/// Deletes an account.
-pub async fn delete(executor: impl PgExecutor<'_>, account_id: Uuid) -> Result<(), ApiError> {
+/// Whether any observation is stored for an account.
+pub async fn has_observations(
+    executor: impl PgExecutor<'_>,
+    account_id: Uuid,
+) -> Result<bool, ApiError> {
+    Ok(sqlx::query_scalar(
+        "select exists (select 1 from series s join observation o using (series_id) where s.account_id = $1)",
+    )
+    .bind(account_id)
+    .fetch_one(executor)
+    .await?)
+}
+
+/// Deletes an account and its (empty) series.
+pub async fn delete(conn: &mut sqlx::PgConnection, account_id: Uuid) -> Result<(), ApiError> {
+    sqlx::query("delete from series where account_id = $1")
+        .bind(account_id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("delete from account where account_id = $1")
         .bind(account_id)
-        .execute(executor)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }

@@ -179,7 +179,14 @@ pub async fn delete(pool: &PgPool, request: pb::DeleteAccountRequest) -> Result<
             ),
         ));
     }
-    repo::delete(&mut *tx, account_id).await?;
+    if repo::has_observations(&mut *tx, account_id).await? {
+        return Err(ApiError::failed_precondition(
+            "ACCOUNT_HAS_OBSERVATIONS",
+            name,
+            "observations are stored for the account and would be lost; set its status to STATUS_RETIRED instead",
+        ));
+    }
+    repo::delete(&mut tx, account_id).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -54,6 +54,10 @@ proto_enum!(pb::account::Status, "STATUS_");
 proto_enum!(pb::audit::State, "STATE_");
 proto_enum!(pb::audit_entry::Assessment, "ASSESSMENT_");
 proto_enum!(pb::finding::Kind, "KIND_");
+proto_enum!(pb::metric_definition::Kind, "KIND_");
+proto_enum!(pb::metric_definition::Aggregation, "AGGREGATION_");
+proto_enum!(pb::metric_definition::Better, "BETTER_");
+proto_enum!(pb::Interval, "INTERVAL_");
 
 /// Reads a stored enum, treating an unknown text as a schema bug.
 pub fn from_db<E: ProtoEnum>(text: &str) -> Result<E, crate::error::ApiError> {

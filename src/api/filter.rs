@@ -236,6 +236,11 @@ pub enum FieldKind {
     Timestamp,
     /// A reference to a resource by name; `=` and `!=` only.
     Reference(Collection),
+    /// A reference that may be empty (`""` matches a null column); `=` and
+    /// `!=` only.
+    OptionalReference(Collection),
+    /// `true` or `false`; `=` and `!=` only.
+    Bool,
 }
 
 impl FieldKind {
@@ -268,6 +273,10 @@ pub enum SqlValue {
     Timestamp(DateTime<Utc>),
     /// A referenced resource id.
     Uuid(Uuid),
+    /// A boolean.
+    Bool(bool),
+    /// No value: `=` becomes `is null`, `!=` becomes `is not null`.
+    Null,
 }
 
 /// One SQL condition: `column op $n`.
@@ -286,14 +295,15 @@ impl Conditions {
     /// Appends ` and column op $n` for each condition.
     pub fn push_to(&self, query: &mut QueryBuilder<'_, Postgres>) {
         for condition in &self.0 {
-            query
-                .push(" and ")
-                .push(condition.column)
-                .push(condition.op.sql());
+            query.push(" and ").push(condition.column);
+            let op = condition.op.sql();
             match &condition.value {
-                SqlValue::Text(text) => query.push_bind(text.clone()),
-                SqlValue::Timestamp(time) => query.push_bind(*time),
-                SqlValue::Uuid(id) => query.push_bind(*id),
+                SqlValue::Null if condition.op == Op::Eq => query.push(" is null"),
+                SqlValue::Null => query.push(" is not null"),
+                SqlValue::Text(text) => query.push(op).push_bind(text.clone()),
+                SqlValue::Timestamp(time) => query.push(op).push_bind(*time),
+                SqlValue::Uuid(id) => query.push(op).push_bind(*id),
+                SqlValue::Bool(flag) => query.push(op).push_bind(*flag),
             };
         }
     }
@@ -353,7 +363,23 @@ fn read_value(field: &FilterField, comparison: &Comparison) -> Result<SqlValue, 
                     "{name} needs an RFC 3339 time such as \"2026-01-31T00:00:00Z\", got {raw:?}"
                 )
             }),
-        FieldKind::Reference(collection) => {
+        FieldKind::OptionalReference(_) if raw.is_empty() => {
+            if !comparison.op.is_equality() {
+                return Err(format!("{name} supports only = and !="));
+            }
+            Ok(SqlValue::Null)
+        }
+        FieldKind::Bool => {
+            if !comparison.op.is_equality() {
+                return Err(format!("{name} supports only = and !="));
+            }
+            match raw {
+                "true" => Ok(SqlValue::Bool(true)),
+                "false" => Ok(SqlValue::Bool(false)),
+                _ => Err(format!("{name} is true or false, got {raw:?}")),
+            }
+        }
+        FieldKind::Reference(collection) | FieldKind::OptionalReference(collection) => {
             if !comparison.op.is_equality() {
                 return Err(format!("{name} supports only = and !="));
             }

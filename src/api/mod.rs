@@ -11,3 +11,14 @@ pub mod names;
 pub mod pagination;
 pub mod time;
 pub mod validate;
+
+use crate::error::ApiError;
+
+/// Runs `work` in its own task and waits for it. Writes that stream data
+/// (COPY) run this way so that a client resetting the call cannot drop them
+/// halfway: the task finishes or aborts the COPY and rolls back cleanly.
+pub async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work).await.map_err(ApiError::internal)?
+}

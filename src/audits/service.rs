@@ -15,9 +15,11 @@ use crate::accounts;
 use crate::api::filter::{FieldKind, FilterField};
 use crate::api::list::ListRequest;
 use crate::api::names::{ACCOUNTS, AUDITS, new_id};
-use crate::api::{etag, idempotency};
+use crate::api::time;
+use crate::api::{detached, etag, idempotency};
 use crate::error::{ApiError, ResourceKind, Violations};
 use crate::metrics::catalog;
+use crate::metrics::ingest::{self, Resolver};
 use crate::pb;
 use crate::pb::audit::State;
 
@@ -304,9 +306,50 @@ async fn complete_audit(
     let directions = catalog::directions(&mut *tx, &keys).await?;
     let drafts = findings::compute(&facts, |key| directions.get(key).copied());
     repo::complete(&mut tx, audit_id, &drafts).await?;
+    record_snapshot(pool, &mut tx, &record).await?;
     let audit = load(&mut tx, audit_id).await?;
     tx.commit().await?;
     Ok(audit)
+}
+
+/// Records each entry's base-metric values as observations of its account at
+/// the audit's `as_of`, sourced `audits/{audit}`, in the completing
+/// transaction. Derived metrics in entries are figures for people; their
+/// values follow from the base metrics and are not stored.
+async fn record_snapshot(
+    pool: &PgPool,
+    tx: &mut PgConnection,
+    record: &AuditRecord,
+) -> Result<(), ApiError> {
+    let mut resolver = Resolver::new(pool).await?;
+    let as_of = time::to_proto(record.audit.as_of);
+    let source = AUDITS.name(record.audit.audit_id);
+    let observations: Vec<pb::Observation> = record
+        .entries
+        .iter()
+        .flat_map(|entry| {
+            entry
+                .metrics
+                .iter()
+                .map(move |(metric_key, value)| (entry.account_id, metric_key, *value))
+        })
+        .filter(|(_, metric_key, _)| resolver.is_base_metric(metric_key))
+        .map(|(account_id, metric_key, value)| pb::Observation {
+            metric_key: metric_key.clone(),
+            account: ACCOUNTS.name(account_id),
+            observed_at: Some(as_of),
+            value,
+            source: source.clone(),
+            recorded_at: None,
+        })
+        .collect();
+    if observations.is_empty() {
+        return Ok(());
+    }
+    let rows = resolver.check(&observations, Utc::now()).await?;
+    let staged = resolver.stage(&rows).await?;
+    ingest::write_in(tx, &staged).await?;
+    Ok(())
 }
 
 #[tonic::async_trait]
@@ -395,8 +438,10 @@ impl pb::audit_service_server::AuditService for AuditApi {
         &self,
         request: Request<pb::CompleteAuditRequest>,
     ) -> Result<Response<pb::Audit>, Status> {
+        let pool = self.pool.clone();
+        let request = request.into_inner();
         Ok(Response::new(
-            complete_audit(&self.pool, request.into_inner()).await?,
+            detached(async move { complete_audit(&pool, request).await }).await?,
         ))
     }
 }

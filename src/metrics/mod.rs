@@ -1,4 +1,9 @@
-//! The metric catalog and, once ingestion lands, observations.
+//! The metric catalog, observation ingestion and metric queries.
 
+pub mod aggregate;
 pub mod catalog;
+pub mod convert;
+pub mod ingest;
+pub mod model;
+pub mod query;
 pub mod service;

@@ -1,87 +1,261 @@
-//! `MetricService`. The catalog and observation ingestion are the next issue;
-//! until it lands every method answers UNIMPLEMENTED and says so.
+//! `MetricService`: the catalog, observation writes and streams, listing and
+//! queries.
 
+use std::sync::LazyLock;
+
+use chrono::Utc;
+use sqlx::PgPool;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::error::ApiError;
+use super::catalog;
+use super::ingest::{self, Loader, Resolver};
+use super::model::{NewMetric, parse_metric_name};
+use super::query;
+use crate::api::filter::{FieldKind, FilterField};
+use crate::api::list::ListRequest;
+use crate::api::{detached, idempotency};
+use crate::error::{ApiError, ResourceKind, Violations};
 use crate::pb;
-
-const MISSING: &str =
-    "the metric catalog API and observation ingestion have not landed in this build";
+use crate::pb::metric_definition::Kind;
 
 /// The gRPC `MetricService`.
-#[derive(Debug, Clone, Default)]
-pub struct MetricApi;
+#[derive(Debug, Clone)]
+pub struct MetricApi {
+    pool: PgPool,
+}
+
+impl MetricApi {
+    /// The service over a database pool.
+    pub fn new(pool: PgPool) -> Self {
+        MetricApi { pool }
+    }
+}
+
+/// The fields ListMetricDefinitions filters on.
+static DEFINITION_FILTER_FIELDS: LazyLock<Vec<FilterField>> = LazyLock::new(|| {
+    vec![
+        FilterField {
+            name: "kind",
+            column: "kind",
+            kind: FieldKind::enumeration::<Kind>(),
+        },
+        FilterField {
+            name: "builtin",
+            column: "builtin",
+            kind: FieldKind::Bool,
+        },
+    ]
+});
+
+async fn list_definitions(
+    pool: &PgPool,
+    request: pb::ListMetricDefinitionsRequest,
+) -> Result<pb::ListMetricDefinitionsResponse, ApiError> {
+    let pb::ListMetricDefinitionsRequest {
+        page_size,
+        page_token,
+        filter,
+    } = request;
+    let list: ListRequest<String> =
+        ListRequest::parse(page_size, &page_token, filter, &DEFINITION_FILTER_FIELDS)?;
+    let mut conn = pool.acquire().await?;
+    let records = catalog::list(
+        &mut conn,
+        &list.conditions,
+        list.after.clone(),
+        list.fetch_limit(),
+    )
+    .await?;
+    let (records, next_page_token) =
+        list.into_page(records, |record| record.row.metric_key.clone());
+    Ok(pb::ListMetricDefinitionsResponse {
+        metric_definitions: records
+            .into_iter()
+            .map(pb::MetricDefinition::try_from)
+            .collect::<Result<_, _>>()?,
+        next_page_token,
+    })
+}
+
+async fn get_definition(
+    pool: &PgPool,
+    request: pb::GetMetricDefinitionRequest,
+) -> Result<pb::MetricDefinition, ApiError> {
+    let pb::GetMetricDefinitionRequest { name } = request;
+    let key = parse_metric_name("name", &name)?;
+    catalog::get(&mut *pool.acquire().await?, &key)
+        .await?
+        .ok_or(ApiError::NotFound {
+            kind: ResourceKind::Metric,
+            name,
+        })?
+        .try_into()
+}
+
+async fn create_definition(
+    pool: &PgPool,
+    request: pb::CreateMetricDefinitionRequest,
+) -> Result<pb::MetricDefinition, ApiError> {
+    let mut violations = Violations::default();
+    let request_id = idempotency::parse_request_id(&mut violations, &request.request_id);
+    violations.finish(())?;
+    let known = catalog::load_all(&mut *pool.acquire().await?).await?;
+    let metric = NewMetric::parse(request.metric_definition.as_ref(), &known)?;
+    idempotency::once(
+        pool,
+        request_id,
+        "CreateMetricDefinition",
+        &request,
+        async |tx| {
+            catalog::insert(tx, &metric).await?;
+            catalog::get(tx, &metric.key)
+                .await?
+                .ok_or_else(|| ApiError::internal("a metric just created is missing"))?
+                .try_into()
+        },
+    )
+    .await
+}
+
+async fn write_observations(
+    pool: &PgPool,
+    request: pb::WriteObservationsRequest,
+) -> Result<pb::WriteObservationsResponse, ApiError> {
+    let pb::WriteObservationsRequest { observations } = request;
+    ingest::check_batch_size(observations.len())?;
+    let mut resolver = Resolver::new(pool).await?;
+    let rows = resolver.check(&observations, Utc::now()).await?;
+    let staged = resolver.stage(&rows).await?;
+    let mut tx = pool.begin().await?;
+    let written = ingest::write_in(&mut tx, &staged).await?;
+    tx.commit().await?;
+    Ok(pb::WriteObservationsResponse {
+        observation_count: written,
+    })
+}
+
+/// INVALID_ARGUMENT for a bad chunk of a stream, naming the chunk.
+fn in_chunk(error: ApiError, chunk: usize) -> ApiError {
+    match error {
+        ApiError::InvalidArgument(violations) => ApiError::InvalidChunk { chunk, violations },
+        other => other,
+    }
+}
+
+async fn stream_observations(
+    pool: PgPool,
+    mut stream: Streaming<pb::StreamObservationsRequest>,
+) -> Result<pb::StreamObservationsResponse, ApiError> {
+    let mut resolver = Resolver::new(&pool).await?;
+    let mut tx = pool.begin().await?;
+    let mut loader = Loader::open(&mut tx).await?;
+    let mut chunks: i64 = 0;
+    let received = async {
+        while let Some(chunk) = stream.message().await.map_err(ApiError::StreamBroken)? {
+            let index = usize::try_from(chunks).unwrap_or(usize::MAX);
+            chunks += 1;
+            if chunk.observations.is_empty() {
+                continue;
+            }
+            ingest::check_batch_size(chunk.observations.len()).map_err(|e| in_chunk(e, index))?;
+            let rows = resolver
+                .check(&chunk.observations, Utc::now())
+                .await
+                .map_err(|e| in_chunk(e, index))?;
+            let staged = resolver.stage(&rows).await?;
+            loader.push(&staged).await?;
+        }
+        Ok::<(), ApiError>(())
+    }
+    .await;
+    if let Err(error) = received {
+        loader.abort("the stream failed").await;
+        return Err(error);
+    }
+    if loader.rows() == 0 {
+        loader.abort("the stream was empty").await;
+        return Err(ApiError::invalid_field(
+            "observations",
+            "the stream carried no observations",
+        ));
+    }
+    loader.close().await?;
+    let written = ingest::merge(&mut tx).await?;
+    tx.commit().await?;
+    Ok(pb::StreamObservationsResponse {
+        observation_count: written,
+        chunk_count: chunks,
+    })
+}
 
 #[tonic::async_trait]
 impl pb::metric_service_server::MetricService for MetricApi {
     async fn list_metric_definitions(
         &self,
-        _: Request<pb::ListMetricDefinitionsRequest>,
+        request: Request<pb::ListMetricDefinitionsRequest>,
     ) -> Result<Response<pb::ListMetricDefinitionsResponse>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.MetricService/ListMetricDefinitions",
-            MISSING,
+        Ok(Response::new(
+            list_definitions(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn get_metric_definition(
         &self,
-        _: Request<pb::GetMetricDefinitionRequest>,
+        request: Request<pb::GetMetricDefinitionRequest>,
     ) -> Result<Response<pb::MetricDefinition>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.MetricService/GetMetricDefinition",
-            MISSING,
+        Ok(Response::new(
+            get_definition(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn create_metric_definition(
         &self,
-        _: Request<pb::CreateMetricDefinitionRequest>,
+        request: Request<pb::CreateMetricDefinitionRequest>,
     ) -> Result<Response<pb::MetricDefinition>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.MetricService/CreateMetricDefinition",
-            MISSING,
+        Ok(Response::new(
+            create_definition(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn write_observations(
         &self,
-        _: Request<pb::WriteObservationsRequest>,
+        request: Request<pb::WriteObservationsRequest>,
     ) -> Result<Response<pb::WriteObservationsResponse>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.MetricService/WriteObservations",
-            MISSING,
+        let pool = self.pool.clone();
+        let request = request.into_inner();
+        Ok(Response::new(
+            detached(async move { write_observations(&pool, request).await }).await?,
         ))
     }
 
     async fn stream_observations(
         &self,
-        _: Request<Streaming<pb::StreamObservationsRequest>>,
+        request: Request<Streaming<pb::StreamObservationsRequest>>,
     ) -> Result<Response<pb::StreamObservationsResponse>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.MetricService/StreamObservations",
-            MISSING,
+        let pool = self.pool.clone();
+        let stream = request.into_inner();
+        Ok(Response::new(
+            detached(stream_observations(pool, stream)).await?,
         ))
     }
 
     async fn list_observations(
         &self,
-        _: Request<pb::ListObservationsRequest>,
+        request: Request<pb::ListObservationsRequest>,
     ) -> Result<Response<pb::ListObservationsResponse>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.MetricService/ListObservations",
-            MISSING,
+        let mut conn = self.pool.acquire().await.map_err(ApiError::from)?;
+        Ok(Response::new(
+            query::list_observations(&mut conn, request.into_inner()).await?,
         ))
     }
 
     async fn query_metric(
         &self,
-        _: Request<pb::QueryMetricRequest>,
+        request: Request<pb::QueryMetricRequest>,
     ) -> Result<Response<pb::QueryMetricResponse>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.MetricService/QueryMetric",
-            MISSING,
+        let mut conn = self.pool.acquire().await.map_err(ApiError::from)?;
+        Ok(Response::new(
+            query::query_metric(&mut conn, request.into_inner()).await?,
         ))
     }
 }

@@ -151,13 +151,6 @@ async fn methods_of_later_issues_answer_unimplemented_and_say_what_is_missing() 
         error.message()
     );
 
-    let mut metrics = pb::metric_service_client::MetricServiceClient::new(app.channel.clone());
-    let error = metrics
-        .query_metric(pb::QueryMetricRequest::default())
-        .await
-        .unwrap_err();
-    assert_error(&error, Code::Unimplemented, "NOT_IMPLEMENTED");
-
     let mut progress = pb::progress_service_client::ProgressServiceClient::new(app.channel.clone());
     let error = progress
         .get_goal_progress(pb::GetGoalProgressRequest::default())

@@ -1,0 +1,443 @@
+//! Validated metric definitions and observations.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use super::aggregate::Formula;
+use super::catalog::MetricRecord;
+use crate::api::names::ACCOUNTS;
+use crate::api::time;
+use crate::api::validate::{self, Lines};
+use crate::audits::model::is_metric_key;
+use crate::error::{ApiError, Violations};
+use crate::pb;
+use crate::pb::metric_definition::{Aggregation, Better, Kind};
+
+/// The most terms on one side of a formula.
+pub const MAX_TERMS_PER_SIDE: usize = 10;
+/// The most observations one write or one stream chunk may carry.
+pub const MAX_OBSERVATIONS_PER_MESSAGE: usize = 10_000;
+/// The longest source label.
+pub const MAX_SOURCE_CHARS: usize = 200;
+
+/// Parses `metrics/{metric_key}`.
+pub fn parse_metric_name(field: &str, value: &str) -> Result<String, ApiError> {
+    match value.strip_prefix("metrics/") {
+        Some(key) if is_metric_key(key) => Ok(key.to_owned()),
+        _ => Err(ApiError::invalid_field(
+            field,
+            format!(
+                "must be a resource name of the form metrics/{{metric_key}} such as metrics/followers, got {value:?}"
+            ),
+        )),
+    }
+}
+
+/// A custom definition, validated against the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMetric {
+    /// The key, which is also the id.
+    pub key: String,
+    /// The label (the key when none was given).
+    pub display_name: String,
+    /// What it measures.
+    pub description: String,
+    /// The unit.
+    pub unit: String,
+    /// Base or derived.
+    pub kind: Kind,
+    /// A base metric's aggregation.
+    pub aggregation: Option<Aggregation>,
+    /// Which way is better.
+    pub better: Better,
+    /// A derived metric's formula.
+    pub formula: Option<Formula>,
+}
+
+impl NewMetric {
+    /// Validates `metric`, reporting every violation under `metric_definition`.
+    pub fn parse(
+        metric: Option<&pb::MetricDefinition>,
+        catalog: &HashMap<String, MetricRecord>,
+    ) -> Result<Self, ApiError> {
+        let mut violations = Violations::default();
+        let Some(metric) = metric else {
+            violations.add("metric_definition", "is required");
+            return Err(violations.into_error());
+        };
+        let key = metric.key.trim().to_owned();
+        if key.is_empty() {
+            violations.add("metric_definition.key", "is required");
+        } else if !is_metric_key(&key) {
+            violations.add(
+                "metric_definition.key",
+                "must be 1 to 63 characters: a lowercase letter, then lowercase letters, digits or underscores",
+            );
+        }
+        let display_name = validate::text(
+            &mut violations,
+            "metric_definition.display_name",
+            &metric.display_name,
+            100,
+            false,
+            Lines::Single,
+        );
+        let description = validate::text(
+            &mut violations,
+            "metric_definition.description",
+            &metric.description,
+            2000,
+            false,
+            Lines::Multi,
+        );
+        let unit = validate::text(
+            &mut violations,
+            "metric_definition.unit",
+            &metric.unit,
+            32,
+            false,
+            Lines::Single,
+        );
+        let kind = validate::enum_value::<Kind>(
+            &mut violations,
+            "metric_definition.kind",
+            metric.kind,
+            true,
+        );
+        let better = validate::enum_value::<Better>(
+            &mut violations,
+            "metric_definition.better",
+            metric.better,
+            true,
+        );
+        let aggregation = validate::enum_value::<Aggregation>(
+            &mut violations,
+            "metric_definition.aggregation",
+            metric.aggregation,
+            false,
+        );
+
+        let mut formula = None;
+        match kind {
+            Some(Kind::Base) => {
+                if metric.aggregation == 0 {
+                    violations.add(
+                        "metric_definition.aggregation",
+                        "is required for a base metric",
+                    );
+                }
+                if metric.formula.is_some() {
+                    violations.add(
+                        "metric_definition.formula",
+                        "must be absent for a base metric, which is observed",
+                    );
+                }
+            }
+            Some(Kind::Derived) => {
+                if metric.aggregation != 0 {
+                    violations.add(
+                        "metric_definition.aggregation",
+                        "must be AGGREGATION_UNSPECIFIED for a derived metric, which aggregates through its formula",
+                    );
+                }
+                match &metric.formula {
+                    None => violations.add(
+                        "metric_definition.formula",
+                        "is required for a derived metric",
+                    ),
+                    Some(given) => formula = parse_formula(&mut violations, given, &key, catalog),
+                }
+            }
+            _ => {}
+        }
+        let display_name = if display_name.is_empty() {
+            key.clone()
+        } else {
+            display_name
+        };
+        match (kind, better) {
+            (Some(kind), Some(better)) if violations.is_empty() => Ok(NewMetric {
+                key,
+                display_name,
+                description,
+                unit,
+                kind,
+                aggregation,
+                better,
+                formula,
+            }),
+            _ => Err(violations.into_error()),
+        }
+    }
+}
+
+fn parse_formula(
+    violations: &mut Violations,
+    formula: &pb::Formula,
+    own_key: &str,
+    catalog: &HashMap<String, MetricRecord>,
+) -> Option<Formula> {
+    let mut side = |name: &str, terms: &[pb::Term]| -> Vec<(String, f64)> {
+        let field = format!("metric_definition.formula.{name}");
+        if terms.is_empty() {
+            violations.add(&field, "must hold at least one term");
+        }
+        if terms.len() > MAX_TERMS_PER_SIDE {
+            violations.add(
+                &field,
+                format!(
+                    "holds {} terms, at most {MAX_TERMS_PER_SIDE} are allowed",
+                    terms.len()
+                ),
+            );
+        }
+        let mut seen = HashSet::new();
+        let mut parsed = Vec::with_capacity(terms.len());
+        for (index, term) in terms.iter().enumerate() {
+            let key_field = format!("{field}[{index}].metric_key");
+            let key = term.metric_key.trim();
+            if key == own_key {
+                violations.add(
+                    &key_field,
+                    "refers to the metric being defined, which would be a cycle",
+                );
+            } else {
+                match catalog.get(key) {
+                    None => violations.add(&key_field, format!("{key:?} is not a metric of the catalog")),
+                    Some(record) if !record.is_base() => violations.add(
+                        &key_field,
+                        format!("{key:?} is a derived metric; terms must be base metrics (derived metrics do not nest)"),
+                    ),
+                    Some(_) if !seen.insert(key.to_owned()) => {
+                        violations.add(&key_field, format!("{key:?} appears twice on this side; merge the coefficients"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            if !term.coefficient.is_finite() || term.coefficient == 0.0 {
+                violations.add(
+                    format!("{field}[{index}].coefficient"),
+                    "must be a finite number other than 0",
+                );
+            }
+            parsed.push((key.to_owned(), term.coefficient));
+        }
+        parsed
+    };
+    let numerator = side("numerator", &formula.numerator);
+    let denominator = side("denominator", &formula.denominator);
+    if !formula.scale.is_finite() || formula.scale <= 0.0 {
+        violations.add(
+            "metric_definition.formula.scale",
+            "must be a finite number greater than 0, such as 100 for a percentage",
+        );
+    }
+    Some(Formula {
+        numerator,
+        denominator,
+        scale: formula.scale,
+    })
+}
+
+/// An observation row, checked apart from what needs the database (that
+/// its metric and account exist).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationRow {
+    /// The metric key.
+    pub metric_key: String,
+    /// The account, or `None` for the organisation-wide series.
+    pub account_id: Option<Uuid>,
+    /// When the value was observed.
+    pub observed_at: DateTime<Utc>,
+    /// The value.
+    pub value: f64,
+    /// Where it came from.
+    pub source: String,
+}
+
+/// The checks of one observation that need no database, reported as
+/// `{prefix}.{field}`.
+pub fn parse_observation(
+    violations: &mut Violations,
+    prefix: &str,
+    observation: &pb::Observation,
+    now: DateTime<Utc>,
+) -> Option<ObservationRow> {
+    let before = violations.len();
+    let field = |name: &str| format!("{prefix}.{name}");
+    if observation.metric_key.is_empty() {
+        violations.add(field("metric_key"), "is required");
+    }
+    let account_id = if observation.account.is_empty() {
+        None
+    } else {
+        violations.absorb(ACCOUNTS.parse(&field("account"), &observation.account))
+    };
+    let observed_at = match &observation.observed_at {
+        None => {
+            violations.add(field("observed_at"), "is required");
+            None
+        }
+        Some(timestamp) => violations.absorb(time::from_proto(&field("observed_at"), timestamp)),
+    };
+    if let Some(observed_at) = observed_at {
+        if observed_at < DateTime::UNIX_EPOCH {
+            violations.add(
+                field("observed_at"),
+                "must not be before 1970-01-01T00:00:00Z",
+            );
+        } else if observed_at > now + TimeDelta::days(1) {
+            violations.add(
+                field("observed_at"),
+                "must not be more than a day in the future",
+            );
+        }
+    }
+    if !observation.value.is_finite() {
+        violations.add(
+            field("value"),
+            format!("must be a finite number, got {}", observation.value),
+        );
+    }
+    let source = validate::text(
+        violations,
+        &field("source"),
+        &observation.source,
+        MAX_SOURCE_CHARS,
+        false,
+        Lines::Single,
+    );
+    if violations.len() != before {
+        return None;
+    }
+    Some(ObservationRow {
+        metric_key: observation.metric_key.clone(),
+        account_id: if observation.account.is_empty() {
+            None
+        } else {
+            account_id
+        },
+        observed_at: observed_at?,
+        value: observation.value,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(violations: Violations) -> Vec<String> {
+        match violations.finish(()) {
+            Ok(()) => vec![],
+            Err(ApiError::InvalidArgument(found)) => found.into_iter().map(|v| v.field).collect(),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn observations_are_checked_field_by_field() {
+        let now = Utc::now();
+        let good = pb::Observation {
+            metric_key: "likes".into(),
+            account: String::new(),
+            observed_at: Some(time::to_proto(now)),
+            value: 3.0,
+            source: "api".into(),
+            recorded_at: None,
+        };
+        let mut violations = Violations::default();
+        assert!(parse_observation(&mut violations, "observations[0]", &good, now).is_some());
+
+        let cases = [
+            (
+                "missing key",
+                pb::Observation {
+                    metric_key: String::new(),
+                    ..good.clone()
+                },
+                "observations[0].metric_key",
+            ),
+            (
+                "bad account",
+                pb::Observation {
+                    account: "accounts/x".into(),
+                    ..good.clone()
+                },
+                "observations[0].account",
+            ),
+            (
+                "no time",
+                pb::Observation {
+                    observed_at: None,
+                    ..good.clone()
+                },
+                "observations[0].observed_at",
+            ),
+            (
+                "before 1970",
+                pb::Observation {
+                    observed_at: Some(prost_types::Timestamp {
+                        seconds: -5,
+                        nanos: 0,
+                    }),
+                    ..good.clone()
+                },
+                "observations[0].observed_at",
+            ),
+            (
+                "two days ahead",
+                pb::Observation {
+                    observed_at: Some(time::to_proto(now + TimeDelta::days(2))),
+                    ..good.clone()
+                },
+                "observations[0].observed_at",
+            ),
+            (
+                "nan",
+                pb::Observation {
+                    value: f64::NAN,
+                    ..good.clone()
+                },
+                "observations[0].value",
+            ),
+            (
+                "infinite",
+                pb::Observation {
+                    value: f64::NEG_INFINITY,
+                    ..good.clone()
+                },
+                "observations[0].value",
+            ),
+            (
+                "long source",
+                pb::Observation {
+                    source: "s".repeat(201),
+                    ..good.clone()
+                },
+                "observations[0].source",
+            ),
+        ];
+        for (description, bad, field) in cases {
+            let mut violations = Violations::default();
+            assert!(
+                parse_observation(&mut violations, "observations[0]", &bad, now).is_none(),
+                "{description}"
+            );
+            assert_eq!(fields(violations), [field], "{description}");
+        }
+    }
+
+    #[test]
+    fn metric_names_carry_a_key() {
+        assert_eq!(
+            parse_metric_name("name", "metrics/followers").unwrap(),
+            "followers"
+        );
+        for bad in ["", "metrics/", "metrics/Bad Key", "accounts/x", "followers"] {
+            assert!(parse_metric_name("name", bad).is_err(), "{bad}");
+        }
+    }
+}
