@@ -1,5 +1,5 @@
 -- Observations and their daily rollups (DESIGN §4). Observations are the
--- large table: narrow rows keyed by (series, time), partitioned by month of
+-- large table: narrow rows keyed by (series, time), partitioned by year of
 -- observed_at, with no foreign keys so bulk loads are not slowed by per-row
 -- checks (series and source ids only ever come from the service). Nothing
 -- here is unique across series, so both tables can be distributed by
@@ -51,30 +51,19 @@ create table observation_daily (
     primary key (series_id, day)
 );
 
--- Creates the monthly partitions covering the given months (any timestamp
--- within each month) that do not exist yet. Writers call it in its own short
--- transaction before loading, so a long load never holds the parent table's
--- lock.
-create function ensure_observation_partitions(months timestamptz[]) returns void
-language plpgsql as $$
-declare
-    month_start timestamp;
-    partition_name text;
+-- Yearly partitions, all created here: accepted timestamps run from 1970 to
+-- a day ahead of now, so no write ever creates a partition. Creating one
+-- needs an exclusive lock on the parent, which a long load's own lock would
+-- block (and which would stall every reader behind it).
+do $$
 begin
-    -- Serialise creators: two writers may want the same new month.
-    perform pg_advisory_xact_lock(hashtext('goalpost.observation_partitions'));
-    foreach month_start in array (
-        select array_agg(distinct date_trunc('month', m at time zone 'UTC')) from unnest(months) as m
-    ) loop
-        partition_name := format('observation_%s', to_char(month_start, 'YYYY_MM'));
-        if to_regclass(partition_name) is null then
-            execute format(
-                'create table %I partition of observation for values from (%L) to (%L)',
-                partition_name,
-                (month_start at time zone 'UTC'),
-                ((month_start + interval '1 month') at time zone 'UTC')
-            );
-        end if;
+    for year in 1970..2100 loop
+        execute format(
+            'create table %I partition of observation for values from (%L) to (%L)',
+            format('observation_y%s', year),
+            make_timestamptz(year, 1, 1, 0, 0, 0, 'UTC'),
+            make_timestamptz(year + 1, 1, 1, 0, 0, 0, 'UTC')
+        );
     end loop;
 end
 $$;

@@ -1,27 +1,29 @@
 //! Observation ingestion, shared by WriteObservations, StreamObservations
 //! and completed audits.
 //!
-//! Rows are validated, their series and source ids resolved, then streamed
-//! with binary COPY into a per-session temporary staging table inside the
-//! caller's transaction, and merged into `observation` by one set-based
-//! upsert that also keeps `observation_daily` in step:
+//! Rows are validated and their series and source ids resolved (series and
+//! sources are created in their own short transactions: harmless if the load
+//! fails, and no long load holds their locks). Resolved rows are then loaded
+//! in batches inside the caller's transaction, each batch in a savepoint:
 //!
-//! - fresh rows are folded into their day's rollup incrementally (sum, count,
-//!   min, max, last);
-//! - a replaced value can lower a maximum or move the last value, so each day
-//!   with a replacement is recomputed from its raw rows.
+//! - fast path: binary COPY straight into `observation`, and the batch's
+//!   per-(series, day) aggregates, computed here, folded into
+//!   `observation_daily` (sum, count, min, max, last);
+//! - slow path, when the batch meets a key that already exists (or repeats a
+//!   key): back to the savepoint, keep the last row per key, upsert through a
+//!   staging table, fold fresh rows in as above and recompute from raw rows
+//!   each day in which a value was replaced (a replacement can lower a
+//!   maximum or move the last value, so it cannot be folded in).
 //!
-//! Series, sources and monthly partitions are created in their own short
-//! transactions before the load: they are harmless if the load fails, and a
-//! long load then never holds locks that other writers or readers wait on.
+//! Memory stays bounded by the batch size however long a stream runs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, Datelike, Utc};
-use sqlx::postgres::PgCopyIn;
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::aggregate::Partial;
 use super::model::{MAX_OBSERVATIONS_PER_MESSAGE, ObservationRow, parse_observation};
 use crate::accounts;
 use crate::error::{ApiError, Violations};
@@ -69,8 +71,6 @@ pub struct Resolver {
     known_accounts: HashSet<Uuid>,
     series: HashMap<(String, Option<Uuid>), i64>,
     sources: HashMap<String, i32>,
-    /// (year, month) pairs whose partitions exist.
-    months: HashSet<(i32, u32)>,
 }
 
 impl Resolver {
@@ -89,7 +89,6 @@ impl Resolver {
             known_accounts: HashSet::new(),
             series: HashMap::new(),
             sources: HashMap::new(),
-            months: HashSet::new(),
         })
     }
 
@@ -160,8 +159,7 @@ impl Resolver {
         violations.finish(rows)
     }
 
-    /// Resolves the ids of valid rows, creating missing series, sources and
-    /// partitions.
+    /// Resolves the ids of valid rows, creating missing series and sources.
     pub async fn stage(&mut self, rows: &[ObservationRow]) -> Result<Vec<StagedRow>, ApiError> {
         let new_series: Vec<(String, Option<Uuid>)> = rows
             .iter()
@@ -217,24 +215,6 @@ impl Resolver {
                 .extend(resolved.into_iter().map(|(id, name)| (name, id)));
         }
 
-        let new_months: Vec<DateTime<Utc>> = rows
-            .iter()
-            .filter(|row| {
-                !self
-                    .months
-                    .contains(&(row.observed_at.year(), row.observed_at.month()))
-            })
-            .map(|row| row.observed_at)
-            .collect();
-        if !new_months.is_empty() {
-            sqlx::query("select ensure_observation_partitions($1)")
-                .bind(&new_months)
-                .execute(&self.pool)
-                .await?;
-            self.months
-                .extend(new_months.iter().map(|time| (time.year(), time.month())));
-        }
-
         rows.iter()
             .map(|row| {
                 let series_id = self
@@ -268,205 +248,326 @@ fn row_index(field: &str) -> usize {
 /// Microseconds between the Unix epoch and PostgreSQL's epoch, 2000-01-01.
 const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
+/// Microseconds in a day.
+const DAY_MICROS: i64 = 86_400_000_000;
+
 /// The binary COPY header: signature, flags, header extension length.
 const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
-/// Appends one staging row in binary COPY format: a field count, then each
-/// field as a length and its big-endian bytes. Five fixed-size fields make
-/// this simpler than pulling in a COPY encoder crate.
-fn encode_row(buffer: &mut Vec<u8>, sequence: i64, row: &StagedRow) {
-    buffer.extend_from_slice(&5_i16.to_be_bytes());
-    buffer.extend_from_slice(&8_i32.to_be_bytes());
-    buffer.extend_from_slice(&sequence.to_be_bytes());
-    buffer.extend_from_slice(&8_i32.to_be_bytes());
-    buffer.extend_from_slice(&row.series_id.to_be_bytes());
-    buffer.extend_from_slice(&8_i32.to_be_bytes());
-    buffer.extend_from_slice(&(row.observed_at_micros - POSTGRES_EPOCH_MICROS).to_be_bytes());
-    buffer.extend_from_slice(&8_i32.to_be_bytes());
-    buffer.extend_from_slice(&row.value.to_be_bytes());
-    buffer.extend_from_slice(&4_i32.to_be_bytes());
-    buffer.extend_from_slice(&row.source_id.to_be_bytes());
+/// The binary COPY trailer.
+const COPY_TRAILER: &[u8] = &[0xff, 0xff];
+
+/// Rows loaded per savepoint: large enough that per-batch overhead vanishes,
+/// small enough that a batch held for the slow path costs a few MiB.
+pub const BATCH_ROWS: usize = 50_000;
+
+/// SQLSTATE unique_violation: the fast path met an existing or repeated key.
+const UNIQUE_VIOLATION: &str = "23505";
+
+/// Encodes rows in PostgreSQL's binary COPY format: a header, then per row a
+/// field count and each field as a length and its big-endian bytes. Four
+/// fixed-size fields make this simpler than pulling in a COPY encoder crate.
+fn encode_copy(rows: &[StagedRow]) -> Vec<u8> {
+    const ROW_BYTES: usize = 2 + 4 * 4 + 8 * 3 + 4;
+    let mut buffer =
+        Vec::with_capacity(COPY_HEADER.len() + rows.len() * ROW_BYTES + COPY_TRAILER.len());
+    buffer.extend_from_slice(COPY_HEADER);
+    for row in rows {
+        buffer.extend_from_slice(&4_i16.to_be_bytes());
+        buffer.extend_from_slice(&8_i32.to_be_bytes());
+        buffer.extend_from_slice(&row.series_id.to_be_bytes());
+        buffer.extend_from_slice(&8_i32.to_be_bytes());
+        buffer.extend_from_slice(&(row.observed_at_micros - POSTGRES_EPOCH_MICROS).to_be_bytes());
+        buffer.extend_from_slice(&8_i32.to_be_bytes());
+        buffer.extend_from_slice(&row.value.to_be_bytes());
+        buffer.extend_from_slice(&4_i32.to_be_bytes());
+        buffer.extend_from_slice(&row.source_id.to_be_bytes());
+    }
+    buffer.extend_from_slice(COPY_TRAILER);
+    buffer
 }
 
-/// An open COPY into the staging table of a transaction.
-pub struct Loader<'c> {
-    copy: PgCopyIn<&'c mut PgConnection>,
-    sequence: i64,
-    buffer: Vec<u8>,
+/// COPYs rows into `table` (its first four columns: series, time, value,
+/// source).
+async fn copy_rows(
+    conn: &mut PgConnection,
+    statement: &str,
+    rows: &[StagedRow],
+) -> Result<(), sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    copy.send(encode_copy(rows)).await?;
+    copy.finish().await?;
+    Ok(())
 }
 
-impl<'c> Loader<'c> {
-    /// Makes sure the session's staging tables exist and starts the COPY.
-    pub async fn open(conn: &'c mut PgConnection) -> Result<Self, ApiError> {
-        // Temporary tables are private to the session and skip the WAL; `on
-        // commit delete rows` empties them for the connection's next user.
-        sqlx::query(
-            "do $$ begin
-                 if to_regclass('pg_temp.observation_staging') is null then
-                     create temp table observation_staging (
-                         sequence bigint not null, series_id bigint not null, observed_at timestamptz not null,
-                         value double precision not null, source_id integer not null
-                     ) on commit delete rows;
-                     create temp table observation_replaced_day (
-                         series_id bigint not null, day date not null, primary key (series_id, day)
-                     ) on commit delete rows;
-                 end if;
-             end $$",
-        )
-        .execute(&mut *conn)
-        .await?;
-        let mut copy = conn
-            .copy_in_raw("copy observation_staging (sequence, series_id, observed_at, value, source_id) from stdin (format binary)")
-            .await?;
-        copy.send(COPY_HEADER).await?;
-        Ok(Loader {
-            copy,
-            sequence: 0,
-            buffer: Vec::new(),
+/// The aggregates of a batch's rows per (series, UTC day), in key order so
+/// concurrent writers lock rollup rows in the same order.
+fn daily_partials(rows: &[StagedRow]) -> BTreeMap<(i64, i64), Partial> {
+    let mut partials: BTreeMap<(i64, i64), Partial> = BTreeMap::new();
+    for row in rows {
+        let day = row.observed_at_micros.div_euclid(DAY_MICROS);
+        let last_at = DateTime::from_timestamp_micros(row.observed_at_micros).unwrap_or_default();
+        let one = Partial {
+            sum: row.value,
+            count: 1,
+            min: row.value,
+            max: row.value,
+            last_value: row.value,
+            last_at,
+        };
+        partials
+            .entry((row.series_id, day))
+            .and_modify(|p| *p = p.merge(one))
+            .or_insert(one);
+    }
+    partials
+}
+
+/// Folds fresh rows' aggregates into their days' rollups.
+async fn fold_into_rollups(
+    conn: &mut PgConnection,
+    partials: &BTreeMap<(i64, i64), Partial>,
+) -> Result<(), ApiError> {
+    let mut series = Vec::with_capacity(partials.len());
+    let mut days = Vec::with_capacity(partials.len());
+    let (mut sums, mut counts, mut mins, mut maxes, mut lasts, mut last_ats) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (&(series_id, day), partial) in partials {
+        series.push(series_id);
+        days.push(DateTime::UNIX_EPOCH.date_naive() + TimeDelta::days(day));
+        sums.push(partial.sum);
+        counts.push(partial.count);
+        mins.push(partial.min);
+        maxes.push(partial.max);
+        lasts.push(partial.last_value);
+        last_ats.push(partial.last_at);
+    }
+    sqlx::query(
+        "insert into observation_daily as d
+             (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
+         select * from unnest($1::int8[], $2::date[], $3::float8[], $4::int8[], $5::float8[], $6::float8[],
+                              $7::float8[], $8::timestamptz[])
+         on conflict (series_id, day) do update set
+             value_sum = d.value_sum + excluded.value_sum,
+             value_count = d.value_count + excluded.value_count,
+             value_min = least(d.value_min, excluded.value_min),
+             value_max = greatest(d.value_max, excluded.value_max),
+             last_value = case when excluded.last_observed_at > d.last_observed_at
+                               then excluded.last_value else d.last_value end,
+             last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)",
+    )
+    .bind(&series)
+    .bind(&days)
+    .bind(&sums)
+    .bind(&counts)
+    .bind(&mins)
+    .bind(&maxes)
+    .bind(&lasts)
+    .bind(&last_ats)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The last row of each key, in their original order.
+fn last_per_key(rows: &[StagedRow]) -> Vec<StagedRow> {
+    let mut last_index: HashMap<(i64, i64), usize> = HashMap::with_capacity(rows.len());
+    for (index, row) in rows.iter().enumerate() {
+        last_index.insert((row.series_id, row.observed_at_micros), index);
+    }
+    rows.iter()
+        .enumerate()
+        .filter(|(index, row)| {
+            last_index.get(&(row.series_id, row.observed_at_micros)) == Some(index)
         })
-    }
-
-    /// Sends rows; later rows win over earlier ones with the same key.
-    pub async fn push(&mut self, rows: &[StagedRow]) -> Result<(), ApiError> {
-        self.buffer.clear();
-        for row in rows {
-            encode_row(&mut self.buffer, self.sequence, row);
-            self.sequence += 1;
-        }
-        self.copy.send(self.buffer.as_slice()).await?;
-        Ok(())
-    }
-
-    /// How many rows were pushed.
-    pub fn rows(&self) -> i64 {
-        self.sequence
-    }
-
-    /// Ends the COPY.
-    pub async fn close(mut self) -> Result<(), ApiError> {
-        self.copy.send(&(-1_i16).to_be_bytes()[..]).await?;
-        self.copy.finish().await?;
-        Ok(())
-    }
-
-    /// Abandons the COPY, so the transaction can be rolled back cleanly.
-    pub async fn abort(self, reason: &str) {
-        if let Err(error) = self.copy.abort(reason).await {
-            tracing::debug!(%error, "aborting the staging copy");
-        }
-    }
+        .map(|(_, row)| *row)
+        .collect()
 }
 
-/// Upserts the staged rows into `observation` and folds fresh rows into
-/// their rollups; `{rows}` is where the rows come from.
-const MERGE: &str = "
+/// The slow path's upsert: staged rows into `observation`, recording which
+/// were replacements and which days they fell on; returns the fresh rows.
+const UPSERT_STAGED: &str = "
 with upserted as (
     insert into observation as o (series_id, observed_at, value, source_id)
-    select series_id, observed_at, value, source_id from {rows}
+    select series_id, observed_at, value, source_id from observation_staging
     on conflict (series_id, observed_at) do update
     set value = excluded.value, source_id = excluded.source_id, recorded_at = now(), replaced = true
-    returning o.series_id, o.observed_at, o.value, o.replaced
+    returning o.series_id, o.observed_at, o.value, o.source_id, o.replaced
 ),
 replaced_days as (
     insert into observation_replaced_day (series_id, day)
     select distinct series_id, (observed_at at time zone 'UTC')::date from upserted where replaced
-),
-merged as (
-    insert into observation_daily as d
-        (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
-    select series_id, (observed_at at time zone 'UTC')::date, sum(value), count(*), min(value), max(value),
-           (array_agg(value order by observed_at desc))[1], max(observed_at)
-    from upserted where not replaced
-    group by 1, 2
-    on conflict (series_id, day) do update set
-        value_sum = d.value_sum + excluded.value_sum,
-        value_count = d.value_count + excluded.value_count,
-        value_min = least(d.value_min, excluded.value_min),
-        value_max = greatest(d.value_max, excluded.value_max),
-        last_value = case when excluded.last_observed_at > d.last_observed_at
-                          then excluded.last_value else d.last_value end,
-        last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)
 )
-select count(*) from upserted";
+select series_id, observed_at, value, source_id from upserted where not replaced";
 
-/// The staged rows as they are, for the common case of no repeated key.
-const ALL_STAGED: &str = "observation_staging";
+/// Recomputes, from raw rows, the rollups of the days where values were
+/// replaced. The rollup rows are locked first: a concurrent writer folding
+/// fresh rows into one of them then either committed before (and the
+/// recomputation sees its rows) or waits and folds its rows in after.
+const RECOMPUTE_REPLACED_DAYS: [&str; 3] = [
+    "select 1 from observation_daily d join observation_replaced_day r using (series_id, day)
+     order by d.series_id, d.day for update of d",
+    "insert into observation_daily as d
+         (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
+     select r.series_id, r.day, sum(o.value), count(*), min(o.value), max(o.value),
+            (array_agg(o.value order by o.observed_at desc))[1], max(o.observed_at)
+     from observation_replaced_day r
+     join observation o on o.series_id = r.series_id
+         and o.observed_at >= r.day::timestamp at time zone 'UTC'
+         and o.observed_at < (r.day + 1)::timestamp at time zone 'UTC'
+     group by r.series_id, r.day
+     on conflict (series_id, day) do update set
+         value_sum = excluded.value_sum, value_count = excluded.value_count,
+         value_min = excluded.value_min, value_max = excluded.value_max,
+         last_value = excluded.last_value, last_observed_at = excluded.last_observed_at",
+    "truncate observation_replaced_day",
+];
 
-/// The last staged row of each key, when a load repeats keys (one upsert
-/// cannot touch a row twice).
-const LAST_STAGED_PER_KEY: &str =
-    "(select distinct on (series_id, observed_at) * from observation_staging
-      order by series_id, observed_at, sequence desc) as last_per_key";
-
-/// SQLSTATE cardinality_violation: an upsert met the same key twice.
-const REPEATED_KEY: &str = "21000";
-
-/// Merges the staged rows into observations and rollups in the caller's
-/// transaction; returns how many observations were written (repeated keys
-/// counted once).
-pub async fn merge(conn: &mut PgConnection) -> Result<i64, ApiError> {
-    sqlx::query("savepoint merge_staged")
-        .execute(&mut *conn)
-        .await?;
-    let written = match sqlx::query_scalar(&MERGE.replace("{rows}", ALL_STAGED))
-        .fetch_one(&mut *conn)
-        .await
-    {
-        Ok(written) => written,
-        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(REPEATED_KEY) => {
-            sqlx::query("rollback to savepoint merge_staged")
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query_scalar(&MERGE.replace("{rows}", LAST_STAGED_PER_KEY))
-                .fetch_one(&mut *conn)
-                .await?
-        }
-        Err(error) => return Err(error.into()),
-    };
-    sqlx::query("release savepoint merge_staged")
-        .execute(&mut *conn)
-        .await?;
-
-    // Lock the rollups of days with replaced values first: a concurrent writer
-    // folding fresh rows into one of them then either committed before (and
-    // the recomputation below sees its rows) or waits and folds its rows into
-    // the recomputed rollup after.
-    sqlx::query(
-        "select 1 from observation_daily d join observation_replaced_day r using (series_id, day)
-         order by d.series_id, d.day for update of d",
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "insert into observation_daily as d
-             (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
-         select r.series_id, r.day, sum(o.value), count(*), min(o.value), max(o.value),
-                (array_agg(o.value order by o.observed_at desc))[1], max(o.observed_at)
-         from observation_replaced_day r
-         join observation o on o.series_id = r.series_id
-             and o.observed_at >= r.day::timestamp at time zone 'UTC'
-             and o.observed_at < (r.day + 1)::timestamp at time zone 'UTC'
-         group by r.series_id, r.day
-         on conflict (series_id, day) do update set
-             value_sum = excluded.value_sum, value_count = excluded.value_count,
-             value_min = excluded.value_min, value_max = excluded.value_max,
-             last_value = excluded.last_value, last_observed_at = excluded.last_observed_at",
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(written)
+#[derive(sqlx::FromRow)]
+struct FreshRow {
+    series_id: i64,
+    observed_at: DateTime<Utc>,
+    value: f64,
+    source_id: i32,
 }
 
-/// Stages and merges one batch of resolved rows inside the caller's
-/// transaction `conn`; returns how many observations were written.
-pub async fn write_in(conn: &mut PgConnection, rows: &[StagedRow]) -> Result<i64, ApiError> {
-    let mut loader = Loader::open(conn).await?;
-    if let Err(error) = loader.push(rows).await {
-        loader.abort("push failed").await;
-        return Err(error);
+/// Loads a batch that met existing keys: upsert, then fold in fresh rows and
+/// recompute days with replacements.
+async fn upsert_batch(conn: &mut PgConnection, rows: &[StagedRow]) -> Result<(), ApiError> {
+    // Temporary tables are private to the session and skip the WAL; `on
+    // commit delete rows` empties them for the connection's next user.
+    sqlx::query(
+        "do $$ begin
+             if to_regclass('pg_temp.observation_staging') is null then
+                 create temp table observation_staging (
+                     series_id bigint not null, observed_at timestamptz not null,
+                     value double precision not null, source_id integer not null
+                 ) on commit delete rows;
+                 create temp table observation_replaced_day (
+                     series_id bigint not null, day date not null, primary key (series_id, day)
+                 ) on commit delete rows;
+             end if;
+         end $$",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("truncate observation_staging")
+        .execute(&mut *conn)
+        .await?;
+    let rows = last_per_key(rows);
+    copy_rows(
+        conn,
+        "copy observation_staging (series_id, observed_at, value, source_id) from stdin (format binary)",
+        &rows,
+    )
+    .await?;
+    let fresh: Vec<FreshRow> = sqlx::query_as(UPSERT_STAGED).fetch_all(&mut *conn).await?;
+    let fresh: Vec<StagedRow> = fresh
+        .into_iter()
+        .map(|row| StagedRow {
+            series_id: row.series_id,
+            observed_at_micros: row.observed_at.timestamp_micros(),
+            value: row.value,
+            source_id: row.source_id,
+        })
+        .collect();
+    fold_into_rollups(conn, &daily_partials(&fresh)).await?;
+    for statement in RECOMPUTE_REPLACED_DAYS {
+        sqlx::query(statement).execute(&mut *conn).await?;
     }
-    loader.close().await?;
-    merge(conn).await
+    Ok(())
+}
+
+/// Loads observations into the caller's transaction in batches; see the
+/// module documentation.
+pub struct Loader<'c> {
+    conn: &'c mut PgConnection,
+    pending: Vec<StagedRow>,
+    written: i64,
+}
+
+impl<'c> Loader<'c> {
+    /// A loader writing through `conn`, which must be in a transaction.
+    pub fn new(conn: &'c mut PgConnection) -> Self {
+        Loader {
+            conn,
+            pending: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Adds rows; later rows win over earlier ones with the same key.
+    pub async fn push(&mut self, rows: &[StagedRow]) -> Result<(), ApiError> {
+        self.pending.extend_from_slice(rows);
+        if self.pending.len() >= BATCH_ROWS {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Loads what is pending; returns how many observations were written
+    /// (a key written twice counts once per batch).
+    pub async fn finish(mut self) -> Result<i64, ApiError> {
+        self.flush().await?;
+        Ok(self.written)
+    }
+
+    async fn flush(&mut self) -> Result<(), ApiError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let conn = &mut *self.conn;
+        sqlx::query("savepoint load_batch")
+            .execute(&mut *conn)
+            .await?;
+        let fast = copy_rows(
+            conn,
+            "copy observation (series_id, observed_at, value, source_id) from stdin (format binary)",
+            &batch,
+        )
+        .await;
+        match fast {
+            Ok(()) => fold_into_rollups(conn, &daily_partials(&batch)).await?,
+            Err(sqlx::Error::Database(error))
+                if error.code().as_deref() == Some(UNIQUE_VIOLATION) =>
+            {
+                sqlx::query("rollback to savepoint load_batch")
+                    .execute(&mut *conn)
+                    .await?;
+                upsert_batch(conn, &batch).await?;
+            }
+            Err(error) => return Err(error.into()),
+        }
+        sqlx::query("release savepoint load_batch")
+            .execute(&mut *conn)
+            .await?;
+        self.written += last_per_key_count(&batch);
+        Ok(())
+    }
+}
+
+/// How many distinct keys a batch holds.
+fn last_per_key_count(rows: &[StagedRow]) -> i64 {
+    let keys: HashSet<(i64, i64)> = rows
+        .iter()
+        .map(|row| (row.series_id, row.observed_at_micros))
+        .collect();
+    keys.len() as i64
+}
+
+/// Loads one batch of resolved rows inside the caller's transaction `conn`;
+/// returns how many observations were written.
+pub async fn write_in(conn: &mut PgConnection, rows: &[StagedRow]) -> Result<i64, ApiError> {
+    let mut loader = Loader::new(conn);
+    loader.push(rows).await?;
+    loader.finish().await
 }
 
 #[cfg(test)]
@@ -474,25 +575,79 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rows_encode_as_five_big_endian_fields() {
-        let mut buffer = Vec::new();
+    fn rows_encode_as_four_big_endian_fields() {
         let row = StagedRow {
             series_id: 7,
             observed_at_micros: POSTGRES_EPOCH_MICROS + 1,
             value: 1.5,
             source_id: 3,
         };
-        encode_row(&mut buffer, 9, &row);
-        assert_eq!(buffer.len(), 2 + 4 * 4 + 8 * 4 + 4 + 4);
-        assert_eq!(&buffer[..2], &[0, 5]);
-        assert_eq!(&buffer[6..14], &9_i64.to_be_bytes());
+        let buffer = encode_copy(&[row]);
+        let body = &buffer[COPY_HEADER.len()..buffer.len() - COPY_TRAILER.len()];
+        assert_eq!(body.len(), 2 + 4 * 4 + 8 * 3 + 4);
+        assert_eq!(&body[..2], &[0, 4]);
+        assert_eq!(&body[6..14], &7_i64.to_be_bytes());
         assert_eq!(
-            &buffer[30..38],
+            &body[18..26],
             &1_i64.to_be_bytes(),
             "timestamps count from 2000-01-01"
         );
-        assert_eq!(&buffer[42..50], &1.5_f64.to_be_bytes());
-        assert_eq!(&buffer[54..58], &3_i32.to_be_bytes());
+        assert_eq!(&body[30..38], &1.5_f64.to_be_bytes());
+        assert_eq!(&body[42..46], &3_i32.to_be_bytes());
+    }
+
+    #[test]
+    fn the_last_row_of_a_repeated_key_wins() {
+        let row = |value: f64, micros: i64| StagedRow {
+            series_id: 1,
+            observed_at_micros: micros,
+            value,
+            source_id: 1,
+        };
+        let kept = last_per_key(&[row(1.0, 10), row(2.0, 20), row(3.0, 10)]);
+        assert_eq!(kept, [row(2.0, 20), row(3.0, 10)]);
+        assert_eq!(
+            last_per_key_count(&[row(1.0, 10), row(2.0, 20), row(3.0, 10)]),
+            2
+        );
+    }
+
+    #[test]
+    fn batches_aggregate_per_series_and_utc_day() {
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap().timestamp_micros();
+        let rows = [
+            StagedRow {
+                series_id: 1,
+                observed_at_micros: at("2026-03-01T23:00:00Z"),
+                value: 5.0,
+                source_id: 1,
+            },
+            StagedRow {
+                series_id: 1,
+                observed_at_micros: at("2026-03-01T01:00:00Z"),
+                value: 9.0,
+                source_id: 1,
+            },
+            StagedRow {
+                series_id: 1,
+                observed_at_micros: at("2026-03-02T00:00:00Z"),
+                value: 1.0,
+                source_id: 1,
+            },
+        ];
+        let partials = daily_partials(&rows);
+        assert_eq!(partials.len(), 2);
+        let first = partials.values().next().unwrap();
+        assert_eq!(
+            (
+                first.sum,
+                first.count,
+                first.min,
+                first.max,
+                first.last_value
+            ),
+            (14.0, 2, 5.0, 9.0, 5.0)
+        );
     }
 
     #[test]

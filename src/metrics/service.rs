@@ -148,39 +148,32 @@ async fn stream_observations(
 ) -> Result<pb::StreamObservationsResponse, ApiError> {
     let mut resolver = Resolver::new(&pool).await?;
     let mut tx = pool.begin().await?;
-    let mut loader = Loader::open(&mut tx).await?;
+    let mut loader = Loader::new(&mut tx);
     let mut chunks: i64 = 0;
-    let received = async {
-        while let Some(chunk) = stream.message().await.map_err(ApiError::StreamBroken)? {
-            let index = usize::try_from(chunks).unwrap_or(usize::MAX);
-            chunks += 1;
-            if chunk.observations.is_empty() {
-                continue;
-            }
-            ingest::check_batch_size(chunk.observations.len()).map_err(|e| in_chunk(e, index))?;
-            let rows = resolver
-                .check(&chunk.observations, Utc::now())
-                .await
-                .map_err(|e| in_chunk(e, index))?;
-            let staged = resolver.stage(&rows).await?;
-            loader.push(&staged).await?;
+    let mut received = 0_usize;
+    // Any error leaves the transaction to roll back when it is dropped.
+    while let Some(chunk) = stream.message().await.map_err(ApiError::StreamBroken)? {
+        let index = usize::try_from(chunks).unwrap_or(usize::MAX);
+        chunks += 1;
+        if chunk.observations.is_empty() {
+            continue;
         }
-        Ok::<(), ApiError>(())
+        ingest::check_batch_size(chunk.observations.len()).map_err(|e| in_chunk(e, index))?;
+        let rows = resolver
+            .check(&chunk.observations, Utc::now())
+            .await
+            .map_err(|e| in_chunk(e, index))?;
+        let staged = resolver.stage(&rows).await?;
+        received += staged.len();
+        loader.push(&staged).await?;
     }
-    .await;
-    if let Err(error) = received {
-        loader.abort("the stream failed").await;
-        return Err(error);
-    }
-    if loader.rows() == 0 {
-        loader.abort("the stream was empty").await;
+    if received == 0 {
         return Err(ApiError::invalid_field(
             "observations",
             "the stream carried no observations",
         ));
     }
-    loader.close().await?;
-    let written = ingest::merge(&mut tx).await?;
+    let written = loader.finish().await?;
     tx.commit().await?;
     Ok(pb::StreamObservationsResponse {
         observation_count: written,
