@@ -11,9 +11,11 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic::transport::server::TcpConnectInfo;
+use tower::util::MapRequestLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
 
+use crate::api::body::watch_request_body;
 use crate::audits::service::AuditApi;
 use crate::config::ServeSettings;
 use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
@@ -170,6 +172,7 @@ impl Application {
         let result = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(call_tracing())
+            .layer(MapRequestLayer::new(watch_request_body))
             .add_service(health_service)
             .add_service(reflection_v1()?)
             .add_service(reflection_v1alpha()?)

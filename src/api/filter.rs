@@ -39,7 +39,9 @@ impl Op {
     fn sql(self) -> &'static str {
         match self {
             Op::Eq => " = ",
-            Op::Ne => " <> ",
+            // Null-safe, so `account != "accounts/…"` keeps the rows whose
+            // account is null (the organisation-wide series).
+            Op::Ne => " is distinct from ",
             Op::Lt => " < ",
             Op::Le => " <= ",
             Op::Gt => " > ",
@@ -224,6 +226,8 @@ fn describe(token: &Token) -> String {
 pub enum FieldKind {
     /// Free text, compared exactly.
     Text,
+    /// An identifier such as a metric key: text, `=` and `!=` only.
+    Key,
     /// A proto enum stored by its unprefixed name; `=` and `!=` only. The
     /// prefix and the allowed stored names.
     Enum {
@@ -340,6 +344,8 @@ fn read_value(field: &FilterField, comparison: &Comparison) -> Result<SqlValue, 
     let name = field.name;
     match &field.kind {
         FieldKind::Text => Ok(SqlValue::Text(raw.to_owned())),
+        FieldKind::Key if comparison.op.is_equality() => Ok(SqlValue::Text(raw.to_owned())),
+        FieldKind::Key => Err(format!("{name} supports only = and !=")),
         FieldKind::Enum { prefix, values } => {
             if !comparison.op.is_equality() {
                 return Err(format!("{name} supports only = and !="));

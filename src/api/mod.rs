@@ -1,6 +1,7 @@
 //! Shared API mechanics used by every service: resource names, enums, times,
 //! validation, pagination, filters, field masks, etags and idempotency.
 
+pub mod body;
 pub mod enums;
 pub mod etag;
 pub mod field_mask;

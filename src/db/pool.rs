@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The schema migrations in `migrations/`, compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -15,9 +17,14 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens a pool of at most `max_connections` connections to `url`.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    // The service's reads are short, indexed lookups: starting parallel
+    // workers costs more latency than it saves, and steals cores from
+    // concurrent calls.
+    let options =
+        PgConnectOptions::from_str(url)?.options([("max_parallel_workers_per_gather", "0")]);
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect(url)
+        .connect_with(options)
         .await
 }

@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::aggregate::Partial;
 use super::model::{MAX_OBSERVATIONS_PER_MESSAGE, ObservationRow, parse_observation};
 use crate::accounts;
+use crate::api::names::ACCOUNTS;
 use crate::error::{ApiError, Violations};
 use crate::pb;
 
@@ -124,12 +125,13 @@ impl Resolver {
                     format!("{:?} is not a metric of the catalog: see ListMetricDefinitions", observation.metric_key),
                 ),
             }
+            // Unknown accounts are reported even on rows with other problems.
+            if let Ok(account_id) = ACCOUNTS.parse("", &observation.account)
+                && !self.known_accounts.contains(&account_id)
+            {
+                rows_by_account.entry(account_id).or_default().push(index);
+            }
             if let Some(row) = parse_observation(&mut violations, &prefix, observation, now) {
-                if let Some(account_id) = row.account_id
-                    && !self.known_accounts.contains(&account_id)
-                {
-                    rows_by_account.entry(account_id).or_default().push(index);
-                }
                 rows.push(row);
             }
         }
@@ -155,7 +157,7 @@ impl Resolver {
             }
         }
         // Account checks come last; report in row order all the same.
-        violations.sort_by_key(|violation| row_index(&violation.field));
+        violations.sort_by_key(|violation| violation_order(&violation.field));
         violations.finish(rows)
     }
 
@@ -170,17 +172,21 @@ impl Resolver {
             .collect();
         if !new_series.is_empty() {
             let (keys, accounts): (Vec<String>, Vec<Option<Uuid>>) = new_series.into_iter().unzip();
+            // Create what is missing, then read every id in a second
+            // statement: its fresh snapshot also sees series that a
+            // concurrent writer created (and committed) meanwhile.
+            sqlx::query(
+                "insert into series (metric_key, account_id) select * from unnest($1::text[], $2::uuid[])
+                 on conflict on constraint series_metric_account_key do nothing",
+            )
+            .bind(&keys)
+            .bind(&accounts)
+            .execute(&self.pool)
+            .await?;
             let resolved: Vec<(i64, String, Option<Uuid>)> = sqlx::query_as(
-                "with wanted as (select * from unnest($1::text[], $2::uuid[]) as w(metric_key, account_id)),
-                 created as (
-                     insert into series (metric_key, account_id) select metric_key, account_id from wanted
-                     on conflict on constraint series_metric_account_key do nothing
-                     returning series_id, metric_key, account_id
-                 )
-                 select series_id, metric_key, account_id from created
-                 union all
-                 select s.series_id, s.metric_key, s.account_id
-                 from series s join wanted w on s.metric_key = w.metric_key and s.account_id is not distinct from w.account_id",
+                "select s.series_id, s.metric_key, s.account_id
+                 from unnest($1::text[], $2::uuid[]) as w(metric_key, account_id)
+                 join series s on s.metric_key = w.metric_key and s.account_id is not distinct from w.account_id",
             )
             .bind(&keys)
             .bind(&accounts)
@@ -199,14 +205,12 @@ impl Resolver {
             .into_iter()
             .collect();
         if !new_sources.is_empty() {
+            sqlx::query("insert into observation_source (name) select unnest($1::text[]) on conflict (name) do nothing")
+                .bind(&new_sources)
+                .execute(&self.pool)
+                .await?;
             let resolved: Vec<(i32, String)> = sqlx::query_as(
-                "with created as (
-                     insert into observation_source (name) select unnest($1::text[])
-                     on conflict (name) do nothing returning source_id, name
-                 )
-                 select source_id, name from created
-                 union all
-                 select source_id, name from observation_source where name = any($1)",
+                "select source_id, name from observation_source where name = any($1)",
             )
             .bind(&new_sources)
             .fetch_all(&self.pool)
@@ -236,13 +240,19 @@ impl Resolver {
     }
 }
 
-/// The row index of an `observations[i]…` field path.
-fn row_index(field: &str) -> usize {
-    field
+/// Where a violation of an `observations[i].field` path sorts: by row, then
+/// by the field's place in `Observation`.
+fn violation_order(path: &str) -> (usize, usize) {
+    let row = path
         .strip_prefix("observations[")
         .and_then(|rest| rest.split(']').next())
         .and_then(|index| index.parse().ok())
-        .unwrap_or(usize::MAX)
+        .unwrap_or(usize::MAX);
+    let field = ["metric_key", "account", "observed_at", "value", "source"]
+        .iter()
+        .position(|name| path.ends_with(name))
+        .unwrap_or(usize::MAX);
+    (row, field)
 }
 
 /// Microseconds between the Unix epoch and PostgreSQL's epoch, 2000-01-01.
@@ -390,14 +400,18 @@ fn last_per_key(rows: &[StagedRow]) -> Vec<StagedRow> {
         .collect()
 }
 
-/// The slow path's upsert: staged rows into `observation`, recording which
-/// were replacements and which days they fell on; returns the fresh rows.
+/// The slow path's upsert: staged rows into `observation`, in key order (so
+/// concurrent writers lock rows in the same order), recording which were
+/// replacements and which days they fell on; returns the fresh rows.
 const UPSERT_STAGED: &str = "
 with upserted as (
     insert into observation as o (series_id, observed_at, value, source_id)
     select series_id, observed_at, value, source_id from observation_staging
+    order by series_id, observed_at
     on conflict (series_id, observed_at) do update
     set value = excluded.value, source_id = excluded.source_id, recorded_at = now(), replaced = true
+    -- A replayed row is left as it is: a retry changes nothing.
+    where (o.value, o.source_id) is distinct from (excluded.value, excluded.source_id)
     returning o.series_id, o.observed_at, o.value, o.source_id, o.replaced
 ),
 replaced_days as (
@@ -460,7 +474,8 @@ async fn upsert_batch(conn: &mut PgConnection, rows: &[StagedRow]) -> Result<(),
     sqlx::query("truncate observation_staging")
         .execute(&mut *conn)
         .await?;
-    let rows = last_per_key(rows);
+    let mut rows = last_per_key(rows);
+    rows.sort_by_key(|row| (row.series_id, row.observed_at_micros));
     copy_rows(
         conn,
         "copy observation_staging (series_id, observed_at, value, source_id) from stdin (format binary)",

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -33,7 +33,7 @@ static OBSERVATION_FILTER_FIELDS: LazyLock<Vec<FilterField>> = LazyLock::new(|| 
         FilterField {
             name: "metric_key",
             column: "s.metric_key",
-            kind: FieldKind::Text,
+            kind: FieldKind::Key,
         },
         FilterField {
             name: "account",
@@ -278,9 +278,11 @@ struct PartialRow {
     last_observed_at: DateTime<Utc>,
 }
 
-/// Per bucket and series, the partial aggregates of the rollup days and the
-/// raw ranges of the plan. Bucket numbers come from `width_bucket` over the
-/// bucket starts.
+/// Per bucket and series, the partial aggregates of the rollup days and of
+/// the (at most two) raw ranges of the plan; an unused range is empty.
+/// Bucket numbers come from `width_bucket` over the bucket starts. The raw
+/// ranges are plain parameters so the (series, time) index and partition
+/// pruning apply.
 const PARTIALS: &str = "
 select (width_bucket(d.day::timestamp at time zone 'UTC', $2::timestamptz[]) - 1)::int4 as bucket,
        d.series_id, sum(d.value_sum) as value_sum, sum(d.value_count)::int8 as value_count,
@@ -294,9 +296,9 @@ union all
 select (width_bucket(o.observed_at, $2::timestamptz[]) - 1)::int4, o.series_id,
        sum(o.value), count(*), min(o.value), max(o.value),
        (array_agg(o.value order by o.observed_at desc))[1], max(o.observed_at)
-from unnest($5::timestamptz[], $6::timestamptz[]) as r(range_start, range_end)
-join observation o on o.observed_at >= r.range_start and o.observed_at < r.range_end
+from observation o
 where o.series_id = any($1)
+  and ((o.observed_at >= $5 and o.observed_at < $6) or (o.observed_at >= $7 and o.observed_at < $8))
 group by 1, 2";
 
 /// QueryMetric.
@@ -374,20 +376,27 @@ async fn read_partials(
     series: &HashMap<i64, String>,
 ) -> Result<HashMap<(usize, i64), Partial>, ApiError> {
     let plan = aggregate::read_plan(query.start, query.end, query.interval);
-    let (first_day, after_last_day) = plan.rollup_days.unwrap_or((NaiveDate::MIN, NaiveDate::MIN));
+    // No whole day: an empty day range (within PostgreSQL's date range).
+    let epoch = DateTime::UNIX_EPOCH.date_naive();
+    let (first_day, after_last_day) = plan.rollup_days.unwrap_or((epoch, epoch));
     let series_ids: Vec<i64> = series.keys().copied().collect();
     let bucket_starts: Vec<DateTime<Utc>> =
         query.buckets.iter().map(|bucket| bucket.start).collect();
-    let range_starts: Vec<DateTime<Utc>> =
-        plan.raw_ranges.iter().map(|range| range.start).collect();
-    let range_ends: Vec<DateTime<Utc>> = plan.raw_ranges.iter().map(|range| range.end).collect();
+    let empty = aggregate::Bucket {
+        start: query.start,
+        end: query.start,
+    };
+    let leading = plan.raw_ranges.first().copied().unwrap_or(empty);
+    let trailing = plan.raw_ranges.get(1).copied().unwrap_or(empty);
     let rows: Vec<PartialRow> = sqlx::query_as(PARTIALS)
         .bind(&series_ids)
         .bind(&bucket_starts)
         .bind(first_day)
         .bind(after_last_day)
-        .bind(&range_starts)
-        .bind(&range_ends)
+        .bind(leading.start)
+        .bind(leading.end)
+        .bind(trailing.start)
+        .bind(trailing.end)
         .fetch_all(&mut *conn)
         .await?;
     let mut partials: HashMap<(usize, i64), Partial> = HashMap::new();

@@ -11,6 +11,7 @@ use super::catalog;
 use super::ingest::{self, Loader, Resolver};
 use super::model::{NewMetric, parse_metric_name};
 use super::query;
+use crate::api::body::RequestBodyOutcome;
 use crate::api::filter::{FieldKind, FilterField};
 use crate::api::list::ListRequest;
 use crate::api::{detached, idempotency};
@@ -145,6 +146,7 @@ fn in_chunk(error: ApiError, chunk: usize) -> ApiError {
 async fn stream_observations(
     pool: PgPool,
     mut stream: Streaming<pb::StreamObservationsRequest>,
+    body: RequestBodyOutcome,
 ) -> Result<pb::StreamObservationsResponse, ApiError> {
     let mut resolver = Resolver::new(&pool).await?;
     let mut tx = pool.begin().await?;
@@ -166,6 +168,12 @@ async fn stream_observations(
         let staged = resolver.stage(&rows).await?;
         received += staged.len();
         loader.push(&staged).await?;
+    }
+    // tonic ends a cancelled stream as if it had ended normally.
+    if body.broke_off() {
+        return Err(ApiError::StreamBroken(Status::cancelled(
+            "the client cancelled the stream",
+        )));
     }
     if received == 0 {
         return Err(ApiError::invalid_field(
@@ -226,9 +234,16 @@ impl pb::metric_service_server::MetricService for MetricApi {
         request: Request<Streaming<pb::StreamObservationsRequest>>,
     ) -> Result<Response<pb::StreamObservationsResponse>, Status> {
         let pool = self.pool.clone();
+        // Without the layer (a server built elsewhere) nothing is known to
+        // have broken off.
+        let body = request
+            .extensions()
+            .get::<RequestBodyOutcome>()
+            .cloned()
+            .unwrap_or_default();
         let stream = request.into_inner();
         Ok(Response::new(
-            detached(stream_observations(pool, stream)).await?,
+            detached(stream_observations(pool, stream, body)).await?,
         ))
     }
 

@@ -6,4 +6,6 @@ mod accounts;
 mod audits;
 mod helpers;
 mod local_postgres;
+mod metrics;
+mod observations;
 mod platform;
