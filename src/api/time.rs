@@ -19,8 +19,8 @@ pub fn to_proto_opt(time: Option<DateTime<Utc>>) -> Option<Timestamp> {
 }
 
 /// A protobuf timestamp as a UTC time, truncated to microseconds (what
-/// PostgreSQL keeps), reporting out-of-range values against `field`.
-pub fn from_proto(field: &str, timestamp: &Timestamp) -> Result<DateTime<Utc>, ApiError> {
+/// PostgreSQL keeps); `None` when out of range.
+pub fn to_utc(timestamp: &Timestamp) -> Option<DateTime<Utc>> {
     let valid_nanos = (0..1_000_000_000).contains(&timestamp.nanos);
     valid_nanos
         .then(|| DateTime::from_timestamp(timestamp.seconds, timestamp.nanos as u32))
@@ -28,16 +28,17 @@ pub fn from_proto(field: &str, timestamp: &Timestamp) -> Result<DateTime<Utc>, A
         // PostgreSQL timestamptz spans 4713 BC to 294276 AD; RFC 3339 years
         // 0001-9999 are the range clients can also print.
         .filter(|time| (1..=9999).contains(&chrono::Datelike::year(time)))
-        .map(|time| {
-            let micros = time.timestamp_micros();
-            DateTime::from_timestamp_micros(micros).unwrap_or(time)
-        })
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                field,
-                "is not a valid timestamp: seconds must fall in years 0001-9999 and nanos in 0..1e9",
-            )
-        })
+        .map(|time| DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time))
+}
+
+/// [`to_utc`], reporting out-of-range values against `field`.
+pub fn from_proto(field: &str, timestamp: &Timestamp) -> Result<DateTime<Utc>, ApiError> {
+    to_utc(timestamp).ok_or_else(|| {
+        ApiError::invalid_field(
+            field,
+            "is not a valid timestamp: seconds must fall in years 0001-9999 and nanos in 0..1e9",
+        )
+    })
 }
 
 #[cfg(test)]

@@ -484,8 +484,12 @@ impl Service {
             .arg("--database-url")
             .arg(database_url)
             // Per-request logging would cost the service time the baseline
-            // does not pay; warnings still show up on our stderr.
-            .env("GOALPOST_LOG", "warn")
+            // does not pay; warnings still show up on our stderr. A
+            // GOALPOST_LOG of the caller's wins, for profiling.
+            .env(
+                "GOALPOST_LOG",
+                std::env::var("GOALPOST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

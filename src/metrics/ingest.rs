@@ -7,19 +7,23 @@
 //! in batches inside the caller's transaction, each batch in a savepoint:
 //!
 //! - fast path: binary COPY straight into `observation`, and the batch's
-//!   per-(series, day) aggregates, computed here, folded into
-//!   `observation_daily` (sum, count, min, max, last);
+//!   per-(series, day) aggregates, computed here, appended to a delta table
+//!   that is folded into `observation_daily` (sum, count, min, max, last) in
+//!   one statement when the load ends;
 //! - slow path, when the batch meets a key that already exists (or repeats a
 //!   key): back to the savepoint, keep the last row per key, upsert through a
-//!   staging table, fold fresh rows in as above and recompute from raw rows
-//!   each day in which a value was replaced (a replacement can lower a
-//!   maximum or move the last value, so it cannot be folded in).
+//!   staging table, add fresh rows to the deltas as above and, when the load
+//!   ends, recompute from raw rows each day in which a value was replaced (a
+//!   replacement can lower a maximum or move the last value, so it cannot be
+//!   folded in).
 //!
 //! Memory stays bounded by the batch size however long a stream runs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -68,10 +72,12 @@ pub fn check_batch_size(count: usize) -> Result<(), ApiError> {
 pub struct Resolver {
     pool: PgPool,
     /// Metric key → whether it is a base metric.
-    metric_is_base: HashMap<String, bool>,
-    known_accounts: HashSet<Uuid>,
-    series: HashMap<(String, Option<Uuid>), i64>,
-    sources: HashMap<String, i32>,
+    metric_is_base: FxHashMap<String, bool>,
+    known_accounts: FxHashSet<Uuid>,
+    /// Series ids by metric key, then account: nested so a row's lookup
+    /// needs no allocation.
+    series: FxHashMap<String, FxHashMap<Option<Uuid>, i64>>,
+    sources: FxHashMap<String, i32>,
 }
 
 impl Resolver {
@@ -87,9 +93,9 @@ impl Resolver {
                 .into_iter()
                 .map(|(key, kind)| (key, kind == "BASE"))
                 .collect(),
-            known_accounts: HashSet::new(),
-            series: HashMap::new(),
-            sources: HashMap::new(),
+            known_accounts: FxHashSet::default(),
+            series: FxHashMap::default(),
+            sources: FxHashMap::default(),
         })
     }
 
@@ -100,20 +106,19 @@ impl Resolver {
 
     /// Validates every row of one message, reporting all violations as
     /// `observations[i].field`.
-    pub async fn check(
+    pub async fn check<'a>(
         &mut self,
-        observations: &[pb::Observation],
+        observations: &'a [pb::Observation],
         now: DateTime<Utc>,
-    ) -> Result<Vec<ObservationRow>, ApiError> {
+    ) -> Result<Vec<ObservationRow<'a>>, ApiError> {
         let mut violations = Violations::default();
         let mut rows = Vec::with_capacity(observations.len());
         let mut rows_by_account: HashMap<Uuid, Vec<usize>> = HashMap::new();
         for (index, observation) in observations.iter().enumerate() {
-            let prefix = format!("observations[{index}]");
             match self.metric_is_base.get(&observation.metric_key) {
                 Some(true) => {}
                 Some(false) => violations.add(
-                    format!("{prefix}.metric_key"),
+                    format!("observations[{index}].metric_key"),
                     format!(
                         "{:?} is a derived metric, computed from its formula: write the base metrics it reads instead",
                         observation.metric_key
@@ -121,19 +126,22 @@ impl Resolver {
                 ),
                 None if observation.metric_key.is_empty() => {}
                 None => violations.add(
-                    format!("{prefix}.metric_key"),
+                    format!("observations[{index}].metric_key"),
                     format!("{:?} is not a metric of the catalog: see ListMetricDefinitions", observation.metric_key),
                 ),
             }
+            let row = parse_observation(&mut violations, index, observation, now);
             // Unknown accounts are reported even on rows with other problems.
-            if let Ok(account_id) = ACCOUNTS.parse("", &observation.account)
+            let account_id = match &row {
+                Some(row) => row.account_id,
+                None => ACCOUNTS.id_of(&observation.account),
+            };
+            if let Some(account_id) = account_id
                 && !self.known_accounts.contains(&account_id)
             {
                 rows_by_account.entry(account_id).or_default().push(index);
             }
-            if let Some(row) = parse_observation(&mut violations, &prefix, observation, now) {
-                rows.push(row);
-            }
+            rows.extend(row);
         }
         if !rows_by_account.is_empty() {
             let wanted: Vec<Uuid> = rows_by_account.keys().copied().collect();
@@ -162,13 +170,47 @@ impl Resolver {
     }
 
     /// Resolves the ids of valid rows, creating missing series and sources.
-    pub async fn stage(&mut self, rows: &[ObservationRow]) -> Result<Vec<StagedRow>, ApiError> {
+    pub async fn stage(&mut self, rows: &[ObservationRow<'_>]) -> Result<Vec<StagedRow>, ApiError> {
+        // One pass when everything is known, the common case of a long load.
+        if let Some(staged) = self.resolve_known(rows) {
+            return Ok(staged);
+        }
+        self.create_missing(rows).await?;
+        self.resolve_known(rows)
+            .ok_or_else(|| ApiError::internal("series or source id was not resolved"))
+    }
+
+    fn series_id(&self, row: &ObservationRow<'_>) -> Option<i64> {
+        self.series
+            .get(row.metric_key)?
+            .get(&row.account_id)
+            .copied()
+    }
+
+    /// The rows with their ids, if every series and source is known.
+    fn resolve_known(&self, rows: &[ObservationRow<'_>]) -> Option<Vec<StagedRow>> {
+        rows.iter()
+            .map(|row| {
+                Some(StagedRow {
+                    series_id: self.series_id(row)?,
+                    observed_at_micros: row.observed_at.timestamp_micros(),
+                    value: row.value,
+                    source_id: *self.sources.get(row.source)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Creates the series and sources of `rows` not known yet, and learns
+    /// their ids.
+    async fn create_missing(&mut self, rows: &[ObservationRow<'_>]) -> Result<(), ApiError> {
         let new_series: Vec<(String, Option<Uuid>)> = rows
             .iter()
-            .map(|row| (row.metric_key.clone(), row.account_id))
-            .filter(|key| !self.series.contains_key(key))
+            .filter(|row| self.series_id(row).is_none())
+            .map(|row| (row.metric_key, row.account_id))
             .collect::<HashSet<_>>()
             .into_iter()
+            .map(|(key, account)| (key.to_owned(), account))
             .collect();
         if !new_series.is_empty() {
             let (keys, accounts): (Vec<String>, Vec<Option<Uuid>>) = new_series.into_iter().unzip();
@@ -193,13 +235,16 @@ impl Resolver {
             .fetch_all(&self.pool)
             .await?;
             for (series_id, metric_key, account_id) in resolved {
-                self.series.insert((metric_key, account_id), series_id);
+                self.series
+                    .entry(metric_key)
+                    .or_default()
+                    .insert(account_id, series_id);
             }
         }
 
         let new_sources: Vec<&str> = rows
             .iter()
-            .map(|row| row.source.as_str())
+            .map(|row| row.source)
             .filter(|source| !self.sources.contains_key(*source))
             .collect::<HashSet<_>>()
             .into_iter()
@@ -218,25 +263,7 @@ impl Resolver {
             self.sources
                 .extend(resolved.into_iter().map(|(id, name)| (name, id)));
         }
-
-        rows.iter()
-            .map(|row| {
-                let series_id = self
-                    .series
-                    .get(&(row.metric_key.clone(), row.account_id))
-                    .copied();
-                let source_id = self.sources.get(&row.source).copied();
-                match (series_id, source_id) {
-                    (Some(series_id), Some(source_id)) => Ok(StagedRow {
-                        series_id,
-                        observed_at_micros: row.observed_at.timestamp_micros(),
-                        value: row.value,
-                        source_id,
-                    }),
-                    _ => Err(ApiError::internal("series or source id was not resolved")),
-                }
-            })
-            .collect()
+        Ok(())
     }
 }
 
@@ -297,8 +324,7 @@ fn encode_copy(rows: &[StagedRow]) -> Vec<u8> {
     buffer
 }
 
-/// COPYs rows into `table` (its first four columns: series, time, value,
-/// source).
+/// COPYs rows with `statement` (into series, time, value, source).
 async fn copy_rows(
     conn: &mut PgConnection,
     statement: &str,
@@ -308,6 +334,30 @@ async fn copy_rows(
     copy.send(encode_copy(rows)).await?;
     copy.finish().await?;
     Ok(())
+}
+
+/// The yearly partitions the migrations create.
+const PARTITION_YEARS: std::ops::RangeInclusive<i32> = 1970..=2100;
+
+/// The COPY statement for a batch: straight into its year's partition when
+/// it lies in one (the usual case), which spares PostgreSQL routing each row;
+/// else into the partitioned table.
+fn copy_target(rows: &[StagedRow]) -> String {
+    let year_of = |row: &StagedRow| {
+        DateTime::from_timestamp_micros(row.observed_at_micros)
+            .map(|time| chrono::Datelike::year(&time))
+    };
+    let first_year = rows.first().and_then(year_of);
+    let table = match first_year {
+        Some(year)
+            if PARTITION_YEARS.contains(&year)
+                && rows.iter().all(|row| year_of(row) == Some(year)) =>
+        {
+            format!("observation_y{year}")
+        }
+        _ => "observation".to_owned(),
+    };
+    format!("copy {table} (series_id, observed_at, value, source_id) from stdin (format binary)")
 }
 
 /// The aggregates of a batch's rows per (series, UTC day), in key order so
@@ -333,53 +383,87 @@ fn daily_partials(rows: &[StagedRow]) -> BTreeMap<(i64, i64), Partial> {
     partials
 }
 
-/// Folds fresh rows' aggregates into their days' rollups.
-async fn fold_into_rollups(
+/// Appends a batch's per-day aggregates of fresh rows to the session's
+/// delta table (binary COPY, no index): cheap per batch, merged into the
+/// rollups once, when the load ends.
+async fn append_deltas(
     conn: &mut PgConnection,
     partials: &BTreeMap<(i64, i64), Partial>,
 ) -> Result<(), ApiError> {
-    let mut series = Vec::with_capacity(partials.len());
-    let mut days = Vec::with_capacity(partials.len());
-    let (mut sums, mut counts, mut mins, mut maxes, mut lasts, mut last_ats) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
+    const ROW_BYTES: usize = 2 + 8 * 4 + 8 * 8;
+    let mut buffer =
+        Vec::with_capacity(COPY_HEADER.len() + partials.len() * ROW_BYTES + COPY_TRAILER.len());
+    buffer.extend_from_slice(COPY_HEADER);
+    let postgres_epoch_days = POSTGRES_EPOCH_MICROS / DAY_MICROS;
     for (&(series_id, day), partial) in partials {
-        series.push(series_id);
-        days.push(DateTime::UNIX_EPOCH.date_naive() + TimeDelta::days(day));
-        sums.push(partial.sum);
-        counts.push(partial.count);
-        mins.push(partial.min);
-        maxes.push(partial.max);
-        lasts.push(partial.last_value);
-        last_ats.push(partial.last_at);
+        buffer.extend_from_slice(&8_i16.to_be_bytes());
+        let mut field = |bytes: &[u8]| {
+            buffer.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+            buffer.extend_from_slice(bytes);
+        };
+        field(&series_id.to_be_bytes());
+        // A date is an int4 of days since 2000-01-01.
+        field(&((day - postgres_epoch_days) as i32).to_be_bytes());
+        field(&partial.sum.to_be_bytes());
+        field(&partial.count.to_be_bytes());
+        field(&partial.min.to_be_bytes());
+        field(&partial.max.to_be_bytes());
+        field(&partial.last_value.to_be_bytes());
+        field(&(partial.last_at.timestamp_micros() - POSTGRES_EPOCH_MICROS).to_be_bytes());
     }
+    buffer.extend_from_slice(COPY_TRAILER);
+    let mut copy = conn
+        .copy_in_raw("copy observation_daily_delta from stdin (format binary)")
+        .await?;
+    copy.send(buffer).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+/// Merges the session's deltas into the rollups, in key order so concurrent
+/// loads lock rollup rows in the same order, then empties the deltas.
+const MERGE_DELTAS: [&str; 2] = [
+    "insert into observation_daily as d
+         (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
+     select series_id, day, sum(value_sum), sum(value_count), min(value_min), max(value_max),
+            (array_agg(last_value order by last_observed_at desc))[1], max(last_observed_at)
+     from observation_daily_delta
+     group by series_id, day
+     order by series_id, day
+     on conflict (series_id, day) do update set
+         value_sum = d.value_sum + excluded.value_sum,
+         value_count = d.value_count + excluded.value_count,
+         value_min = least(d.value_min, excluded.value_min),
+         value_max = greatest(d.value_max, excluded.value_max),
+         last_value = case when excluded.last_observed_at > d.last_observed_at
+                           then excluded.last_value else d.last_value end,
+         last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)",
+    "truncate observation_daily_delta",
+];
+
+/// Creates the session's scratch tables once. Temporary tables are private
+/// to the session and skip the WAL; `on commit delete rows` empties them for
+/// the connection's next user.
+async fn ensure_scratch_tables(conn: &mut PgConnection) -> Result<(), ApiError> {
     sqlx::query(
-        "insert into observation_daily as d
-             (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
-         select * from unnest($1::int8[], $2::date[], $3::float8[], $4::int8[], $5::float8[], $6::float8[],
-                              $7::float8[], $8::timestamptz[])
-         on conflict (series_id, day) do update set
-             value_sum = d.value_sum + excluded.value_sum,
-             value_count = d.value_count + excluded.value_count,
-             value_min = least(d.value_min, excluded.value_min),
-             value_max = greatest(d.value_max, excluded.value_max),
-             last_value = case when excluded.last_observed_at > d.last_observed_at
-                               then excluded.last_value else d.last_value end,
-             last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)",
+        "do $$ begin
+             if to_regclass('pg_temp.observation_daily_delta') is null then
+                 create temp table observation_staging (
+                     series_id bigint not null, observed_at timestamptz not null,
+                     value double precision not null, source_id integer not null
+                 ) on commit delete rows;
+                 create temp table observation_replaced_day (
+                     series_id bigint not null, day date not null, primary key (series_id, day)
+                 ) on commit delete rows;
+                 create temp table observation_daily_delta (
+                     series_id bigint not null, day date not null,
+                     value_sum double precision not null, value_count bigint not null,
+                     value_min double precision not null, value_max double precision not null,
+                     last_value double precision not null, last_observed_at timestamptz not null
+                 ) on commit delete rows;
+             end if;
+         end $$",
     )
-    .bind(&series)
-    .bind(&days)
-    .bind(&sums)
-    .bind(&counts)
-    .bind(&mins)
-    .bind(&maxes)
-    .bind(&lasts)
-    .bind(&last_ats)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -451,26 +535,9 @@ struct FreshRow {
     source_id: i32,
 }
 
-/// Loads a batch that met existing keys: upsert, then fold in fresh rows and
-/// recompute days with replacements.
+/// Loads a batch that met existing keys: upsert, add fresh rows to the
+/// deltas and note the days with replacements (recomputed when the load ends).
 async fn upsert_batch(conn: &mut PgConnection, rows: &[StagedRow]) -> Result<(), ApiError> {
-    // Temporary tables are private to the session and skip the WAL; `on
-    // commit delete rows` empties them for the connection's next user.
-    sqlx::query(
-        "do $$ begin
-             if to_regclass('pg_temp.observation_staging') is null then
-                 create temp table observation_staging (
-                     series_id bigint not null, observed_at timestamptz not null,
-                     value double precision not null, source_id integer not null
-                 ) on commit delete rows;
-                 create temp table observation_replaced_day (
-                     series_id bigint not null, day date not null, primary key (series_id, day)
-                 ) on commit delete rows;
-             end if;
-         end $$",
-    )
-    .execute(&mut *conn)
-    .await?;
     sqlx::query("truncate observation_staging")
         .execute(&mut *conn)
         .await?;
@@ -492,11 +559,7 @@ async fn upsert_batch(conn: &mut PgConnection, rows: &[StagedRow]) -> Result<(),
             source_id: row.source_id,
         })
         .collect();
-    fold_into_rollups(conn, &daily_partials(&fresh)).await?;
-    for statement in RECOMPUTE_REPLACED_DAYS {
-        sqlx::query(statement).execute(&mut *conn).await?;
-    }
-    Ok(())
+    append_deltas(conn, &daily_partials(&fresh)).await
 }
 
 /// Loads observations into the caller's transaction in batches; see the
@@ -505,6 +568,7 @@ pub struct Loader<'c> {
     conn: &'c mut PgConnection,
     pending: Vec<StagedRow>,
     written: i64,
+    scratch_ready: bool,
 }
 
 impl<'c> Loader<'c> {
@@ -514,6 +578,7 @@ impl<'c> Loader<'c> {
             conn,
             pending: Vec::new(),
             written: 0,
+            scratch_ready: false,
         }
     }
 
@@ -530,6 +595,17 @@ impl<'c> Loader<'c> {
     /// (a key written twice counts once per batch).
     pub async fn finish(mut self) -> Result<i64, ApiError> {
         self.flush().await?;
+        if self.scratch_ready {
+            let started = std::time::Instant::now();
+            let conn = &mut *self.conn;
+            for statement in MERGE_DELTAS.iter().chain(&RECOMPUTE_REPLACED_DAYS) {
+                sqlx::query(statement).execute(&mut *conn).await?;
+            }
+            tracing::debug!(
+                merge_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "merged the rollups of a load"
+            );
+        }
         Ok(self.written)
     }
 
@@ -539,17 +615,21 @@ impl<'c> Loader<'c> {
         }
         let batch = std::mem::take(&mut self.pending);
         let conn = &mut *self.conn;
+        if !self.scratch_ready {
+            ensure_scratch_tables(conn).await?;
+            self.scratch_ready = true;
+        }
+        let started = std::time::Instant::now();
         sqlx::query("savepoint load_batch")
             .execute(&mut *conn)
             .await?;
-        let fast = copy_rows(
-            conn,
-            "copy observation (series_id, observed_at, value, source_id) from stdin (format binary)",
-            &batch,
-        )
-        .await;
-        match fast {
-            Ok(()) => fold_into_rollups(conn, &daily_partials(&batch)).await?,
+        let fast = copy_rows(conn, &copy_target(&batch), &batch).await;
+        let copied = started.elapsed();
+        let path = match fast {
+            Ok(()) => {
+                append_deltas(conn, &daily_partials(&batch)).await?;
+                "copy"
+            }
             Err(sqlx::Error::Database(error))
                 if error.code().as_deref() == Some(UNIQUE_VIOLATION) =>
             {
@@ -557,13 +637,21 @@ impl<'c> Loader<'c> {
                     .execute(&mut *conn)
                     .await?;
                 upsert_batch(conn, &batch).await?;
+                "upsert"
             }
             Err(error) => return Err(error.into()),
-        }
+        };
         sqlx::query("release savepoint load_batch")
             .execute(&mut *conn)
             .await?;
         self.written += last_per_key_count(&batch);
+        tracing::debug!(
+            rows = batch.len(),
+            path,
+            copy_ms = copied.as_secs_f64() * 1000.0,
+            total_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "loaded a batch of observations"
+        );
         Ok(())
     }
 }

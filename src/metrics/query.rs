@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -278,20 +279,17 @@ struct PartialRow {
     last_observed_at: DateTime<Utc>,
 }
 
-/// Per bucket and series, the partial aggregates of the rollup days and of
-/// the (at most two) raw ranges of the plan; an unused range is empty.
-/// Bucket numbers come from `width_bucket` over the bucket starts. The raw
-/// ranges are plain parameters so the (series, time) index and partition
-/// pruning apply.
+/// The partial aggregates of a query: its rollup days as they are (one row
+/// per series and day; merging them per bucket is cheaper here than grouping
+/// in SQL), and the (at most two) raw ranges of the plan grouped per bucket
+/// and series; an unused range is empty. Bucket numbers come from
+/// `width_bucket` over the bucket starts. The raw ranges are plain
+/// parameters so the (series, time) index and partition pruning apply.
 const PARTIALS: &str = "
 select (width_bucket(d.day::timestamp at time zone 'UTC', $2::timestamptz[]) - 1)::int4 as bucket,
-       d.series_id, sum(d.value_sum) as value_sum, sum(d.value_count)::int8 as value_count,
-       min(d.value_min) as value_min, max(d.value_max) as value_max,
-       (array_agg(d.last_value order by d.last_observed_at desc))[1] as last_value,
-       max(d.last_observed_at) as last_observed_at
+       d.series_id, d.value_sum, d.value_count, d.value_min, d.value_max, d.last_value, d.last_observed_at
 from observation_daily d
 where d.series_id = any($1) and d.day >= $3 and d.day < $4
-group by 1, 2
 union all
 select (width_bucket(o.observed_at, $2::timestamptz[]) - 1)::int4, o.series_id,
        sum(o.value), count(*), min(o.value), max(o.value),
@@ -374,7 +372,7 @@ async fn read_partials(
     conn: &mut PgConnection,
     query: &ValidQuery,
     series: &HashMap<i64, String>,
-) -> Result<HashMap<(usize, i64), Partial>, ApiError> {
+) -> Result<FxHashMap<(usize, i64), Partial>, ApiError> {
     let plan = aggregate::read_plan(query.start, query.end, query.interval);
     // No whole day: an empty day range (within PostgreSQL's date range).
     let epoch = DateTime::UNIX_EPOCH.date_naive();
@@ -399,7 +397,7 @@ async fn read_partials(
         .bind(trailing.end)
         .fetch_all(&mut *conn)
         .await?;
-    let mut partials: HashMap<(usize, i64), Partial> = HashMap::new();
+    let mut partials: FxHashMap<(usize, i64), Partial> = FxHashMap::default();
     for row in rows {
         let Ok(bucket) = usize::try_from(row.bucket) else {
             continue;
@@ -425,10 +423,10 @@ fn bucket_values(
     query: &ValidQuery,
     computation: &Computation,
     series: &HashMap<i64, String>,
-    partials: &HashMap<(usize, i64), Partial>,
+    partials: &FxHashMap<(usize, i64), Partial>,
     aggregation_of: impl Fn(&str) -> Option<aggregate::Aggregation>,
 ) -> Vec<Option<f64>> {
-    let mut by_bucket_and_metric: HashMap<(usize, &str), Vec<&Partial>> = HashMap::new();
+    let mut by_bucket_and_metric: FxHashMap<(usize, &str), Vec<&Partial>> = FxHashMap::default();
     for ((bucket, series_id), partial) in partials {
         if let Some(metric_key) = series.get(series_id) {
             by_bucket_and_metric

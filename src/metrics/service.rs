@@ -5,10 +5,11 @@ use std::sync::LazyLock;
 
 use chrono::Utc;
 use sqlx::PgPool;
+use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::catalog;
-use super::ingest::{self, Loader, Resolver};
+use super::ingest::{self, Loader, Resolver, StagedRow};
 use super::model::{NewMetric, parse_metric_name};
 use super::query;
 use crate::api::body::RequestBodyOutcome;
@@ -143,17 +144,20 @@ fn in_chunk(error: ApiError, chunk: usize) -> ApiError {
     }
 }
 
-async fn stream_observations(
+/// How many resolved chunks may wait between the reader and the loader of a
+/// stream: enough to keep both busy, few enough to keep memory flat.
+const STREAM_PIPELINE_DEPTH: usize = 4;
+
+/// Reads, validates and resolves the chunks of a stream, handing them to the
+/// loader; returns (chunks, observations) received.
+async fn read_stream(
     pool: PgPool,
     mut stream: Streaming<pb::StreamObservationsRequest>,
-    body: RequestBodyOutcome,
-) -> Result<pb::StreamObservationsResponse, ApiError> {
+    loader: mpsc::Sender<Vec<StagedRow>>,
+) -> Result<(i64, usize), ApiError> {
     let mut resolver = Resolver::new(&pool).await?;
-    let mut tx = pool.begin().await?;
-    let mut loader = Loader::new(&mut tx);
     let mut chunks: i64 = 0;
     let mut received = 0_usize;
-    // Any error leaves the transaction to roll back when it is dropped.
     while let Some(chunk) = stream.message().await.map_err(ApiError::StreamBroken)? {
         let index = usize::try_from(chunks).unwrap_or(usize::MAX);
         chunks += 1;
@@ -167,8 +171,38 @@ async fn stream_observations(
             .map_err(|e| in_chunk(e, index))?;
         let staged = resolver.stage(&rows).await?;
         received += staged.len();
-        loader.push(&staged).await?;
+        if loader.send(staged).await.is_err() {
+            // The loader failed; its error is the one to report.
+            break;
+        }
     }
+    Ok((chunks, received))
+}
+
+async fn stream_observations(
+    pool: PgPool,
+    stream: Streaming<pb::StreamObservationsRequest>,
+    body: RequestBodyOutcome,
+) -> Result<pb::StreamObservationsResponse, ApiError> {
+    // Decoding and validating (the reader task) overlaps with loading
+    // (PostgreSQL's work, awaited here).
+    let (to_loader, mut from_reader) = mpsc::channel(STREAM_PIPELINE_DEPTH);
+    let reader = tokio::spawn(read_stream(pool.clone(), stream, to_loader));
+    let mut tx = pool.begin().await?;
+    let mut loader = Loader::new(&mut tx);
+    let loaded = async {
+        while let Some(rows) = from_reader.recv().await {
+            loader.push(&rows).await?;
+        }
+        Ok::<(), ApiError>(())
+    }
+    .await;
+    if let Err(error) = loaded {
+        reader.abort();
+        return Err(error);
+    }
+    // Any error leaves the transaction to roll back when it is dropped.
+    let (chunks, received) = reader.await.map_err(ApiError::internal)??;
     // tonic ends a cancelled stream as if it had ended normally.
     if body.broke_off() {
         return Err(ApiError::StreamBroken(Status::cancelled(
