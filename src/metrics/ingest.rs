@@ -19,6 +19,7 @@
 //!
 //! Memory stays bounded by the batch size however long a stream runs.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -360,9 +361,12 @@ fn copy_target(rows: &[StagedRow]) -> String {
     format!("copy {table} (series_id, observed_at, value, source_id) from stdin (format binary)")
 }
 
+/// Aggregates per (series id, UTC day number since 1970).
+type DailyPartials = BTreeMap<(i64, i64), Partial>;
+
 /// The aggregates of a batch's rows per (series, UTC day), in key order so
 /// concurrent writers lock rollup rows in the same order.
-fn daily_partials(rows: &[StagedRow]) -> BTreeMap<(i64, i64), Partial> {
+fn daily_partials(rows: &[StagedRow]) -> DailyPartials {
     let mut partials: BTreeMap<(i64, i64), Partial> = BTreeMap::new();
     for row in rows {
         let day = row.observed_at_micros.div_euclid(DAY_MICROS);
@@ -440,6 +444,33 @@ const MERGE_DELTAS: [&str; 2] = [
          last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)",
     "truncate observation_daily_delta",
 ];
+
+/// Inserts deltas that name each (series, day) once, for days without
+/// rollups.
+const INSERT_DELTAS: &str =
+    "insert into observation_daily select * from observation_daily_delta order by series_id, day";
+
+/// Whether any rollup exists within the series' day ranges.
+async fn rollups_exist(
+    conn: &mut PgConnection,
+    days: &FxHashMap<i64, (i64, i64)>,
+) -> Result<bool, ApiError> {
+    let date = |day: i64| DateTime::UNIX_EPOCH.date_naive() + chrono::TimeDelta::days(day);
+    let series: Vec<i64> = days.keys().copied().collect();
+    let firsts: Vec<_> = days.values().map(|(first, _)| date(*first)).collect();
+    let lasts: Vec<_> = days.values().map(|(_, last)| date(*last)).collect();
+    Ok(sqlx::query_scalar(
+        "select exists (
+             select 1 from unnest($1::int8[], $2::date[], $3::date[]) as r(series_id, first_day, last_day)
+             join observation_daily d on d.series_id = r.series_id and d.day between r.first_day and r.last_day
+         )",
+    )
+    .bind(&series)
+    .bind(&firsts)
+    .bind(&lasts)
+    .fetch_one(&mut *conn)
+    .await?)
+}
 
 /// Creates the session's scratch tables once. Temporary tables are private
 /// to the session and skip the WAL; `on commit delete rows` empties them for
@@ -535,9 +566,13 @@ struct FreshRow {
     source_id: i32,
 }
 
-/// Loads a batch that met existing keys: upsert, add fresh rows to the
-/// deltas and note the days with replacements (recomputed when the load ends).
-async fn upsert_batch(conn: &mut PgConnection, rows: &[StagedRow]) -> Result<(), ApiError> {
+/// Loads a batch that met existing keys: upsert, note the days with
+/// replacements (recomputed when the load ends) and return the aggregates of
+/// the fresh rows.
+async fn upsert_batch(
+    conn: &mut PgConnection,
+    rows: &[StagedRow],
+) -> Result<DailyPartials, ApiError> {
     sqlx::query("truncate observation_staging")
         .execute(&mut *conn)
         .await?;
@@ -559,7 +594,7 @@ async fn upsert_batch(conn: &mut PgConnection, rows: &[StagedRow]) -> Result<(),
             source_id: row.source_id,
         })
         .collect();
-    append_deltas(conn, &daily_partials(&fresh)).await
+    Ok(daily_partials(&fresh))
 }
 
 /// Loads observations into the caller's transaction in batches; see the
@@ -569,6 +604,14 @@ pub struct Loader<'c> {
     pending: Vec<StagedRow>,
     written: i64,
     scratch_ready: bool,
+    /// The last batch's daily aggregates, held back one batch so that a day
+    /// split across two batches reaches the deltas once.
+    held: DailyPartials,
+    /// Per series, the first and last day appended to the deltas: bounded by
+    /// the number of series, however long the load.
+    appended_days: FxHashMap<i64, (i64, i64)>,
+    /// Whether some (series, day) may have reached the deltas twice.
+    deltas_may_repeat: bool,
 }
 
 impl<'c> Loader<'c> {
@@ -579,6 +622,9 @@ impl<'c> Loader<'c> {
             pending: Vec::new(),
             written: 0,
             scratch_ready: false,
+            held: DailyPartials::new(),
+            appended_days: FxHashMap::default(),
+            deltas_may_repeat: false,
         }
     }
 
@@ -595,11 +641,13 @@ impl<'c> Loader<'c> {
     /// (a key written twice counts once per batch).
     pub async fn finish(mut self) -> Result<i64, ApiError> {
         self.flush().await?;
+        let held = std::mem::take(&mut self.held);
+        self.append(held).await?;
         if self.scratch_ready {
             let started = std::time::Instant::now();
-            let conn = &mut *self.conn;
-            for statement in MERGE_DELTAS.iter().chain(&RECOMPUTE_REPLACED_DAYS) {
-                sqlx::query(statement).execute(&mut *conn).await?;
+            self.merge_deltas().await?;
+            for statement in RECOMPUTE_REPLACED_DAYS {
+                sqlx::query(statement).execute(&mut *self.conn).await?;
             }
             tracing::debug!(
                 merge_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -609,41 +657,114 @@ impl<'c> Loader<'c> {
         Ok(self.written)
     }
 
+    /// Passes a batch's daily aggregates on to the deltas, one batch late:
+    /// days the new batch continues are merged into the held ones first.
+    async fn stage_deltas(&mut self, mut partials: DailyPartials) -> Result<(), ApiError> {
+        let mut held = std::mem::take(&mut self.held);
+        partials.retain(|key, partial| match held.get_mut(key) {
+            Some(earlier) => {
+                *earlier = earlier.merge(*partial);
+                false
+            }
+            None => true,
+        });
+        self.append(held).await?;
+        self.held = partials;
+        Ok(())
+    }
+
+    /// Appends aggregates to the deltas, noting whether a day may repeat.
+    async fn append(&mut self, partials: DailyPartials) -> Result<(), ApiError> {
+        if partials.is_empty() {
+            return Ok(());
+        }
+        for &(series_id, day) in partials.keys() {
+            match self.appended_days.entry(series_id) {
+                Entry::Vacant(entry) => {
+                    entry.insert((day, day));
+                }
+                Entry::Occupied(mut entry) => {
+                    let (first, last) = entry.get_mut();
+                    // A day within the range may have been appended before
+                    // (or fills a gap): either way, merge with care.
+                    if (*first..=*last).contains(&day) {
+                        self.deltas_may_repeat = true;
+                    }
+                    *first = (*first).min(day);
+                    *last = (*last).max(day);
+                }
+            }
+        }
+        append_deltas(self.conn, &partials).await
+    }
+
+    /// Folds the deltas into the rollups. A bulk load into days without
+    /// rollups, whose deltas name each day once, is a plain insert; anything
+    /// else (or a concurrent load that got there first) aggregates the deltas
+    /// and upserts.
+    async fn merge_deltas(&mut self) -> Result<(), ApiError> {
+        let conn = &mut *self.conn;
+        if !self.deltas_may_repeat && !rollups_exist(conn, &self.appended_days).await? {
+            sqlx::query("savepoint insert_rollups")
+                .execute(&mut *conn)
+                .await?;
+            match sqlx::query(INSERT_DELTAS).execute(&mut *conn).await {
+                Ok(_) => {
+                    sqlx::query("release savepoint insert_rollups")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("truncate observation_daily_delta")
+                        .execute(&mut *conn)
+                        .await?;
+                    return Ok(());
+                }
+                Err(sqlx::Error::Database(error))
+                    if error.code().as_deref() == Some(UNIQUE_VIOLATION) =>
+                {
+                    sqlx::query("rollback to savepoint insert_rollups")
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        for statement in MERGE_DELTAS {
+            sqlx::query(statement).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
     async fn flush(&mut self) -> Result<(), ApiError> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.pending);
-        let conn = &mut *self.conn;
         if !self.scratch_ready {
-            ensure_scratch_tables(conn).await?;
+            ensure_scratch_tables(self.conn).await?;
             self.scratch_ready = true;
         }
         let started = std::time::Instant::now();
         sqlx::query("savepoint load_batch")
-            .execute(&mut *conn)
+            .execute(&mut *self.conn)
             .await?;
-        let fast = copy_rows(conn, &copy_target(&batch), &batch).await;
+        let fast = copy_rows(self.conn, &copy_target(&batch), &batch).await;
         let copied = started.elapsed();
-        let path = match fast {
-            Ok(()) => {
-                append_deltas(conn, &daily_partials(&batch)).await?;
-                "copy"
-            }
+        let (path, fresh) = match fast {
+            Ok(()) => ("copy", daily_partials(&batch)),
             Err(sqlx::Error::Database(error))
                 if error.code().as_deref() == Some(UNIQUE_VIOLATION) =>
             {
                 sqlx::query("rollback to savepoint load_batch")
-                    .execute(&mut *conn)
+                    .execute(&mut *self.conn)
                     .await?;
-                upsert_batch(conn, &batch).await?;
-                "upsert"
+                ("upsert", upsert_batch(self.conn, &batch).await?)
             }
             Err(error) => return Err(error.into()),
         };
         sqlx::query("release savepoint load_batch")
-            .execute(&mut *conn)
+            .execute(&mut *self.conn)
             .await?;
+        self.stage_deltas(fresh).await?;
         self.written += last_per_key_count(&batch);
         tracing::debug!(
             rows = batch.len(),

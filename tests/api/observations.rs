@@ -2614,3 +2614,47 @@ async fn completing_an_audit_records_its_base_metric_values_as_observations() {
     .await;
     assert_eq!(values(&followers), [Some(1200.0)]);
 }
+
+#[tokio::test]
+async fn rollups_stay_exact_when_days_span_many_batches_of_a_long_stream() {
+    // Loads are cut into batches of 50,000 rows; rows in time order make each
+    // day span several batches, and a second load lands in days that already
+    // have rollups. Every rollup must still equal the aggregate of its rows.
+    let app = spawn_app().await;
+    let accounts = [
+        app.create_account(Network::Instagram, "long-a").await.name,
+        app.create_account(Network::Facebook, "long-b").await.name,
+    ];
+    let start = t("2026-10-01T00:00:00Z");
+    // One row per account per second: a day holds 172,800 rows.
+    let rows_in_time_order = |offset_millis: i64, count: usize| -> Vec<pb::Observation> {
+        (0..count)
+            .map(|index| {
+                let account = &accounts[index % accounts.len()];
+                let step = i64::try_from(index / accounts.len()).unwrap();
+                let at = start + chrono::TimeDelta::milliseconds(offset_millis + step * 1000);
+                obs(
+                    "likes",
+                    account,
+                    at,
+                    f64::from(u32::try_from(index % 97).unwrap()),
+                )
+            })
+            .collect()
+    };
+    let chunks = |rows: Vec<pb::Observation>| -> Vec<Vec<pb::Observation>> {
+        rows.chunks(10_000)
+            .map(<[pb::Observation]>::to_vec)
+            .collect()
+    };
+
+    let first = rows_in_time_order(0, 120_000);
+    let written = stream(&app, chunks(first)).await.unwrap();
+    assert_eq!(written.observation_count, 120_000);
+    assert_rollups_match_observations(&app).await;
+
+    // Half a second later: interleaved with the first load's rows, same day.
+    let second = rows_in_time_order(500, 60_000);
+    stream(&app, chunks(second)).await.unwrap();
+    assert_rollups_match_observations(&app).await;
+}
