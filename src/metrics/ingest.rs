@@ -367,9 +367,11 @@ type DailyPartials = BTreeMap<(i64, i64), Partial>;
 /// The aggregates of a batch's rows per (series, UTC day), in key order so
 /// concurrent writers lock rollup rows in the same order.
 fn daily_partials(rows: &[StagedRow]) -> DailyPartials {
-    let mut partials: BTreeMap<(i64, i64), Partial> = BTreeMap::new();
+    // Rows usually arrive grouped by series and time: fold runs of one key
+    // first, then sort what is left (nearly sorted, so cheap) and fold again.
+    let mut runs: Vec<((i64, i64), Partial)> = Vec::new();
     for row in rows {
-        let day = row.observed_at_micros.div_euclid(DAY_MICROS);
+        let key = (row.series_id, row.observed_at_micros.div_euclid(DAY_MICROS));
         let last_at = DateTime::from_timestamp_micros(row.observed_at_micros).unwrap_or_default();
         let one = Partial {
             sum: row.value,
@@ -379,10 +381,18 @@ fn daily_partials(rows: &[StagedRow]) -> DailyPartials {
             last_value: row.value,
             last_at,
         };
+        match runs.last_mut() {
+            Some((run_key, partial)) if *run_key == key => *partial = partial.merge(one),
+            _ => runs.push((key, one)),
+        }
+    }
+    runs.sort_by_key(|(key, _)| *key);
+    let mut partials = DailyPartials::new();
+    for (key, partial) in runs {
         partials
-            .entry((row.series_id, day))
-            .and_modify(|p| *p = p.merge(one))
-            .or_insert(one);
+            .entry(key)
+            .and_modify(|p| *p = p.merge(partial))
+            .or_insert(partial);
     }
     partials
 }
@@ -447,8 +457,9 @@ const MERGE_DELTAS: [&str; 2] = [
 
 /// Inserts deltas that name each (series, day) once, for days without
 /// rollups.
-const INSERT_DELTAS: &str =
-    "insert into observation_daily select * from observation_daily_delta order by series_id, day";
+/// Unsorted on purpose: the deltas are appended in key order batch by batch,
+/// and sorting a large load's deltas would spill to disk.
+const INSERT_DELTAS: &str = "insert into observation_daily select * from observation_daily_delta";
 
 /// Whether any rollup exists within the series' day ranges.
 async fn rollups_exist(
@@ -749,15 +760,17 @@ impl<'c> Loader<'c> {
             .await?;
         let fast = copy_rows(self.conn, &copy_target(&batch), &batch).await;
         let copied = started.elapsed();
-        let (path, fresh) = match fast {
-            Ok(()) => ("copy", daily_partials(&batch)),
+        let (path, fresh, written) = match fast {
+            // The COPY succeeding proves every key of the batch was new.
+            Ok(()) => ("copy", daily_partials(&batch), batch.len() as i64),
             Err(sqlx::Error::Database(error))
                 if error.code().as_deref() == Some(UNIQUE_VIOLATION) =>
             {
                 sqlx::query("rollback to savepoint load_batch")
                     .execute(&mut *self.conn)
                     .await?;
-                ("upsert", upsert_batch(self.conn, &batch).await?)
+                let fresh = upsert_batch(self.conn, &batch).await?;
+                ("upsert", fresh, last_per_key_count(&batch))
             }
             Err(error) => return Err(error.into()),
         };
@@ -765,7 +778,7 @@ impl<'c> Loader<'c> {
             .execute(&mut *self.conn)
             .await?;
         self.stage_deltas(fresh).await?;
-        self.written += last_per_key_count(&batch);
+        self.written += written;
         tracing::debug!(
             rows = batch.len(),
             path,
