@@ -1,299 +1,19 @@
-//! Observation ingestion, shared by WriteObservations, StreamObservations
-//! and completed audits.
-//!
-//! Rows are validated and their series and source ids resolved (series and
-//! sources are created in their own short transactions: harmless if the load
-//! fails, and no long load holds their locks). Resolved rows are then loaded
-//! in batches inside the caller's transaction, each batch in a savepoint:
-//!
-//! - fast path: binary COPY straight into `observation`, and the batch's
-//!   per-(series, day) aggregates, computed here, appended to a delta table
-//!   that is folded into `observation_daily` (sum, count, min, max, last) in
-//!   one statement when the load ends;
-//! - slow path, when the batch meets a key that already exists (or repeats a
-//!   key): back to the savepoint, keep the last row per key, upsert through a
-//!   staging table, add fresh rows to the deltas as above and, when the load
-//!   ends, recompute from raw rows each day in which a value was replaced (a
-//!   replacement can lower a maximum or move the last value, so it cannot be
-//!   folded in).
-//!
-//! Memory stays bounded by the batch size however long a stream runs.
+//! Loading resolved observations in savepointed batches and keeping the
+//! daily rollups in step (see the module documentation of `ingest`).
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rustc_hash::{FxHashMap, FxHashSet};
-
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
+use rustc_hash::FxHashMap;
+use sqlx::PgConnection;
 
-use super::aggregate::Partial;
-use super::model::{MAX_OBSERVATIONS_PER_MESSAGE, ObservationRow, parse_observation};
-use crate::accounts;
-use crate::api::names::ACCOUNTS;
-use crate::error::{ApiError, Violations};
-use crate::pb;
-
-/// A row ready for COPY: every reference resolved to an id.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StagedRow {
-    /// The series (metric, account).
-    pub series_id: i64,
-    /// When, in microseconds since the Unix epoch.
-    pub observed_at_micros: i64,
-    /// The value.
-    pub value: f64,
-    /// The source label's id.
-    pub source_id: i32,
-}
-
-/// Checks a message's count of observations: at least one, at most the limit.
-pub fn check_batch_size(count: usize) -> Result<(), ApiError> {
-    if count == 0 {
-        return Err(ApiError::invalid_field(
-            "observations",
-            "must hold at least one observation",
-        ));
-    }
-    if count > MAX_OBSERVATIONS_PER_MESSAGE {
-        return Err(ApiError::invalid_field(
-            "observations",
-            format!(
-                "holds {count} observations, at most {MAX_OBSERVATIONS_PER_MESSAGE} are allowed per message: split the batch or use StreamObservations"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Validates rows and resolves their ids, remembering what it learnt so a
-/// long stream asks the database about each metric, account, series, source
-/// and month once.
-pub struct Resolver {
-    pool: PgPool,
-    /// Metric key → whether it is a base metric.
-    metric_is_base: FxHashMap<String, bool>,
-    known_accounts: FxHashSet<Uuid>,
-    /// Series ids by metric key, then account: nested so a row's lookup
-    /// needs no allocation.
-    series: FxHashMap<String, FxHashMap<Option<Uuid>, i64>>,
-    sources: FxHashMap<String, i32>,
-}
-
-impl Resolver {
-    /// A resolver reading the current catalog.
-    pub async fn new(pool: &PgPool) -> Result<Self, ApiError> {
-        let kinds: Vec<(String, String)> =
-            sqlx::query_as("select metric_key, kind from metric_definition")
-                .fetch_all(pool)
-                .await?;
-        Ok(Resolver {
-            pool: pool.clone(),
-            metric_is_base: kinds
-                .into_iter()
-                .map(|(key, kind)| (key, kind == "BASE"))
-                .collect(),
-            known_accounts: FxHashSet::default(),
-            series: FxHashMap::default(),
-            sources: FxHashMap::default(),
-        })
-    }
-
-    /// Whether `key` names a base metric of the catalog.
-    pub fn is_base_metric(&self, key: &str) -> bool {
-        self.metric_is_base.get(key).copied().unwrap_or(false)
-    }
-
-    /// Validates every row of one message, reporting all violations as
-    /// `observations[i].field`.
-    pub async fn check<'a>(
-        &mut self,
-        observations: &'a [pb::Observation],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ObservationRow<'a>>, ApiError> {
-        let mut violations = Violations::default();
-        let mut rows = Vec::with_capacity(observations.len());
-        let mut rows_by_account: HashMap<Uuid, Vec<usize>> = HashMap::new();
-        for (index, observation) in observations.iter().enumerate() {
-            match self.metric_is_base.get(&observation.metric_key) {
-                Some(true) => {}
-                Some(false) => violations.add(
-                    format!("observations[{index}].metric_key"),
-                    format!(
-                        "{:?} is a derived metric, computed from its formula: write the base metrics it reads instead",
-                        observation.metric_key
-                    ),
-                ),
-                None if observation.metric_key.is_empty() => {}
-                None => violations.add(
-                    format!("observations[{index}].metric_key"),
-                    format!("{:?} is not a metric of the catalog: see ListMetricDefinitions", observation.metric_key),
-                ),
-            }
-            let row = parse_observation(&mut violations, index, observation, now);
-            // Unknown accounts are reported even on rows with other problems.
-            let account_id = match &row {
-                Some(row) => row.account_id,
-                None => ACCOUNTS.id_of(&observation.account),
-            };
-            if let Some(account_id) = account_id
-                && !self.known_accounts.contains(&account_id)
-            {
-                rows_by_account.entry(account_id).or_default().push(index);
-            }
-            rows.extend(row);
-        }
-        if !rows_by_account.is_empty() {
-            let wanted: Vec<Uuid> = rows_by_account.keys().copied().collect();
-            let missing: HashSet<Uuid> = accounts::repo::missing(&self.pool, &wanted)
-                .await?
-                .into_iter()
-                .collect();
-            for (account_id, indexes) in &rows_by_account {
-                if missing.contains(account_id) {
-                    for index in indexes {
-                        violations.add(
-                            format!("observations[{index}].account"),
-                            format!(
-                                "accounts/{account_id} does not exist: create the account first"
-                            ),
-                        );
-                    }
-                } else {
-                    self.known_accounts.insert(*account_id);
-                }
-            }
-        }
-        // Account checks come last; report in row order all the same.
-        violations.sort_by_key(|violation| violation_order(&violation.field));
-        violations.finish(rows)
-    }
-
-    /// Resolves the ids of valid rows, creating missing series and sources.
-    pub async fn stage(&mut self, rows: &[ObservationRow<'_>]) -> Result<Vec<StagedRow>, ApiError> {
-        // One pass when everything is known, the common case of a long load.
-        if let Some(staged) = self.resolve_known(rows) {
-            return Ok(staged);
-        }
-        self.create_missing(rows).await?;
-        self.resolve_known(rows)
-            .ok_or_else(|| ApiError::internal("series or source id was not resolved"))
-    }
-
-    fn series_id(&self, row: &ObservationRow<'_>) -> Option<i64> {
-        self.series
-            .get(row.metric_key)?
-            .get(&row.account_id)
-            .copied()
-    }
-
-    /// The rows with their ids, if every series and source is known.
-    fn resolve_known(&self, rows: &[ObservationRow<'_>]) -> Option<Vec<StagedRow>> {
-        rows.iter()
-            .map(|row| {
-                Some(StagedRow {
-                    series_id: self.series_id(row)?,
-                    observed_at_micros: row.observed_at.timestamp_micros(),
-                    value: row.value,
-                    source_id: *self.sources.get(row.source)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Creates the series and sources of `rows` not known yet, and learns
-    /// their ids.
-    async fn create_missing(&mut self, rows: &[ObservationRow<'_>]) -> Result<(), ApiError> {
-        let new_series: Vec<(String, Option<Uuid>)> = rows
-            .iter()
-            .filter(|row| self.series_id(row).is_none())
-            .map(|row| (row.metric_key, row.account_id))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .map(|(key, account)| (key.to_owned(), account))
-            .collect();
-        if !new_series.is_empty() {
-            let (keys, accounts): (Vec<String>, Vec<Option<Uuid>>) = new_series.into_iter().unzip();
-            // Create what is missing, then read every id in a second
-            // statement: its fresh snapshot also sees series that a
-            // concurrent writer created (and committed) meanwhile.
-            sqlx::query(
-                "insert into series (metric_key, account_id) select * from unnest($1::text[], $2::uuid[])
-                 on conflict on constraint series_metric_account_key do nothing",
-            )
-            .bind(&keys)
-            .bind(&accounts)
-            .execute(&self.pool)
-            .await?;
-            let resolved: Vec<(i64, String, Option<Uuid>)> = sqlx::query_as(
-                "select s.series_id, s.metric_key, s.account_id
-                 from unnest($1::text[], $2::uuid[]) as w(metric_key, account_id)
-                 join series s on s.metric_key = w.metric_key and s.account_id is not distinct from w.account_id",
-            )
-            .bind(&keys)
-            .bind(&accounts)
-            .fetch_all(&self.pool)
-            .await?;
-            for (series_id, metric_key, account_id) in resolved {
-                self.series
-                    .entry(metric_key)
-                    .or_default()
-                    .insert(account_id, series_id);
-            }
-        }
-
-        let new_sources: Vec<&str> = rows
-            .iter()
-            .map(|row| row.source)
-            .filter(|source| !self.sources.contains_key(*source))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        if !new_sources.is_empty() {
-            sqlx::query("insert into observation_source (name) select unnest($1::text[]) on conflict (name) do nothing")
-                .bind(&new_sources)
-                .execute(&self.pool)
-                .await?;
-            let resolved: Vec<(i32, String)> = sqlx::query_as(
-                "select source_id, name from observation_source where name = any($1)",
-            )
-            .bind(&new_sources)
-            .fetch_all(&self.pool)
-            .await?;
-            self.sources
-                .extend(resolved.into_iter().map(|(id, name)| (name, id)));
-        }
-        Ok(())
-    }
-}
-
-/// Where a violation of an `observations[i].field` path sorts: by row, then
-/// by the field's place in `Observation`.
-fn violation_order(path: &str) -> (usize, usize) {
-    let row = path
-        .strip_prefix("observations[")
-        .and_then(|rest| rest.split(']').next())
-        .and_then(|index| index.parse().ok())
-        .unwrap_or(usize::MAX);
-    let field = ["metric_key", "account", "observed_at", "value", "source"]
-        .iter()
-        .position(|name| path.ends_with(name))
-        .unwrap_or(usize::MAX);
-    (row, field)
-}
-
-/// Microseconds between the Unix epoch and PostgreSQL's epoch, 2000-01-01.
-const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
-/// Microseconds in a day.
-const DAY_MICROS: i64 = 86_400_000_000;
-
-/// The binary COPY header: signature, flags, header extension length.
-const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
-
-/// The binary COPY trailer.
-const COPY_TRAILER: &[u8] = &[0xff, 0xff];
+use super::StagedRow;
+use super::copy::{
+    COPY_HEADER, COPY_TRAILER, DAY_MICROS, POSTGRES_EPOCH_MICROS, copy_rows, copy_target,
+};
+use crate::error::ApiError;
+use crate::metrics::aggregate::Partial;
 
 /// Rows loaded per savepoint: large enough that per-batch overhead vanishes,
 /// small enough that a batch held for the slow path costs a few MiB.
@@ -301,65 +21,6 @@ pub const BATCH_ROWS: usize = 50_000;
 
 /// SQLSTATE unique_violation: the fast path met an existing or repeated key.
 const UNIQUE_VIOLATION: &str = "23505";
-
-/// Encodes rows in PostgreSQL's binary COPY format: a header, then per row a
-/// field count and each field as a length and its big-endian bytes. Four
-/// fixed-size fields make this simpler than pulling in a COPY encoder crate.
-fn encode_copy(rows: &[StagedRow]) -> Vec<u8> {
-    const ROW_BYTES: usize = 2 + 4 * 4 + 8 * 3 + 4;
-    let mut buffer =
-        Vec::with_capacity(COPY_HEADER.len() + rows.len() * ROW_BYTES + COPY_TRAILER.len());
-    buffer.extend_from_slice(COPY_HEADER);
-    for row in rows {
-        buffer.extend_from_slice(&4_i16.to_be_bytes());
-        buffer.extend_from_slice(&8_i32.to_be_bytes());
-        buffer.extend_from_slice(&row.series_id.to_be_bytes());
-        buffer.extend_from_slice(&8_i32.to_be_bytes());
-        buffer.extend_from_slice(&(row.observed_at_micros - POSTGRES_EPOCH_MICROS).to_be_bytes());
-        buffer.extend_from_slice(&8_i32.to_be_bytes());
-        buffer.extend_from_slice(&row.value.to_be_bytes());
-        buffer.extend_from_slice(&4_i32.to_be_bytes());
-        buffer.extend_from_slice(&row.source_id.to_be_bytes());
-    }
-    buffer.extend_from_slice(COPY_TRAILER);
-    buffer
-}
-
-/// COPYs rows with `statement` (into series, time, value, source).
-async fn copy_rows(
-    conn: &mut PgConnection,
-    statement: &str,
-    rows: &[StagedRow],
-) -> Result<(), sqlx::Error> {
-    let mut copy = conn.copy_in_raw(statement).await?;
-    copy.send(encode_copy(rows)).await?;
-    copy.finish().await?;
-    Ok(())
-}
-
-/// The yearly partitions the migrations create.
-const PARTITION_YEARS: std::ops::RangeInclusive<i32> = 1970..=2100;
-
-/// The COPY statement for a batch: straight into its year's partition when
-/// it lies in one (the usual case), which spares PostgreSQL routing each row;
-/// else into the partitioned table.
-fn copy_target(rows: &[StagedRow]) -> String {
-    let year_of = |row: &StagedRow| {
-        DateTime::from_timestamp_micros(row.observed_at_micros)
-            .map(|time| chrono::Datelike::year(&time))
-    };
-    let first_year = rows.first().and_then(year_of);
-    let table = match first_year {
-        Some(year)
-            if PARTITION_YEARS.contains(&year)
-                && rows.iter().all(|row| year_of(row) == Some(year)) =>
-        {
-            format!("observation_y{year}")
-        }
-        _ => "observation".to_owned(),
-    };
-    format!("copy {table} (series_id, observed_at, value, source_id) from stdin (format binary)")
-}
 
 /// Aggregates per (series id, UTC day number since 1970).
 type DailyPartials = BTreeMap<(i64, i64), Partial>;
@@ -799,39 +460,9 @@ fn last_per_key_count(rows: &[StagedRow]) -> i64 {
     keys.len() as i64
 }
 
-/// Loads one batch of resolved rows inside the caller's transaction `conn`;
-/// returns how many observations were written.
-pub async fn write_in(conn: &mut PgConnection, rows: &[StagedRow]) -> Result<i64, ApiError> {
-    let mut loader = Loader::new(conn);
-    loader.push(rows).await?;
-    loader.finish().await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rows_encode_as_four_big_endian_fields() {
-        let row = StagedRow {
-            series_id: 7,
-            observed_at_micros: POSTGRES_EPOCH_MICROS + 1,
-            value: 1.5,
-            source_id: 3,
-        };
-        let buffer = encode_copy(&[row]);
-        let body = &buffer[COPY_HEADER.len()..buffer.len() - COPY_TRAILER.len()];
-        assert_eq!(body.len(), 2 + 4 * 4 + 8 * 3 + 4);
-        assert_eq!(&body[..2], &[0, 4]);
-        assert_eq!(&body[6..14], &7_i64.to_be_bytes());
-        assert_eq!(
-            &body[18..26],
-            &1_i64.to_be_bytes(),
-            "timestamps count from 2000-01-01"
-        );
-        assert_eq!(&body[30..38], &1.5_f64.to_be_bytes());
-        assert_eq!(&body[42..46], &3_i32.to_be_bytes());
-    }
 
     #[test]
     fn the_last_row_of_a_repeated_key_wins() {
@@ -885,13 +516,5 @@ mod tests {
             ),
             (14.0, 2, 5.0, 9.0, 5.0)
         );
-    }
-
-    #[test]
-    fn batch_sizes_are_bounded() {
-        assert!(check_batch_size(0).is_err());
-        assert!(check_batch_size(1).is_ok());
-        assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE).is_ok());
-        assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE + 1).is_err());
     }
 }

@@ -1,0 +1,85 @@
+//! Observation ingestion, shared by WriteObservations, StreamObservations
+//! and completed audits.
+//!
+//! Rows are validated and their series and source ids resolved (series and
+//! sources are created in their own short transactions: harmless if the load
+//! fails, and no long load holds their locks). Resolved rows are then loaded
+//! in batches inside the caller's transaction, each batch in a savepoint:
+//!
+//! - fast path: binary COPY straight into `observation`, and the batch's
+//!   per-(series, day) aggregates, computed here, appended to a delta table
+//!   that is folded into `observation_daily` (sum, count, min, max, last) in
+//!   one statement when the load ends;
+//! - slow path, when the batch meets a key that already exists (or repeats a
+//!   key): back to the savepoint, keep the last row per key, upsert through a
+//!   staging table, add fresh rows to the deltas as above and, when the load
+//!   ends, recompute from raw rows each day in which a value was replaced (a
+//!   replacement can lower a maximum or move the last value, so it cannot be
+//!   folded in).
+//!
+//! Memory stays bounded by the batch size however long a stream runs.
+
+mod copy;
+mod load;
+mod resolve;
+
+use sqlx::PgConnection;
+
+pub use load::{BATCH_ROWS, Loader};
+pub use resolve::Resolver;
+
+use super::model::MAX_OBSERVATIONS_PER_MESSAGE;
+use crate::error::ApiError;
+
+/// A row ready for COPY: every reference resolved to an id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StagedRow {
+    /// The series (metric, account).
+    pub series_id: i64,
+    /// When, in microseconds since the Unix epoch.
+    pub observed_at_micros: i64,
+    /// The value.
+    pub value: f64,
+    /// The source label's id.
+    pub source_id: i32,
+}
+
+/// Checks a message's count of observations: at least one, at most the limit.
+pub fn check_batch_size(count: usize) -> Result<(), ApiError> {
+    if count == 0 {
+        return Err(ApiError::invalid_field(
+            "observations",
+            "must hold at least one observation",
+        ));
+    }
+    if count > MAX_OBSERVATIONS_PER_MESSAGE {
+        return Err(ApiError::invalid_field(
+            "observations",
+            format!(
+                "holds {count} observations, at most {MAX_OBSERVATIONS_PER_MESSAGE} are allowed per message: split the batch or use StreamObservations"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Loads one batch of resolved rows inside the caller's transaction `conn`;
+/// returns how many observations were written.
+pub async fn write_in(conn: &mut PgConnection, rows: &[StagedRow]) -> Result<i64, ApiError> {
+    let mut loader = Loader::new(conn);
+    loader.push(rows).await?;
+    loader.finish().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_sizes_are_bounded() {
+        assert!(check_batch_size(0).is_err());
+        assert!(check_batch_size(1).is_ok());
+        assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE).is_ok());
+        assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE + 1).is_err());
+    }
+}

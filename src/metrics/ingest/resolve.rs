@@ -1,0 +1,232 @@
+//! Validating observations against the catalog and the accounts, and
+//! resolving their series and source ids.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rustc_hash::{FxHashMap, FxHashSet};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::StagedRow;
+use crate::accounts;
+use crate::api::names::ACCOUNTS;
+use crate::error::{ApiError, Violations};
+use crate::metrics::model::{ObservationRow, parse_observation};
+use crate::pb;
+
+/// Validates rows and resolves their ids, remembering what it learnt so a
+/// long stream asks the database about each metric, account, series, source
+/// and month once.
+pub struct Resolver {
+    pool: PgPool,
+    /// Metric key → whether it is a base metric.
+    metric_is_base: FxHashMap<String, bool>,
+    known_accounts: FxHashSet<Uuid>,
+    /// Series ids by metric key, then account: nested so a row's lookup
+    /// needs no allocation.
+    series: FxHashMap<String, FxHashMap<Option<Uuid>, i64>>,
+    sources: FxHashMap<String, i32>,
+}
+
+impl Resolver {
+    /// A resolver reading the current catalog.
+    pub async fn new(pool: &PgPool) -> Result<Self, ApiError> {
+        let kinds: Vec<(String, String)> =
+            sqlx::query_as("select metric_key, kind from metric_definition")
+                .fetch_all(pool)
+                .await?;
+        Ok(Resolver {
+            pool: pool.clone(),
+            metric_is_base: kinds
+                .into_iter()
+                .map(|(key, kind)| (key, kind == "BASE"))
+                .collect(),
+            known_accounts: FxHashSet::default(),
+            series: FxHashMap::default(),
+            sources: FxHashMap::default(),
+        })
+    }
+
+    /// Whether `key` names a base metric of the catalog.
+    pub fn is_base_metric(&self, key: &str) -> bool {
+        self.metric_is_base.get(key).copied().unwrap_or(false)
+    }
+
+    /// Validates every row of one message, reporting all violations as
+    /// `observations[i].field`.
+    pub async fn check<'a>(
+        &mut self,
+        observations: &'a [pb::Observation],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ObservationRow<'a>>, ApiError> {
+        let mut violations = Violations::default();
+        let mut rows = Vec::with_capacity(observations.len());
+        let mut rows_by_account: HashMap<Uuid, Vec<usize>> = HashMap::new();
+        for (index, observation) in observations.iter().enumerate() {
+            match self.metric_is_base.get(&observation.metric_key) {
+                Some(true) => {}
+                Some(false) => violations.add(
+                    format!("observations[{index}].metric_key"),
+                    format!(
+                        "{:?} is a derived metric, computed from its formula: write the base metrics it reads instead",
+                        observation.metric_key
+                    ),
+                ),
+                None if observation.metric_key.is_empty() => {}
+                None => violations.add(
+                    format!("observations[{index}].metric_key"),
+                    format!("{:?} is not a metric of the catalog: see ListMetricDefinitions", observation.metric_key),
+                ),
+            }
+            let row = parse_observation(&mut violations, index, observation, now);
+            // Unknown accounts are reported even on rows with other problems.
+            let account_id = match &row {
+                Some(row) => row.account_id,
+                None => ACCOUNTS.id_of(&observation.account),
+            };
+            if let Some(account_id) = account_id
+                && !self.known_accounts.contains(&account_id)
+            {
+                rows_by_account.entry(account_id).or_default().push(index);
+            }
+            rows.extend(row);
+        }
+        if !rows_by_account.is_empty() {
+            let wanted: Vec<Uuid> = rows_by_account.keys().copied().collect();
+            let missing: HashSet<Uuid> = accounts::repo::missing(&self.pool, &wanted)
+                .await?
+                .into_iter()
+                .collect();
+            for (account_id, indexes) in &rows_by_account {
+                if missing.contains(account_id) {
+                    for index in indexes {
+                        violations.add(
+                            format!("observations[{index}].account"),
+                            format!(
+                                "accounts/{account_id} does not exist: create the account first"
+                            ),
+                        );
+                    }
+                } else {
+                    self.known_accounts.insert(*account_id);
+                }
+            }
+        }
+        // Account checks come last; report in row order all the same.
+        violations.sort_by_key(|violation| violation_order(&violation.field));
+        violations.finish(rows)
+    }
+
+    /// Resolves the ids of valid rows, creating missing series and sources.
+    pub async fn stage(&mut self, rows: &[ObservationRow<'_>]) -> Result<Vec<StagedRow>, ApiError> {
+        // One pass when everything is known, the common case of a long load.
+        if let Some(staged) = self.resolve_known(rows) {
+            return Ok(staged);
+        }
+        self.create_missing(rows).await?;
+        self.resolve_known(rows)
+            .ok_or_else(|| ApiError::internal("series or source id was not resolved"))
+    }
+
+    fn series_id(&self, row: &ObservationRow<'_>) -> Option<i64> {
+        self.series
+            .get(row.metric_key)?
+            .get(&row.account_id)
+            .copied()
+    }
+
+    /// The rows with their ids, if every series and source is known.
+    fn resolve_known(&self, rows: &[ObservationRow<'_>]) -> Option<Vec<StagedRow>> {
+        rows.iter()
+            .map(|row| {
+                Some(StagedRow {
+                    series_id: self.series_id(row)?,
+                    observed_at_micros: row.observed_at.timestamp_micros(),
+                    value: row.value,
+                    source_id: *self.sources.get(row.source)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Creates the series and sources of `rows` not known yet, and learns
+    /// their ids.
+    async fn create_missing(&mut self, rows: &[ObservationRow<'_>]) -> Result<(), ApiError> {
+        let new_series: Vec<(String, Option<Uuid>)> = rows
+            .iter()
+            .filter(|row| self.series_id(row).is_none())
+            .map(|row| (row.metric_key, row.account_id))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .map(|(key, account)| (key.to_owned(), account))
+            .collect();
+        if !new_series.is_empty() {
+            let (keys, accounts): (Vec<String>, Vec<Option<Uuid>>) = new_series.into_iter().unzip();
+            // Create what is missing, then read every id in a second
+            // statement: its fresh snapshot also sees series that a
+            // concurrent writer created (and committed) meanwhile.
+            sqlx::query(
+                "insert into series (metric_key, account_id) select * from unnest($1::text[], $2::uuid[])
+                 on conflict on constraint series_metric_account_key do nothing",
+            )
+            .bind(&keys)
+            .bind(&accounts)
+            .execute(&self.pool)
+            .await?;
+            let resolved: Vec<(i64, String, Option<Uuid>)> = sqlx::query_as(
+                "select s.series_id, s.metric_key, s.account_id
+                 from unnest($1::text[], $2::uuid[]) as w(metric_key, account_id)
+                 join series s on s.metric_key = w.metric_key and s.account_id is not distinct from w.account_id",
+            )
+            .bind(&keys)
+            .bind(&accounts)
+            .fetch_all(&self.pool)
+            .await?;
+            for (series_id, metric_key, account_id) in resolved {
+                self.series
+                    .entry(metric_key)
+                    .or_default()
+                    .insert(account_id, series_id);
+            }
+        }
+
+        let new_sources: Vec<&str> = rows
+            .iter()
+            .map(|row| row.source)
+            .filter(|source| !self.sources.contains_key(*source))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if !new_sources.is_empty() {
+            sqlx::query("insert into observation_source (name) select unnest($1::text[]) on conflict (name) do nothing")
+                .bind(&new_sources)
+                .execute(&self.pool)
+                .await?;
+            let resolved: Vec<(i32, String)> = sqlx::query_as(
+                "select source_id, name from observation_source where name = any($1)",
+            )
+            .bind(&new_sources)
+            .fetch_all(&self.pool)
+            .await?;
+            self.sources
+                .extend(resolved.into_iter().map(|(id, name)| (name, id)));
+        }
+        Ok(())
+    }
+}
+
+/// Where a violation of an `observations[i].field` path sorts: by row, then
+/// by the field's place in `Observation`.
+fn violation_order(path: &str) -> (usize, usize) {
+    let row = path
+        .strip_prefix("observations[")
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|index| index.parse().ok())
+        .unwrap_or(usize::MAX);
+    let field = ["metric_key", "account", "observed_at", "value", "source"]
+        .iter()
+        .position(|name| path.ends_with(name))
+        .unwrap_or(usize::MAX);
+    (row, field)
+}
