@@ -248,6 +248,12 @@ pub enum FieldKind {
 }
 
 impl FieldKind {
+    /// Whether the field only takes `=` and `!=`: ordering is meaningful for
+    /// free text and times only.
+    fn equality_only(&self) -> bool {
+        !matches!(self, FieldKind::Text | FieldKind::Timestamp)
+    }
+
     /// The kind of a field holding enum `E`.
     pub fn enumeration<E: ProtoEnum>() -> Self {
         FieldKind::Enum {
@@ -342,14 +348,12 @@ pub fn compile(filter: &str, fields: &[FilterField]) -> Result<Conditions, ApiEr
 fn read_value(field: &FilterField, comparison: &Comparison) -> Result<SqlValue, String> {
     let raw = comparison.value.text();
     let name = field.name;
+    if field.kind.equality_only() && !comparison.op.is_equality() {
+        return Err(format!("{name} supports only = and !="));
+    }
     match &field.kind {
-        FieldKind::Text => Ok(SqlValue::Text(raw.to_owned())),
-        FieldKind::Key if comparison.op.is_equality() => Ok(SqlValue::Text(raw.to_owned())),
-        FieldKind::Key => Err(format!("{name} supports only = and !=")),
+        FieldKind::Text | FieldKind::Key => Ok(SqlValue::Text(raw.to_owned())),
         FieldKind::Enum { prefix, values } => {
-            if !comparison.op.is_equality() {
-                return Err(format!("{name} supports only = and !="));
-            }
             let unprefixed = raw.strip_prefix(prefix).unwrap_or(raw);
             values
                 .iter()
@@ -369,36 +373,21 @@ fn read_value(field: &FilterField, comparison: &Comparison) -> Result<SqlValue, 
                     "{name} needs an RFC 3339 time such as \"2026-01-31T00:00:00Z\", got {raw:?}"
                 )
             }),
-        FieldKind::OptionalReference(_) if raw.is_empty() => {
-            if !comparison.op.is_equality() {
-                return Err(format!("{name} supports only = and !="));
-            }
-            Ok(SqlValue::Null)
-        }
-        FieldKind::Bool => {
-            if !comparison.op.is_equality() {
-                return Err(format!("{name} supports only = and !="));
-            }
-            match raw {
-                "true" => Ok(SqlValue::Bool(true)),
-                "false" => Ok(SqlValue::Bool(false)),
-                _ => Err(format!("{name} is true or false, got {raw:?}")),
-            }
-        }
-        FieldKind::Reference(collection) | FieldKind::OptionalReference(collection) => {
-            if !comparison.op.is_equality() {
-                return Err(format!("{name} supports only = and !="));
-            }
-            collection
-                .parse(name, raw)
-                .map(SqlValue::Uuid)
-                .map_err(|_| {
-                    format!(
-                        "{name} needs a name of the form {}, got {raw:?}",
-                        collection.pattern
-                    )
-                })
-        }
+        FieldKind::OptionalReference(_) if raw.is_empty() => Ok(SqlValue::Null),
+        FieldKind::Bool => match raw {
+            "true" => Ok(SqlValue::Bool(true)),
+            "false" => Ok(SqlValue::Bool(false)),
+            _ => Err(format!("{name} is true or false, got {raw:?}")),
+        },
+        FieldKind::Reference(collection) | FieldKind::OptionalReference(collection) => collection
+            .parse(name, raw)
+            .map(SqlValue::Uuid)
+            .map_err(|_| {
+                format!(
+                    "{name} needs a name of the form {}, got {raw:?}",
+                    collection.pattern
+                )
+            }),
     }
 }
 
