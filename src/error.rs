@@ -282,13 +282,10 @@ impl ApiError {
         let mut metadata = HashMap::new();
         let mut details = ErrorDetails::new();
         match self {
-            ApiError::InvalidArgument(violations) => {
-                for v in violations {
-                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+            ApiError::InvalidArgument(violations) | ApiError::InvalidChunk { violations, .. } => {
+                if let ApiError::InvalidChunk { chunk, .. } = self {
+                    metadata.insert("chunk".to_owned(), chunk.to_string());
                 }
-            }
-            ApiError::InvalidChunk { chunk, violations } => {
-                metadata.insert("chunk".to_owned(), chunk.to_string());
                 for v in violations {
                     details.add_bad_request_violation(v.field.clone(), v.description.clone());
                 }

@@ -1,11 +1,10 @@
 //! The PostgreSQL connection pool and the embedded migrations.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use std::str::FromStr;
-
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The schema migrations in `migrations/`, compiled into the binary.
