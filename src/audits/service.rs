@@ -346,8 +346,7 @@ async fn record_snapshot(
     if observations.is_empty() {
         return Ok(());
     }
-    let rows = resolver.check(&observations, Utc::now()).await?;
-    let staged = resolver.stage(&rows).await?;
+    let staged = resolver.resolve(&observations, Utc::now()).await?;
     ingest::write_in(tx, &staged).await?;
     Ok(())
 }

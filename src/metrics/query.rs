@@ -321,8 +321,8 @@ pub async fn query_metric(
             let mut violations = Violations::default();
             for (index, account) in request.accounts.iter().enumerate() {
                 if ACCOUNTS
-                    .parse("", account)
-                    .is_ok_and(|id| missing.contains(&id))
+                    .id_of(account)
+                    .is_some_and(|id| missing.contains(&id))
                 {
                     violations.add(
                         format!("accounts[{index}]"),

@@ -126,8 +126,7 @@ async fn write_observations(
     let pb::WriteObservationsRequest { observations } = request;
     ingest::check_batch_size(observations.len())?;
     let mut resolver = Resolver::new(pool).await?;
-    let rows = resolver.check(&observations, Utc::now()).await?;
-    let staged = resolver.stage(&rows).await?;
+    let staged = resolver.resolve(&observations, Utc::now()).await?;
     let mut tx = pool.begin().await?;
     let written = ingest::write_in(&mut tx, &staged).await?;
     tx.commit().await?;
@@ -165,11 +164,10 @@ async fn read_stream(
             continue;
         }
         ingest::check_batch_size(chunk.observations.len()).map_err(|e| in_chunk(e, index))?;
-        let rows = resolver
-            .check(&chunk.observations, Utc::now())
+        let staged = resolver
+            .resolve(&chunk.observations, Utc::now())
             .await
             .map_err(|e| in_chunk(e, index))?;
-        let staged = resolver.stage(&rows).await?;
         received += staged.len();
         if loader.send(staged).await.is_err() {
             // The loader failed; its error is the one to report.

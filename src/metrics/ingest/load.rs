@@ -2,7 +2,7 @@
 //! daily rollups in step (see the module documentation of `ingest`).
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
@@ -238,13 +238,13 @@ struct FreshRow {
     source_id: i32,
 }
 
-/// Loads a batch that met existing keys: upsert, note the days with
-/// replacements (recomputed when the load ends) and return the aggregates of
-/// the fresh rows.
+/// Loads a batch that met existing keys: upsert its last row per key, note
+/// the days with replacements (recomputed when the load ends) and return the
+/// aggregates of the fresh rows with the number of keys written.
 async fn upsert_batch(
     conn: &mut PgConnection,
     rows: &[StagedRow],
-) -> Result<DailyPartials, ApiError> {
+) -> Result<(DailyPartials, i64), ApiError> {
     sqlx::query("truncate observation_staging")
         .execute(&mut *conn)
         .await?;
@@ -266,7 +266,7 @@ async fn upsert_batch(
             source_id: row.source_id,
         })
         .collect();
-    Ok(daily_partials(&fresh))
+    Ok((daily_partials(&fresh), rows.len() as i64))
 }
 
 /// Loads observations into the caller's transaction in batches; see the
@@ -430,8 +430,8 @@ impl<'c> Loader<'c> {
                 sqlx::query("rollback to savepoint load_batch")
                     .execute(&mut *self.conn)
                     .await?;
-                let fresh = upsert_batch(self.conn, &batch).await?;
-                ("upsert", fresh, last_per_key_count(&batch))
+                let (fresh, distinct_keys) = upsert_batch(self.conn, &batch).await?;
+                ("upsert", fresh, distinct_keys)
             }
             Err(error) => return Err(error.into()),
         };
@@ -451,15 +451,6 @@ impl<'c> Loader<'c> {
     }
 }
 
-/// How many distinct keys a batch holds.
-fn last_per_key_count(rows: &[StagedRow]) -> i64 {
-    let keys: HashSet<(i64, i64)> = rows
-        .iter()
-        .map(|row| (row.series_id, row.observed_at_micros))
-        .collect();
-    keys.len() as i64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,10 +465,6 @@ mod tests {
         };
         let kept = last_per_key(&[row(1.0, 10), row(2.0, 20), row(3.0, 10)]);
         assert_eq!(kept, [row(2.0, 20), row(3.0, 10)]);
-        assert_eq!(
-            last_per_key_count(&[row(1.0, 10), row(2.0, 20), row(3.0, 10)]),
-            2
-        );
     }
 
     #[test]

@@ -53,9 +53,20 @@ impl Resolver {
         self.metric_is_base.get(key).copied().unwrap_or(false)
     }
 
+    /// Validates the observations of one message and resolves their ids:
+    /// INVALID_ARGUMENT with every violation, or rows ready to load.
+    pub async fn resolve(
+        &mut self,
+        observations: &[pb::Observation],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StagedRow>, ApiError> {
+        let rows = self.check(observations, now).await?;
+        self.stage(&rows).await
+    }
+
     /// Validates every row of one message, reporting all violations as
     /// `observations[i].field`.
-    pub async fn check<'a>(
+    async fn check<'a>(
         &mut self,
         observations: &'a [pb::Observation],
         now: DateTime<Utc>,
@@ -119,7 +130,7 @@ impl Resolver {
     }
 
     /// Resolves the ids of valid rows, creating missing series and sources.
-    pub async fn stage(&mut self, rows: &[ObservationRow<'_>]) -> Result<Vec<StagedRow>, ApiError> {
+    async fn stage(&mut self, rows: &[ObservationRow<'_>]) -> Result<Vec<StagedRow>, ApiError> {
         // One pass when everything is known, the common case of a long load.
         if let Some(staged) = self.resolve_known(rows) {
             return Ok(staged);
