@@ -5,7 +5,9 @@ use goalpost::pb::account::{Network, Status as AccountStatus};
 use prost_types::FieldMask;
 use tonic::Code;
 
-use crate::helpers::{assert_error, assert_violations, precondition_types, spawn_app};
+use crate::helpers::{
+    assert_error, assert_violations, page_through, precondition_types, spawn_app,
+};
 
 fn account(network: Network, handle: &str) -> pb::Account {
     pb::Account {
@@ -264,28 +266,24 @@ async fn listing_pages_through_every_account_once() {
                 .name,
         );
     }
-    let mut client = app.audits();
-    let mut seen = Vec::new();
-    let mut page_token = String::new();
-    let mut pages = 0;
-    loop {
-        let page = client
-            .list_accounts(pb::ListAccountsRequest {
-                page_size: 3,
-                page_token,
-                filter: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        pages += 1;
-        assert!(page.accounts.len() <= 3);
-        seen.extend(page.accounts.into_iter().map(|a| a.name));
-        if page.next_page_token.is_empty() {
-            break;
+    let client = app.audits();
+    let (seen, pages) = page_through(3, |page_token| {
+        let mut client = client.clone();
+        async move {
+            let page = client
+                .list_accounts(pb::ListAccountsRequest {
+                    page_size: 3,
+                    page_token,
+                    filter: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let names = page.accounts.into_iter().map(|a| a.name).collect();
+            (names, page.next_page_token)
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await;
     assert_eq!(pages, 3);
     assert_eq!(seen, created, "creation order, each account once");
 }

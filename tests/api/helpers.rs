@@ -272,3 +272,33 @@ pub fn precondition_types(status: &Status) -> Vec<String> {
         .map(|violation| violation.r#type.clone())
         .collect()
 }
+
+/// Every item of a paged List call: `fetch` gets each page token in turn
+/// (empty first) and returns that page's items and next token. Checks that
+/// no page exceeds a positive `page_size`; returns the items and how many
+/// pages it took.
+pub async fn page_through<T, Fetch, Page>(page_size: i32, mut fetch: Fetch) -> (Vec<T>, usize)
+where
+    Fetch: FnMut(String) -> Page,
+    Page: std::future::Future<Output = (Vec<T>, String)>,
+{
+    let mut items = Vec::new();
+    let mut page_token = String::new();
+    let mut pages = 0;
+    loop {
+        let (page, next_page_token) = fetch(page_token).await;
+        pages += 1;
+        if page_size > 0 {
+            assert!(
+                page.len() <= page_size as usize,
+                "page {pages} holds {} items",
+                page.len()
+            );
+        }
+        items.extend(page);
+        if next_page_token.is_empty() {
+            return (items, pages);
+        }
+        page_token = next_page_token;
+    }
+}

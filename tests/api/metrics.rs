@@ -7,7 +7,7 @@ use goalpost::pb::metric_service_client::MetricServiceClient;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::helpers::{TestApp, assert_error, assert_violations, spawn_app};
+use crate::helpers::{TestApp, assert_error, assert_violations, page_through, spawn_app};
 
 /// A client of MetricService.
 pub fn metric_client(app: &TestApp) -> MetricServiceClient<Channel> {
@@ -79,30 +79,23 @@ async fn list_all(
     filter: &str,
     page_size: i32,
 ) -> (Vec<pb::MetricDefinition>, usize) {
-    let mut client = metric_client(app);
-    let mut definitions = Vec::new();
-    let mut page_token = String::new();
-    let mut pages = 0;
-    loop {
-        let page = client
-            .list_metric_definitions(pb::ListMetricDefinitionsRequest {
-                page_size,
-                page_token,
-                filter: filter.to_owned(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("list with filter {filter:?}: {e:?}"))
-            .into_inner();
-        pages += 1;
-        if page_size > 0 {
-            assert!(page.metric_definitions.len() <= page_size as usize);
+    let client = metric_client(app);
+    page_through(page_size, |page_token| {
+        let mut client = client.clone();
+        async move {
+            let page = client
+                .list_metric_definitions(pb::ListMetricDefinitionsRequest {
+                    page_size,
+                    page_token,
+                    filter: filter.to_owned(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("list with filter {filter:?}: {e:?}"))
+                .into_inner();
+            (page.metric_definitions, page.next_page_token)
         }
-        definitions.extend(page.metric_definitions);
-        if page.next_page_token.is_empty() {
-            return (definitions, pages);
-        }
-        page_token = page.next_page_token;
-    }
+    })
+    .await
 }
 
 fn keys(definitions: &[pb::MetricDefinition]) -> Vec<&str> {

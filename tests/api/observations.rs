@@ -17,7 +17,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, assert_error, assert_violations, spawn_app};
+use crate::helpers::{TestApp, assert_error, assert_violations, page_through, spawn_app};
 use crate::metrics::{base_metric, create_metric, derived_metric, metric_client, term};
 
 /// An account name that is well formed but names no account.
@@ -86,30 +86,23 @@ async fn stream(
 /// Every stored observation matching `filter`, read `page_size` at a time,
 /// and how many pages that took.
 async fn list_pages(app: &TestApp, filter: &str, page_size: i32) -> (Vec<pb::Observation>, usize) {
-    let mut client = metric_client(app);
-    let mut rows = Vec::new();
-    let mut page_token = String::new();
-    let mut pages = 0;
-    loop {
-        let page = client
-            .list_observations(pb::ListObservationsRequest {
-                page_size,
-                page_token,
-                filter: filter.to_owned(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("list with filter {filter:?}: {e:?}"))
-            .into_inner();
-        pages += 1;
-        if page_size > 0 {
-            assert!(page.observations.len() <= page_size as usize);
+    let client = metric_client(app);
+    page_through(page_size, |page_token| {
+        let mut client = client.clone();
+        async move {
+            let page = client
+                .list_observations(pb::ListObservationsRequest {
+                    page_size,
+                    page_token,
+                    filter: filter.to_owned(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("list with filter {filter:?}: {e:?}"))
+                .into_inner();
+            (page.observations, page.next_page_token)
         }
-        rows.extend(page.observations);
-        if page.next_page_token.is_empty() {
-            return (rows, pages);
-        }
-        page_token = page.next_page_token;
-    }
+    })
+    .await
 }
 
 async fn list_all(app: &TestApp, filter: &str) -> Vec<pb::Observation> {
