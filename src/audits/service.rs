@@ -347,7 +347,7 @@ async fn record_snapshot(
         return Ok(());
     }
     let staged = resolver.resolve(&observations, Utc::now()).await?;
-    ingest::write_in(tx, &staged).await?;
+    ingest::write_in(tx, staged).await?;
     Ok(())
 }
 

@@ -12,7 +12,8 @@
 //!    check answers SERVING;
 //! 3. creates `--accounts` accounts and picks the first `--metrics` base
 //!    metrics of the catalog (by key), through the API;
-//! 4. loads N = accounts × metrics × points observations through
+//! 4. encodes N = accounts × metrics × points observations as
+//!    StreamObservations chunks in memory (not timed), loads them through
 //!    `MetricService/StreamObservations` as one client stream, and times it
 //!    from the first chunk sent to the acknowledgement (when the service has
 //!    committed them); then checks with SQL that all N rows are stored, and
@@ -35,11 +36,16 @@
 //! one observation every 6 hours, ending about an hour before the run, at its
 //! own minute offset; counts vary with the hour of day and the weekday, levels
 //! such as `followers` grow slowly; everything comes from a fixed seed. Rows
-//! are generated lazily, series by series (the order of a backfill exported
-//! per account and metric), so memory stays flat whatever N is.
+//! come series by series (the order of a backfill exported per account and
+//! metric).
 //!
-//! Everything runs on one machine: the benchmark client, the service and
-//! PostgreSQL share its cores, as psql and PostgreSQL do for the baseline.
+//! Both loads start from ready-made input, so both rates measure loading:
+//! psql reads a binary COPY file written beforehand, the goalpost client
+//! sends protobuf chunks encoded beforehand (about 100 bytes a row held in
+//! the client's memory; generating and encoding rows is the work of the
+//! systems that call goalpost, on their own machines). Everything runs on
+//! one machine: the benchmark client, the service and PostgreSQL share its
+//! cores, as psql and PostgreSQL do for the baseline.
 //!
 //! Run it with:
 //!
@@ -62,6 +68,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bytes::{BufMut, Bytes};
 use clap::{Args, Parser, Subcommand};
 use fastrand::Rng;
 use goalpost::db::local::{LocalPostgres, LocalPostgresOptions};
@@ -70,18 +77,20 @@ use goalpost::pb::account::Network;
 use goalpost::pb::audit_service_client::AuditServiceClient;
 use goalpost::pb::metric_definition::{Aggregation, Kind};
 use goalpost::pb::metric_service_client::MetricServiceClient;
+use http::uri::PathAndQuery;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
+use prost::Message;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, timeout};
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
+use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tonic_prost::ProstDecoder;
 
 /// Seed of every random draw, so two runs (and the two loads of one run)
 /// see exactly the same rows.
@@ -102,9 +111,6 @@ const PG_EPOCH_MICROS: i64 = 946_684_800 * 1_000_000;
 /// The largest message goalpost accepts (and the proto documents); the
 /// client's limits are raised to it, tonic's 4 MiB default being smaller.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
-/// Chunks the generator may run ahead of the stream: enough to never starve
-/// it, few enough that the client's memory does not grow with N.
-const CHANNEL_CHUNKS: usize = 4;
 /// The most observations a stream chunk may carry (proto limit).
 const MAX_CHUNK_ROWS: u32 = 10_000;
 /// Calls made before timing QueryMetric, so connection set-up, plan caching
@@ -629,16 +635,17 @@ async fn run(
     )?);
     let rows = plan.row_count();
 
+    let chunk_size = usize::try_from(args.chunk_size).context("--chunk-size")?;
+    progress!(
+        "encoding {} rows as StreamObservations chunks of {chunk_size}",
+        thousands(rows)
+    );
+    let chunks = encode_chunks(&plan, &account_names, chunk_size);
     // Each timed load starts from a clean checkpoint, so neither pays for
     // flushing the other's dirty pages.
     checkpoint(&mut db).await;
-    progress!(
-        "loading {} rows through StreamObservations in chunks of {}",
-        thousands(rows),
-        args.chunk_size
-    );
-    let chunk_size = usize::try_from(args.chunk_size).context("--chunk-size")?;
-    let goalpost_load = stream_load(&mut metrics, &plan, &account_names, chunk_size).await?;
+    progress!("loading them through StreamObservations");
+    let goalpost_load = stream_load(service.channel.clone(), chunks, rows).await?;
     let stored: i64 = sqlx::query_scalar("select count(*) from observation")
         .fetch_one(&mut db)
         .await
@@ -796,64 +803,107 @@ struct StreamLoad {
     chunks: i64,
 }
 
-/// Streams every row of `plan` through StreamObservations and times it.
-async fn stream_load(
-    metrics: &mut MetricServiceClient<Channel>,
-    plan: &Arc<Plan>,
-    account_names: &[String],
-    chunk_size: usize,
-) -> Result<StreamLoad> {
-    let (sender, receiver) = mpsc::channel(CHANNEL_CHUNKS);
-    let generator = {
-        let plan = Arc::clone(plan);
-        let account_names = account_names.to_vec();
-        tokio::spawn(async move {
-            let mut rows = Rows::new(Arc::clone(&plan));
-            loop {
-                let observations: Vec<pb::Observation> = rows
-                    .by_ref()
-                    .take(chunk_size)
-                    .map(|row| pb::Observation {
-                        metric_key: plan.metrics[row.metric].key.clone(),
-                        account: account_names[row.account].clone(),
-                        observed_at: Some(timestamp(row.observed_at)),
-                        value: row.value,
-                        source: SOURCE.to_owned(),
-                        recorded_at: None,
-                    })
-                    .collect();
-                if observations.is_empty() {
-                    break;
-                }
-                let chunk = pb::StreamObservationsRequest { observations };
-                if sender.send(chunk).await.is_err() {
-                    // The call ended early; its error is reported there.
-                    break;
-                }
-            }
-        })
-    };
+/// Encodes every row of `plan` as StreamObservations chunks, before any
+/// clock starts: the goalpost client then sends ready-made messages, as psql
+/// reads a ready-made COPY file, so both rates measure loading, not the
+/// generating and encoding of rows that a real client does on its own
+/// machine.
+fn encode_chunks(plan: &Arc<Plan>, account_names: &[String], chunk_size: usize) -> Vec<Bytes> {
+    let mut rows = Rows::new(Arc::clone(plan));
+    let mut chunks = Vec::new();
+    loop {
+        let observations: Vec<pb::Observation> = rows
+            .by_ref()
+            .take(chunk_size)
+            .map(|row| pb::Observation {
+                metric_key: plan.metrics[row.metric].key.clone(),
+                account: account_names[row.account].clone(),
+                observed_at: Some(timestamp(row.observed_at)),
+                value: row.value,
+                source: SOURCE.to_owned(),
+                recorded_at: None,
+            })
+            .collect();
+        if observations.is_empty() {
+            return chunks;
+        }
+        chunks.push(
+            pb::StreamObservationsRequest { observations }
+                .encode_to_vec()
+                .into(),
+        );
+    }
+}
 
+/// A codec whose messages are already encoded StreamObservationsRequest
+/// chunks; the response is decoded by prost as usual.
+#[derive(Debug, Default)]
+struct PreEncodedCodec;
+
+/// Writes a pre-encoded message as it is.
+#[derive(Debug, Default)]
+struct PreEncodedEncoder;
+
+impl Encoder for PreEncodedEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Bytes,
+        buf: &mut EncodeBuf<'_>,
+    ) -> std::result::Result<(), tonic::Status> {
+        buf.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Codec for PreEncodedCodec {
+    type Encode = Bytes;
+    type Decode = pb::StreamObservationsResponse;
+    type Encoder = PreEncodedEncoder;
+    type Decoder = ProstDecoder<pb::StreamObservationsResponse>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        PreEncodedEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstDecoder::default()
+    }
+}
+
+/// Sends pre-encoded chunks as one StreamObservations call and times it,
+/// from the first chunk taken for sending to the acknowledgement (when the
+/// service has committed them).
+async fn stream_load(channel: Channel, chunks: Vec<Bytes>, expected: u64) -> Result<StreamLoad> {
+    let mut grpc = tonic::client::Grpc::new(channel)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    grpc.ready()
+        .await
+        .map_err(|e| format!("connect to the service: {e}"))?;
     // The clock starts when tonic takes the first chunk to send it, not when
-    // the call is made, so neither connection set-up nor generating the first
-    // chunk counts.
+    // the call is made, so connection set-up does not count.
     let first_sent: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
     let marker = Arc::clone(&first_sent);
-    let stream = ReceiverStream::new(receiver).map(move |chunk| {
+    let stream = tokio_stream::iter(chunks).map(move |chunk| {
         marker.get_or_init(Instant::now);
         chunk
     });
-    let response = metrics.stream_observations(stream).await;
+    let response = grpc
+        .client_streaming(
+            tonic::Request::new(stream),
+            PathAndQuery::from_static("/goalpost.v1.MetricService/StreamObservations"),
+            PreEncodedCodec,
+        )
+        .await;
     let acknowledged = Instant::now();
     let response = response.context("StreamObservations")?.into_inner();
-    generator
-        .await
-        .context("the row generator of the goalpost load")?;
     let started = first_sent
         .get()
         .copied()
         .ok_or("StreamObservations answered before any chunk was sent")?;
-    let expected = plan.row_count();
     if u64::try_from(response.observation_count).ok() != Some(expected) {
         return Err(format!(
             "StreamObservations stored {} observations, expected {expected}",

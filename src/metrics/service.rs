@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::catalog;
-use super::ingest::{self, Loader, Resolver, StagedRow};
+use super::ingest::{self, BATCH_ROWS, Loader, Resolver, StagedRow};
 use super::model::{NewMetric, parse_metric_name};
 use super::query;
 use crate::api::body::RequestBodyOutcome;
@@ -128,7 +128,7 @@ async fn write_observations(
     let mut resolver = Resolver::new(pool).await?;
     let staged = resolver.resolve(&observations, Utc::now()).await?;
     let mut tx = pool.begin().await?;
-    let written = ingest::write_in(&mut tx, &staged).await?;
+    let written = ingest::write_in(&mut tx, staged).await?;
     tx.commit().await?;
     Ok(pb::WriteObservationsResponse {
         observation_count: written,
@@ -143,12 +143,14 @@ fn in_chunk(error: ApiError, chunk: usize) -> ApiError {
     }
 }
 
-/// How many resolved chunks may wait between the reader and the loader of a
-/// stream: enough to keep both busy, few enough to keep memory flat.
-const STREAM_PIPELINE_DEPTH: usize = 4;
+/// How many full batches may wait between the reader and the loader of a
+/// stream. One is enough: the reader fills the next batch while the loader
+/// COPYs the current one, so PostgreSQL never waits for a batch to fill, and
+/// memory stays at a few batches however long the stream.
+const STREAM_PIPELINE_DEPTH: usize = 1;
 
 /// Reads, validates and resolves the chunks of a stream, handing them to the
-/// loader; returns (chunks, observations) received.
+/// loader a full batch at a time; returns (chunks, observations) received.
 async fn read_stream(
     pool: PgPool,
     mut stream: Streaming<pb::StreamObservationsRequest>,
@@ -157,6 +159,7 @@ async fn read_stream(
     let mut resolver = Resolver::new(&pool).await?;
     let mut chunks: i64 = 0;
     let mut received = 0_usize;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
     while let Some(chunk) = stream.message().await.map_err(ApiError::StreamBroken)? {
         let index = usize::try_from(chunks).unwrap_or(usize::MAX);
         chunks += 1;
@@ -169,10 +172,18 @@ async fn read_stream(
             .await
             .map_err(|e| in_chunk(e, index))?;
         received += staged.len();
-        if loader.send(staged).await.is_err() {
-            // The loader failed; its error is the one to report.
-            break;
+        batch.extend_from_slice(&staged);
+        if batch.len() >= BATCH_ROWS {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+            if loader.send(full).await.is_err() {
+                // The loader failed; its error is the one to report.
+                return Ok((chunks, received));
+            }
         }
+    }
+    if !batch.is_empty() {
+        // A failed loader reports its own error.
+        let _ = loader.send(batch).await;
     }
     Ok((chunks, received))
 }
@@ -189,8 +200,8 @@ async fn stream_observations(
     let mut tx = pool.begin().await?;
     let mut loader = Loader::new(&mut tx);
     let loaded = async {
-        while let Some(rows) = from_reader.recv().await {
-            loader.push(&rows).await?;
+        while let Some(batch) = from_reader.recv().await {
+            loader.push(batch).await?;
         }
         Ok::<(), ApiError>(())
     }

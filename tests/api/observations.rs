@@ -2651,3 +2651,49 @@ async fn rollups_stay_exact_when_days_span_many_batches_of_a_long_stream() {
     stream(&app, chunks(second)).await.unwrap();
     assert_rollups_match_observations(&app).await;
 }
+
+#[tokio::test]
+async fn a_stream_that_returns_to_an_earlier_day_keeps_its_rollup_exact() {
+    // The first day's rollup is inserted after the load's first batches; the
+    // stream then moves to the next day and comes back to the first one, so
+    // the same load meets its own rollup and must fold into it.
+    let app = spawn_app().await;
+    let account = app.create_account(Network::Tiktok, "returns").await.name;
+    let day_one = t("2026-09-01T00:00:00Z");
+    let day_two = day_one + TimeDelta::days(1);
+    let rows = |from: DateTime<Utc>, offset_millis: i64, count: i64, value: f64| {
+        (0..count)
+            .map(|i| {
+                obs(
+                    "likes",
+                    &account,
+                    from + TimeDelta::milliseconds(offset_millis + i * 1000),
+                    value + (i % 7) as f64,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut all = rows(day_one, 0, 60_000, 1.0);
+    all.extend(rows(day_two, 0, 60_000, 10.0));
+    all.extend(rows(day_one, 500, 30_000, 100.0));
+    let chunks: Vec<Vec<pb::Observation>> = all.chunks(10_000).map(<[_]>::to_vec).collect();
+    let written = stream(&app, chunks).await.unwrap();
+    assert_eq!(written.observation_count, 150_000);
+    assert_rollups_match_observations(&app).await;
+    let daily = query(
+        &app,
+        "likes",
+        &[],
+        day_one,
+        day_two + TimeDelta::days(1),
+        Interval::Day,
+    )
+    .await;
+    assert_buckets(
+        "likes by day",
+        &daily,
+        &[day_one, day_two, day_two + TimeDelta::days(1)],
+        |from, to| expected_base(&all, "likes", Aggregation::Sum, &[], from, to),
+        EXACT,
+    );
+}

@@ -1,11 +1,9 @@
 //! Loading resolved observations in savepointed batches and keeping the
 //! daily rollups in step (see the module documentation of `ingest`).
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
 
 use super::StagedRow;
@@ -58,13 +56,13 @@ fn daily_partials(rows: &[StagedRow]) -> DailyPartials {
     partials
 }
 
-/// Appends a batch's per-day aggregates of fresh rows to the session's
-/// delta table (binary COPY, no index): cheap per batch, merged into the
-/// rollups once, when the load ends.
-async fn append_deltas(
+/// COPYs per-day aggregates (binary) with `statement`, whose columns are
+/// those of `observation_daily`.
+async fn copy_partials(
     conn: &mut PgConnection,
-    partials: &BTreeMap<(i64, i64), Partial>,
-) -> Result<(), ApiError> {
+    statement: &str,
+    partials: &DailyPartials,
+) -> Result<(), sqlx::Error> {
     const ROW_BYTES: usize = 2 + 8 * 4 + 8 * 8;
     let mut buffer =
         Vec::with_capacity(COPY_HEADER.len() + partials.len() * ROW_BYTES + COPY_TRAILER.len());
@@ -87,9 +85,7 @@ async fn append_deltas(
         field(&(partial.last_at.timestamp_micros() - POSTGRES_EPOCH_MICROS).to_be_bytes());
     }
     buffer.extend_from_slice(COPY_TRAILER);
-    let mut copy = conn
-        .copy_in_raw("copy observation_daily_delta from stdin (format binary)")
-        .await?;
+    let mut copy = conn.copy_in_raw(statement).await?;
     copy.send(buffer).await?;
     copy.finish().await?;
     Ok(())
@@ -115,34 +111,6 @@ const MERGE_DELTAS: [&str; 2] = [
          last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)",
     "truncate observation_daily_delta",
 ];
-
-/// Inserts deltas that name each (series, day) once, for days without
-/// rollups.
-/// Unsorted on purpose: the deltas are appended in key order batch by batch,
-/// and sorting a large load's deltas would spill to disk.
-const INSERT_DELTAS: &str = "insert into observation_daily select * from observation_daily_delta";
-
-/// Whether any rollup exists within the series' day ranges.
-async fn rollups_exist(
-    conn: &mut PgConnection,
-    days: &FxHashMap<i64, (i64, i64)>,
-) -> Result<bool, ApiError> {
-    let date = |day: i64| DateTime::UNIX_EPOCH.date_naive() + chrono::TimeDelta::days(day);
-    let series: Vec<i64> = days.keys().copied().collect();
-    let firsts: Vec<_> = days.values().map(|(first, _)| date(*first)).collect();
-    let lasts: Vec<_> = days.values().map(|(_, last)| date(*last)).collect();
-    Ok(sqlx::query_scalar(
-        "select exists (
-             select 1 from unnest($1::int8[], $2::date[], $3::date[]) as r(series_id, first_day, last_day)
-             join observation_daily d on d.series_id = r.series_id and d.day between r.first_day and r.last_day
-         )",
-    )
-    .bind(&series)
-    .bind(&firsts)
-    .bind(&lasts)
-    .fetch_one(&mut *conn)
-    .await?)
-}
 
 /// Creates the session's scratch tables once. Temporary tables are private
 /// to the session and skip the WAL; `on commit delete rows` empties them for
@@ -277,13 +245,13 @@ pub struct Loader<'c> {
     written: i64,
     scratch_ready: bool,
     /// The last batch's daily aggregates, held back one batch so that a day
-    /// split across two batches reaches the deltas once.
+    /// split across two batches reaches the rollups in one piece.
     held: DailyPartials,
-    /// Per series, the first and last day appended to the deltas: bounded by
-    /// the number of series, however long the load.
-    appended_days: FxHashMap<i64, (i64, i64)>,
-    /// Whether some (series, day) may have reached the deltas twice.
-    deltas_may_repeat: bool,
+    /// Whether some aggregates went to the deltas, to be merged at the end.
+    deltas_pending: bool,
+    /// Whether a batch took the slow path, which may have replaced values
+    /// whose days must be recomputed at the end.
+    replacements_possible: bool,
 }
 
 impl<'c> Loader<'c> {
@@ -295,14 +263,18 @@ impl<'c> Loader<'c> {
             written: 0,
             scratch_ready: false,
             held: DailyPartials::new(),
-            appended_days: FxHashMap::default(),
-            deltas_may_repeat: false,
+            deltas_pending: false,
+            replacements_possible: false,
         }
     }
 
     /// Adds rows; later rows win over earlier ones with the same key.
-    pub async fn push(&mut self, rows: &[StagedRow]) -> Result<(), ApiError> {
-        self.pending.extend_from_slice(rows);
+    pub async fn push(&mut self, rows: Vec<StagedRow>) -> Result<(), ApiError> {
+        if self.pending.is_empty() {
+            self.pending = rows;
+        } else {
+            self.pending.extend_from_slice(&rows);
+        }
         if self.pending.len() >= BATCH_ROWS {
             self.flush().await?;
         }
@@ -315,11 +287,17 @@ impl<'c> Loader<'c> {
         self.flush().await?;
         let held = std::mem::take(&mut self.held);
         self.append(held).await?;
-        if self.scratch_ready {
+        if self.deltas_pending || self.replacements_possible {
             let started = std::time::Instant::now();
-            self.merge_deltas().await?;
-            for statement in RECOMPUTE_REPLACED_DAYS {
-                sqlx::query(statement).execute(&mut *self.conn).await?;
+            if self.deltas_pending {
+                for statement in MERGE_DELTAS {
+                    sqlx::query(statement).execute(&mut *self.conn).await?;
+                }
+            }
+            if self.replacements_possible {
+                for statement in RECOMPUTE_REPLACED_DAYS {
+                    sqlx::query(statement).execute(&mut *self.conn).await?;
+                }
             }
             tracing::debug!(
                 merge_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -329,9 +307,9 @@ impl<'c> Loader<'c> {
         Ok(self.written)
     }
 
-    /// Passes a batch's daily aggregates on to the deltas, one batch late:
+    /// Passes a batch's daily aggregates on to the rollups, one batch late:
     /// days the new batch continues are merged into the held ones first.
-    async fn stage_deltas(&mut self, mut partials: DailyPartials) -> Result<(), ApiError> {
+    async fn stage_rollups(&mut self, mut partials: DailyPartials) -> Result<(), ApiError> {
         let mut held = std::mem::take(&mut self.held);
         partials.retain(|key, partial| match held.get_mut(key) {
             Some(earlier) => {
@@ -345,64 +323,45 @@ impl<'c> Loader<'c> {
         Ok(())
     }
 
-    /// Appends aggregates to the deltas, noting whether a day may repeat.
+    /// Adds aggregates to the rollups. Usually their days have no rollups
+    /// yet and one COPY inserts them; when some exist (an earlier load, or a
+    /// day this load reached before) the COPY fails on the key and the
+    /// aggregates go to the deltas instead, merged once when the load ends.
     async fn append(&mut self, partials: DailyPartials) -> Result<(), ApiError> {
         if partials.is_empty() {
             return Ok(());
         }
-        for &(series_id, day) in partials.keys() {
-            match self.appended_days.entry(series_id) {
-                Entry::Vacant(entry) => {
-                    entry.insert((day, day));
-                }
-                Entry::Occupied(mut entry) => {
-                    let (first, last) = entry.get_mut();
-                    // A day within the range may have been appended before
-                    // (or fills a gap): either way, merge with care.
-                    if (*first..=*last).contains(&day) {
-                        self.deltas_may_repeat = true;
-                    }
-                    *first = (*first).min(day);
-                    *last = (*last).max(day);
-                }
-            }
-        }
-        append_deltas(self.conn, &partials).await
-    }
-
-    /// Folds the deltas into the rollups. A bulk load into days without
-    /// rollups, whose deltas name each day once, is a plain insert; anything
-    /// else (or a concurrent load that got there first) aggregates the deltas
-    /// and upserts.
-    async fn merge_deltas(&mut self) -> Result<(), ApiError> {
         let conn = &mut *self.conn;
-        if !self.deltas_may_repeat && !rollups_exist(conn, &self.appended_days).await? {
-            sqlx::query("savepoint insert_rollups")
-                .execute(&mut *conn)
+        sqlx::query("savepoint load_rollups")
+            .execute(&mut *conn)
+            .await?;
+        let copied = copy_partials(
+            conn,
+            "copy observation_daily from stdin (format binary)",
+            &partials,
+        )
+        .await;
+        match copied {
+            Ok(()) => {}
+            Err(sqlx::Error::Database(error))
+                if error.code().as_deref() == Some(UNIQUE_VIOLATION) =>
+            {
+                sqlx::query("rollback to savepoint load_rollups")
+                    .execute(&mut *conn)
+                    .await?;
+                copy_partials(
+                    conn,
+                    "copy observation_daily_delta from stdin (format binary)",
+                    &partials,
+                )
                 .await?;
-            match sqlx::query(INSERT_DELTAS).execute(&mut *conn).await {
-                Ok(_) => {
-                    sqlx::query("release savepoint insert_rollups")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("truncate observation_daily_delta")
-                        .execute(&mut *conn)
-                        .await?;
-                    return Ok(());
-                }
-                Err(sqlx::Error::Database(error))
-                    if error.code().as_deref() == Some(UNIQUE_VIOLATION) =>
-                {
-                    sqlx::query("rollback to savepoint insert_rollups")
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                Err(error) => return Err(error.into()),
+                self.deltas_pending = true;
             }
+            Err(error) => return Err(error.into()),
         }
-        for statement in MERGE_DELTAS {
-            sqlx::query(statement).execute(&mut *conn).await?;
-        }
+        sqlx::query("release savepoint load_rollups")
+            .execute(&mut *conn)
+            .await?;
         Ok(())
     }
 
@@ -430,6 +389,7 @@ impl<'c> Loader<'c> {
                 sqlx::query("rollback to savepoint load_batch")
                     .execute(&mut *self.conn)
                     .await?;
+                self.replacements_possible = true;
                 let (fresh, distinct_keys) = upsert_batch(self.conn, &batch).await?;
                 ("upsert", fresh, distinct_keys)
             }
@@ -438,7 +398,7 @@ impl<'c> Loader<'c> {
         sqlx::query("release savepoint load_batch")
             .execute(&mut *self.conn)
             .await?;
-        self.stage_deltas(fresh).await?;
+        self.stage_rollups(fresh).await?;
         self.written += written;
         tracing::debug!(
             rows = batch.len(),

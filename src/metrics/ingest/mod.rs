@@ -7,8 +7,10 @@
 //! in batches inside the caller's transaction, each batch in a savepoint:
 //!
 //! - fast path: binary COPY straight into `observation`, and the batch's
-//!   per-(series, day) aggregates, computed here, appended to a delta table
-//!   that is folded into `observation_daily` (sum, count, min, max, last) in
+//!   per-(series, day) aggregates (sum, count, min, max, last), computed
+//!   here, COPYed straight into `observation_daily` (held back one batch, so
+//!   a day split across two batches arrives whole). Aggregates meeting an
+//!   existing rollup go to a delta table instead, folded into the rollups in
 //!   one statement when the load ends;
 //! - slow path, when the batch meets a key that already exists (or repeats a
 //!   key): back to the savepoint, keep the last row per key, upsert through a
@@ -65,7 +67,7 @@ pub fn check_batch_size(count: usize) -> Result<(), ApiError> {
 
 /// Loads one batch of resolved rows inside the caller's transaction `conn`;
 /// returns how many observations were written.
-pub async fn write_in(conn: &mut PgConnection, rows: &[StagedRow]) -> Result<i64, ApiError> {
+pub async fn write_in(conn: &mut PgConnection, rows: Vec<StagedRow>) -> Result<i64, ApiError> {
     let mut loader = Loader::new(conn);
     loader.push(rows).await?;
     loader.finish().await

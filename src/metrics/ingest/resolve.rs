@@ -185,10 +185,19 @@ impl Resolver {
             .bind(&accounts)
             .execute(&self.pool)
             .await?;
+            // Each lookup is an index probe, the organisation-wide series
+            // (no account) by a second one: `is not distinct from` would
+            // cost a scan of every series.
             let resolved: Vec<(i64, String, Option<Uuid>)> = sqlx::query_as(
                 "select s.series_id, s.metric_key, s.account_id
                  from unnest($1::text[], $2::uuid[]) as w(metric_key, account_id)
-                 join series s on s.metric_key = w.metric_key and s.account_id is not distinct from w.account_id",
+                 cross join lateral (
+                     select series_id, metric_key, account_id from series
+                     where metric_key = w.metric_key and account_id = w.account_id
+                     union all
+                     select series_id, metric_key, account_id from series
+                     where w.account_id is null and metric_key = w.metric_key and account_id is null
+                 ) as s",
             )
             .bind(&keys)
             .bind(&accounts)
