@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::StagedRow;
@@ -164,27 +164,31 @@ impl Resolver {
     /// Creates the series and sources of `rows` not known yet, and learns
     /// their ids.
     async fn create_missing(&mut self, rows: &[ObservationRow<'_>]) -> Result<(), ApiError> {
-        let new_series: Vec<(String, Option<Uuid>)> = rows
+        // New series are created in the order rows first name them, so
+        // their ids grow along the stream and a backfill's rows (and
+        // rollups) land at the right edge of their indexes, where PostgreSQL
+        // appends without searching the tree.
+        let mut seen = HashSet::new();
+        let (keys, accounts): (Vec<&str>, Vec<Option<Uuid>>) = rows
             .iter()
             .filter(|row| self.series_id(row).is_none())
             .map(|row| (row.metric_key, row.account_id))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .map(|(key, account)| (key.to_owned(), account))
-            .collect();
-        if !new_series.is_empty() {
-            let (keys, accounts): (Vec<String>, Vec<Option<Uuid>>) = new_series.into_iter().unzip();
+            .filter(|series| seen.insert(*series))
+            .unzip();
+        if !keys.is_empty() {
             // Create what is missing, then read every id in a second
             // statement: its fresh snapshot also sees series that a
             // concurrent writer created (and committed) meanwhile.
+            let mut tx = begin_without_flush(&self.pool).await?;
             sqlx::query(
                 "insert into series (metric_key, account_id) select * from unnest($1::text[], $2::uuid[])
                  on conflict on constraint series_metric_account_key do nothing",
             )
             .bind(&keys)
             .bind(&accounts)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
             // Each lookup is an index probe, the organisation-wide series
             // (no account) by a second one: `is not distinct from` would
             // cost a scan of every series.
@@ -219,10 +223,12 @@ impl Resolver {
             .into_iter()
             .collect();
         if !new_sources.is_empty() {
+            let mut tx = begin_without_flush(&self.pool).await?;
             sqlx::query("insert into observation_source (name) select unnest($1::text[]) on conflict (name) do nothing")
                 .bind(&new_sources)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
             let resolved: Vec<(i32, String)> = sqlx::query_as(
                 "select source_id, name from observation_source where name = any($1)",
             )
@@ -234,6 +240,22 @@ impl Resolver {
         }
         Ok(())
     }
+}
+
+/// A transaction whose commit does not wait for its WAL to reach disk.
+///
+/// Series and sources are created in their own transactions, one per chunk
+/// of a long stream that brings new series: waiting for a WAL flush at each
+/// would flush the stream's own load again and again. It is safe because
+/// WAL is written in order: the commit of any load using these ids flushes
+/// their creation first, and a crash before that loses only ids nothing
+/// refers to.
+async fn begin_without_flush(pool: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("set local synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// Where a violation of an `observations[i].field` path sorts: by row, then
