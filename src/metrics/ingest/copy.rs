@@ -4,23 +4,24 @@ use chrono::DateTime;
 use sqlx::PgConnection;
 
 use super::StagedRow;
+use super::load::DailyPartials;
 
 /// Microseconds between the Unix epoch and PostgreSQL's epoch, 2000-01-01.
-pub(super) const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// Microseconds in a day.
 pub(super) const DAY_MICROS: i64 = 86_400_000_000;
 
 /// The binary COPY header: signature, flags, header extension length.
-pub(super) const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
 /// The binary COPY trailer.
-pub(super) const COPY_TRAILER: &[u8] = &[0xff, 0xff];
+const COPY_TRAILER: &[u8] = &[0xff, 0xff];
 
 /// Encodes rows in PostgreSQL's binary COPY format: a header, then per row a
 /// field count and each field as a length and its big-endian bytes. Four
 /// fixed-size fields make this simpler than pulling in a COPY encoder crate.
-pub(super) fn encode_copy(rows: &[StagedRow]) -> Vec<u8> {
+pub(super) fn encode_rows(rows: &[StagedRow]) -> Vec<u8> {
     const ROW_BYTES: usize = 2 + 4 * 4 + 8 * 3 + 4;
     let mut buffer =
         Vec::with_capacity(COPY_HEADER.len() + rows.len() * ROW_BYTES + COPY_TRAILER.len());
@@ -40,16 +41,63 @@ pub(super) fn encode_copy(rows: &[StagedRow]) -> Vec<u8> {
     buffer
 }
 
+/// Encodes per-(series, UTC day) aggregates in the binary COPY format, in
+/// the column order of `observation_daily`.
+pub(super) fn encode_partials(partials: &DailyPartials) -> Vec<u8> {
+    const ROW_BYTES: usize = 2 + 8 * 4 + 8 * 8;
+    let mut buffer =
+        Vec::with_capacity(COPY_HEADER.len() + partials.len() * ROW_BYTES + COPY_TRAILER.len());
+    buffer.extend_from_slice(COPY_HEADER);
+    let postgres_epoch_days = POSTGRES_EPOCH_MICROS / DAY_MICROS;
+    for (&(series_id, day), partial) in partials {
+        buffer.extend_from_slice(&8_i16.to_be_bytes());
+        let mut field = |bytes: &[u8]| {
+            buffer.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+            buffer.extend_from_slice(bytes);
+        };
+        field(&series_id.to_be_bytes());
+        // A date is an int4 of days since 2000-01-01.
+        field(&((day - postgres_epoch_days) as i32).to_be_bytes());
+        field(&partial.sum.to_be_bytes());
+        field(&partial.count.to_be_bytes());
+        field(&partial.min.to_be_bytes());
+        field(&partial.max.to_be_bytes());
+        field(&partial.last_value.to_be_bytes());
+        field(&(partial.last_at.timestamp_micros() - POSTGRES_EPOCH_MICROS).to_be_bytes());
+    }
+    buffer.extend_from_slice(COPY_TRAILER);
+    buffer
+}
+
+/// Runs the COPY `statement` with an encoded `buffer` as its data.
+async fn copy_in(
+    conn: &mut PgConnection,
+    statement: &str,
+    buffer: Vec<u8>,
+) -> Result<(), sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    copy.send(buffer).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
 /// COPYs rows with `statement` (into series, time, value, source).
 pub(super) async fn copy_rows(
     conn: &mut PgConnection,
     statement: &str,
     rows: &[StagedRow],
 ) -> Result<(), sqlx::Error> {
-    let mut copy = conn.copy_in_raw(statement).await?;
-    copy.send(encode_copy(rows)).await?;
-    copy.finish().await?;
-    Ok(())
+    copy_in(conn, statement, encode_rows(rows)).await
+}
+
+/// COPYs daily aggregates with `statement` (into a table shaped like
+/// `observation_daily`).
+pub(super) async fn copy_partials(
+    conn: &mut PgConnection,
+    statement: &str,
+    partials: &DailyPartials,
+) -> Result<(), sqlx::Error> {
+    copy_in(conn, statement, encode_partials(partials)).await
 }
 
 /// The yearly partitions the migrations create.
@@ -88,7 +136,7 @@ mod tests {
             value: 1.5,
             source_id: 3,
         };
-        let buffer = encode_copy(&[row]);
+        let buffer = encode_rows(&[row]);
         let body = &buffer[COPY_HEADER.len()..buffer.len() - COPY_TRAILER.len()];
         assert_eq!(body.len(), 2 + 4 * 4 + 8 * 3 + 4);
         assert_eq!(&body[..2], &[0, 4]);

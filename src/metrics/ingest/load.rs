@@ -7,9 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::StagedRow;
-use super::copy::{
-    COPY_HEADER, COPY_TRAILER, DAY_MICROS, POSTGRES_EPOCH_MICROS, copy_rows, copy_target,
-};
+use super::copy::{DAY_MICROS, copy_partials, copy_rows, copy_target};
 use crate::error::ApiError;
 use crate::metrics::aggregate::Partial;
 
@@ -21,7 +19,7 @@ pub const BATCH_ROWS: usize = 50_000;
 const UNIQUE_VIOLATION: &str = "23505";
 
 /// Aggregates per (series id, UTC day number since 1970).
-type DailyPartials = BTreeMap<(i64, i64), Partial>;
+pub(super) type DailyPartials = BTreeMap<(i64, i64), Partial>;
 
 /// The aggregates of a batch's rows per (series, UTC day), in key order so
 /// concurrent writers lock rollup rows in the same order.
@@ -56,41 +54,6 @@ fn daily_partials(rows: &[StagedRow]) -> DailyPartials {
     partials
 }
 
-/// COPYs per-day aggregates (binary) with `statement`, whose columns are
-/// those of `observation_daily`.
-async fn copy_partials(
-    conn: &mut PgConnection,
-    statement: &str,
-    partials: &DailyPartials,
-) -> Result<(), sqlx::Error> {
-    const ROW_BYTES: usize = 2 + 8 * 4 + 8 * 8;
-    let mut buffer =
-        Vec::with_capacity(COPY_HEADER.len() + partials.len() * ROW_BYTES + COPY_TRAILER.len());
-    buffer.extend_from_slice(COPY_HEADER);
-    let postgres_epoch_days = POSTGRES_EPOCH_MICROS / DAY_MICROS;
-    for (&(series_id, day), partial) in partials {
-        buffer.extend_from_slice(&8_i16.to_be_bytes());
-        let mut field = |bytes: &[u8]| {
-            buffer.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
-            buffer.extend_from_slice(bytes);
-        };
-        field(&series_id.to_be_bytes());
-        // A date is an int4 of days since 2000-01-01.
-        field(&((day - postgres_epoch_days) as i32).to_be_bytes());
-        field(&partial.sum.to_be_bytes());
-        field(&partial.count.to_be_bytes());
-        field(&partial.min.to_be_bytes());
-        field(&partial.max.to_be_bytes());
-        field(&partial.last_value.to_be_bytes());
-        field(&(partial.last_at.timestamp_micros() - POSTGRES_EPOCH_MICROS).to_be_bytes());
-    }
-    buffer.extend_from_slice(COPY_TRAILER);
-    let mut copy = conn.copy_in_raw(statement).await?;
-    copy.send(buffer).await?;
-    copy.finish().await?;
-    Ok(())
-}
-
 /// Merges the session's deltas into the rollups, in key order so concurrent
 /// loads lock rollup rows in the same order, then empties the deltas.
 const MERGE_DELTAS: [&str; 2] = [
@@ -111,6 +74,32 @@ const MERGE_DELTAS: [&str; 2] = [
          last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)",
     "truncate observation_daily_delta",
 ];
+
+/// Runs a COPY of fresh rows in a savepoint. Returns false, with the COPY
+/// undone, when it met a key that already exists (or that it repeats), so
+/// the caller can take a path that merges instead.
+async fn copy_unless_a_key_exists(
+    conn: &mut PgConnection,
+    copy: impl AsyncFnOnce(&mut PgConnection) -> Result<(), sqlx::Error>,
+) -> Result<bool, ApiError> {
+    sqlx::query("savepoint load_copy")
+        .execute(&mut *conn)
+        .await?;
+    let inserted = match copy(&mut *conn).await {
+        Ok(()) => true,
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            sqlx::query("rollback to savepoint load_copy")
+                .execute(&mut *conn)
+                .await?;
+            false
+        }
+        Err(error) => return Err(error.into()),
+    };
+    sqlx::query("release savepoint load_copy")
+        .execute(&mut *conn)
+        .await?;
+    Ok(inserted)
+}
 
 /// Creates the session's scratch tables once. Temporary tables are private
 /// to the session and skip the WAL; `on commit delete rows` empties them for
@@ -331,37 +320,24 @@ impl<'c> Loader<'c> {
         if partials.is_empty() {
             return Ok(());
         }
-        let conn = &mut *self.conn;
-        sqlx::query("savepoint load_rollups")
-            .execute(&mut *conn)
+        let inserted = copy_unless_a_key_exists(self.conn, async |conn| {
+            copy_partials(
+                conn,
+                "copy observation_daily from stdin (format binary)",
+                &partials,
+            )
+            .await
+        })
+        .await?;
+        if !inserted {
+            copy_partials(
+                self.conn,
+                "copy observation_daily_delta from stdin (format binary)",
+                &partials,
+            )
             .await?;
-        let copied = copy_partials(
-            conn,
-            "copy observation_daily from stdin (format binary)",
-            &partials,
-        )
-        .await;
-        match copied {
-            Ok(()) => {}
-            Err(sqlx::Error::Database(error))
-                if error.code().as_deref() == Some(UNIQUE_VIOLATION) =>
-            {
-                sqlx::query("rollback to savepoint load_rollups")
-                    .execute(&mut *conn)
-                    .await?;
-                copy_partials(
-                    conn,
-                    "copy observation_daily_delta from stdin (format binary)",
-                    &partials,
-                )
-                .await?;
-                self.deltas_pending = true;
-            }
-            Err(error) => return Err(error.into()),
+            self.deltas_pending = true;
         }
-        sqlx::query("release savepoint load_rollups")
-            .execute(&mut *conn)
-            .await?;
         Ok(())
     }
 
@@ -375,35 +351,25 @@ impl<'c> Loader<'c> {
             self.scratch_ready = true;
         }
         let started = std::time::Instant::now();
-        sqlx::query("savepoint load_batch")
-            .execute(&mut *self.conn)
-            .await?;
-        let fast = copy_rows(self.conn, &copy_target(&batch), &batch).await;
-        let copied = started.elapsed();
-        let (path, fresh, written) = match fast {
+        let copied = copy_unless_a_key_exists(self.conn, async |conn| {
+            copy_rows(conn, &copy_target(&batch), &batch).await
+        })
+        .await?;
+        let copy_time = started.elapsed();
+        let (path, fresh, written) = if copied {
             // The COPY succeeding proves every key of the batch was new.
-            Ok(()) => ("copy", daily_partials(&batch), batch.len() as i64),
-            Err(sqlx::Error::Database(error))
-                if error.code().as_deref() == Some(UNIQUE_VIOLATION) =>
-            {
-                sqlx::query("rollback to savepoint load_batch")
-                    .execute(&mut *self.conn)
-                    .await?;
-                self.replacements_possible = true;
-                let (fresh, distinct_keys) = upsert_batch(self.conn, &batch).await?;
-                ("upsert", fresh, distinct_keys)
-            }
-            Err(error) => return Err(error.into()),
+            ("copy", daily_partials(&batch), batch.len() as i64)
+        } else {
+            self.replacements_possible = true;
+            let (fresh, distinct_keys) = upsert_batch(self.conn, &batch).await?;
+            ("upsert", fresh, distinct_keys)
         };
-        sqlx::query("release savepoint load_batch")
-            .execute(&mut *self.conn)
-            .await?;
         self.stage_rollups(fresh).await?;
         self.written += written;
         tracing::debug!(
             rows = batch.len(),
             path,
-            copy_ms = copied.as_secs_f64() * 1000.0,
+            copy_ms = copy_time.as_secs_f64() * 1000.0,
             total_ms = started.elapsed().as_secs_f64() * 1000.0,
             "loaded a batch of observations"
         );
