@@ -641,6 +641,8 @@ async fn run(
         thousands(rows)
     );
     let chunks = encode_chunks(&plan, &account_names, chunk_size);
+    let encoded_bytes: usize = chunks.iter().map(Bytes::len).sum();
+    progress!("encoded {} MiB", encoded_bytes / (1024 * 1024));
     // Each timed load starts from a clean checkpoint, so neither pays for
     // flushing the other's dirty pages.
     checkpoint(&mut db).await;

@@ -14,12 +14,14 @@
 //!   one statement when the load ends;
 //! - slow path, when the batch meets a key that already exists (or repeats a
 //!   key): back to the savepoint, keep the last row per key, upsert through a
-//!   staging table, add fresh rows to the deltas as above and, when the load
-//!   ends, recompute from raw rows each day in which a value was replaced (a
+//!   staging table, pass the fresh rows' aggregates on as above and, when the
+//!   load ends, recompute from raw rows each day in which a value was replaced (a
 //!   replacement can lower a maximum or move the last value, so it cannot be
 //!   folded in).
 //!
-//! Memory stays bounded by the batch size however long a stream runs.
+//! Memory stays bounded by the batch size however long a stream runs. New
+//! series get ids in the order rows first name them, so a backfill sent
+//! series by series appends at the right edge of the indexes.
 
 mod copy;
 mod load;
