@@ -41,7 +41,7 @@
 //!
 //! Both loads start from ready-made input, so both rates measure loading:
 //! psql reads a binary COPY file written beforehand, the goalpost client
-//! sends protobuf chunks encoded beforehand (about 100 bytes a row held in
+//! sends protobuf chunks encoded beforehand (about 85 bytes a row held in
 //! the client's memory; generating and encoding rows is the work of the
 //! systems that call goalpost, on their own machines). Everything runs on
 //! one machine: the benchmark client, the service and PostgreSQL share its
