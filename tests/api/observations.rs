@@ -2697,3 +2697,88 @@ async fn a_stream_that_returns_to_an_earlier_day_keeps_its_rollup_exact() {
         EXACT,
     );
 }
+
+#[tokio::test]
+async fn a_write_to_days_a_running_stream_covers_is_not_held_up_by_it() {
+    // A long backfill must not make a live writer of the same days wait for
+    // the backfill to end: the stream leaves the rollups alone until it
+    // finishes.
+    let app = spawn_app().await;
+    let account = app.create_account(Network::Youtube, "live").await.name;
+    let day = t("2026-08-03T00:00:00Z");
+    let rows: Vec<pb::Observation> = (0..200_000_i64)
+        .map(|i| {
+            // 60,000 rows on `day`, then 140,000 on the next day.
+            let at = if i < 60_000 {
+                day + TimeDelta::seconds(i)
+            } else {
+                day + TimeDelta::days(1) + TimeDelta::milliseconds((i - 60_000) * 500)
+            };
+            obs("likes", &account, at, (i % 5) as f64)
+        })
+        .collect();
+    let (chunks, receiver) = tokio::sync::mpsc::channel(2);
+    let mut client = metric_client(&app);
+    let call = tokio::spawn(async move {
+        client
+            .stream_observations(ReceiverStream::new(receiver))
+            .await
+            .map(|response| response.into_inner())
+    });
+    for chunk in rows.chunks(10_000) {
+        chunks
+            .send(pb::StreamObservationsRequest {
+                observations: chunk.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+    // Wait until the service has loaded two batches (100,000 rows, over
+    // 6 MB of heap): past `day`, whose rollup a stream writing rollups as it
+    // went would now hold locked.
+    let loaded = async {
+        loop {
+            let bytes: i64 = sqlx::query_scalar("select pg_relation_size('observation_y2026')")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+            if bytes >= 6_000_000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), loaded)
+        .await
+        .expect("the stream's first batches are loaded");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let live = obs("likes", &account, day + TimeDelta::milliseconds(500), 100.0);
+    let written = tokio::time::timeout(Duration::from_secs(10), write(&app, vec![live.clone()]))
+        .await
+        .expect("the write is not held up by the running stream");
+    assert_eq!(written.unwrap(), 1);
+
+    drop(chunks);
+    let streamed = call.await.unwrap().unwrap();
+    assert_eq!(streamed.observation_count, 200_000);
+    assert_rollups_match_observations(&app).await;
+    let mut all = rows;
+    all.push(live);
+    let daily = query(
+        &app,
+        "likes",
+        &[],
+        day,
+        day + TimeDelta::days(2),
+        Interval::Day,
+    )
+    .await;
+    assert_buckets(
+        "likes by day",
+        &daily,
+        &[day, day + TimeDelta::days(1), day + TimeDelta::days(2)],
+        |from, to| expected_base(&all, "likes", Aggregation::Sum, &[], from, to),
+        EXACT,
+    );
+}

@@ -54,38 +54,44 @@ fn daily_partials(rows: &[StagedRow]) -> DailyPartials {
     partials
 }
 
-/// Merges the session's deltas into the rollups, in key order so concurrent
-/// loads lock rollup rows in the same order, then empties the deltas.
-const MERGE_DELTAS: [&str; 2] = [
-    "insert into observation_daily as d
-         (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
-     select series_id, day, sum(value_sum), sum(value_count), min(value_min), max(value_max),
-            (array_agg(last_value order by last_observed_at desc))[1], max(last_observed_at)
-     from observation_daily_delta
-     group by series_id, day
-     order by series_id, day
-     on conflict (series_id, day) do update set
-         value_sum = d.value_sum + excluded.value_sum,
-         value_count = d.value_count + excluded.value_count,
-         value_min = least(d.value_min, excluded.value_min),
-         value_max = greatest(d.value_max, excluded.value_max),
-         last_value = case when excluded.last_observed_at > d.last_observed_at
-                           then excluded.last_value else d.last_value end,
-         last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)",
-    "truncate observation_daily_delta",
-];
+/// Folds the session's deltas into the rollups when some (series, day)
+/// already has a rollup or appears more than once: aggregated per key, in
+/// key order so concurrent loads lock rollup rows in the same order.
+const MERGE_DELTAS: &str = "
+insert into observation_daily as d
+    (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
+select series_id, day, sum(value_sum), sum(value_count), min(value_min), max(value_max),
+       (array_agg(last_value order by last_observed_at desc))[1], max(last_observed_at)
+from observation_daily_delta
+group by series_id, day
+order by series_id, day
+on conflict (series_id, day) do update set
+    value_sum = d.value_sum + excluded.value_sum,
+    value_count = d.value_count + excluded.value_count,
+    value_min = least(d.value_min, excluded.value_min),
+    value_max = greatest(d.value_max, excluded.value_max),
+    last_value = case when excluded.last_observed_at > d.last_observed_at
+                      then excluded.last_value else d.last_value end,
+    last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)";
 
-/// Runs a COPY of fresh rows in a savepoint. Returns false, with the COPY
-/// undone, when it met a key that already exists (or that it repeats), so
-/// the caller can take a path that merges instead.
-async fn copy_unless_a_key_exists(
+/// Inserts the deltas as they are: what a load into days without rollups
+/// needs, each (series, day) appearing once. Unsorted on purpose: the
+/// deltas were appended in key order batch by batch, and sorting a large
+/// load's deltas would spill to disk.
+const INSERT_DELTAS: &str = "insert into observation_daily select * from observation_daily_delta";
+
+/// Runs `insert` (a COPY or an INSERT of fresh rows) in a savepoint.
+/// Returns false, with the insert undone, when it met a key that already
+/// exists (or that it repeats), so the caller can take a path that merges
+/// instead.
+async fn insert_unless_a_key_exists(
     conn: &mut PgConnection,
-    copy: impl AsyncFnOnce(&mut PgConnection) -> Result<(), sqlx::Error>,
+    insert: impl AsyncFnOnce(&mut PgConnection) -> Result<(), sqlx::Error>,
 ) -> Result<bool, ApiError> {
     sqlx::query("savepoint load_copy")
         .execute(&mut *conn)
         .await?;
-    let inserted = match copy(&mut *conn).await {
+    let inserted = match insert(&mut *conn).await {
         Ok(()) => true,
         Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(UNIQUE_VIOLATION) => {
             sqlx::query("rollback to savepoint load_copy")
@@ -234,9 +240,9 @@ pub struct Loader<'c> {
     written: i64,
     scratch_ready: bool,
     /// The last batch's daily aggregates, held back one batch so that a day
-    /// split across two batches reaches the rollups in one piece.
+    /// split across two batches reaches the deltas in one piece.
     held: DailyPartials,
-    /// Whether some aggregates went to the deltas, to be merged at the end.
+    /// Whether aggregates wait in the deltas, to be merged at the end.
     deltas_pending: bool,
     /// Whether a batch took the slow path, which may have replaced values
     /// whose days must be recomputed at the end.
@@ -279,9 +285,7 @@ impl<'c> Loader<'c> {
         if self.deltas_pending || self.replacements_possible {
             let started = std::time::Instant::now();
             if self.deltas_pending {
-                for statement in MERGE_DELTAS {
-                    sqlx::query(statement).execute(&mut *self.conn).await?;
-                }
+                self.merge_deltas().await?;
             }
             if self.replacements_possible {
                 for statement in RECOMPUTE_REPLACED_DAYS {
@@ -296,9 +300,9 @@ impl<'c> Loader<'c> {
         Ok(self.written)
     }
 
-    /// Passes a batch's daily aggregates on to the rollups, one batch late:
+    /// Passes a batch's daily aggregates on to the deltas, one batch late:
     /// days the new batch continues are merged into the held ones first.
-    async fn stage_rollups(&mut self, mut partials: DailyPartials) -> Result<(), ApiError> {
+    async fn stage_deltas(&mut self, mut partials: DailyPartials) -> Result<(), ApiError> {
         let mut held = std::mem::take(&mut self.held);
         partials.retain(|key, partial| match held.get_mut(key) {
             Some(earlier) => {
@@ -312,32 +316,38 @@ impl<'c> Loader<'c> {
         Ok(())
     }
 
-    /// Adds aggregates to the rollups. Usually their days have no rollups
-    /// yet and one COPY inserts them; when some exist (an earlier load, or a
-    /// day this load reached before) the COPY fails on the key and the
-    /// aggregates go to the deltas instead, merged once when the load ends.
+    /// Appends aggregates to the session's deltas (a temporary table: no
+    /// WAL, no index). The rollups themselves are left alone until the load
+    /// ends, so a long load does not lock them: a live writer of the same
+    /// days goes on meanwhile.
     async fn append(&mut self, partials: DailyPartials) -> Result<(), ApiError> {
         if partials.is_empty() {
             return Ok(());
         }
-        let inserted = copy_unless_a_key_exists(self.conn, async |conn| {
-            copy_partials(
-                conn,
-                "copy observation_daily from stdin (format binary)",
-                &partials,
-            )
-            .await
+        copy_partials(
+            self.conn,
+            "copy observation_daily_delta from stdin (format binary)",
+            &partials,
+        )
+        .await?;
+        self.deltas_pending = true;
+        Ok(())
+    }
+
+    /// Folds the deltas into the rollups: one plain insert when their days
+    /// have no rollups and none repeats (a backfill, usually), else the
+    /// aggregating upsert.
+    async fn merge_deltas(&mut self) -> Result<(), ApiError> {
+        let inserted = insert_unless_a_key_exists(self.conn, async |conn| {
+            sqlx::query(INSERT_DELTAS).execute(conn).await.map(|_| ())
         })
         .await?;
         if !inserted {
-            copy_partials(
-                self.conn,
-                "copy observation_daily_delta from stdin (format binary)",
-                &partials,
-            )
-            .await?;
-            self.deltas_pending = true;
+            sqlx::query(MERGE_DELTAS).execute(&mut *self.conn).await?;
         }
+        sqlx::query("truncate observation_daily_delta")
+            .execute(&mut *self.conn)
+            .await?;
         Ok(())
     }
 
@@ -351,7 +361,7 @@ impl<'c> Loader<'c> {
             self.scratch_ready = true;
         }
         let started = std::time::Instant::now();
-        let copied = copy_unless_a_key_exists(self.conn, async |conn| {
+        let copied = insert_unless_a_key_exists(self.conn, async |conn| {
             copy_rows(conn, &copy_target(&batch), &batch).await
         })
         .await?;
@@ -364,7 +374,7 @@ impl<'c> Loader<'c> {
             let (fresh, distinct_keys) = upsert_batch(self.conn, &batch).await?;
             ("upsert", fresh, distinct_keys)
         };
-        self.stage_rollups(fresh).await?;
+        self.stage_deltas(fresh).await?;
         self.written += written;
         tracing::debug!(
             rows = batch.len(),

@@ -8,10 +8,12 @@
 //!
 //! - fast path: binary COPY straight into `observation`, and the batch's
 //!   per-(series, day) aggregates (sum, count, min, max, last), computed
-//!   here, COPYed straight into `observation_daily` (held back one batch, so
-//!   a day split across two batches arrives whole). Aggregates meeting an
-//!   existing rollup go to a delta table instead, folded into the rollups in
-//!   one statement when the load ends;
+//!   here, appended to a temporary delta table (held back one batch, so a
+//!   day split across two batches arrives whole). When the load ends the
+//!   deltas go into `observation_daily` in one statement: a plain insert for
+//!   days without rollups, else an aggregating upsert. Until then the load
+//!   holds no lock on any rollup, so writers of the same days are not kept
+//!   waiting by a long backfill;
 //! - slow path, when the batch meets a key that already exists (or repeats a
 //!   key): back to the savepoint, keep the last row per key, upsert through a
 //!   staging table, pass the fresh rows' aggregates on as above and, when the
