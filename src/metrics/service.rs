@@ -201,7 +201,7 @@ async fn stream_observations(
     let mut loader = Loader::new(&mut tx);
     let loaded = async {
         while let Some(batch) = from_reader.recv().await {
-            loader.push(batch).await?;
+            loader.load(batch).await?;
         }
         Ok::<(), ApiError>(())
     }

@@ -11,8 +11,9 @@ use super::copy::{DAY_MICROS, copy_partials, copy_rows, copy_target};
 use crate::error::ApiError;
 use crate::metrics::aggregate::Partial;
 
-/// Rows loaded per savepoint: large enough that per-batch overhead vanishes,
-/// small enough that a batch held for the slow path costs a few MiB.
+/// Rows a stream gathers into one batch, loaded in one savepoint: large
+/// enough that per-batch overhead vanishes, small enough that a batch held
+/// for the slow path costs a few MiB.
 pub const BATCH_ROWS: usize = 50_000;
 
 /// SQLSTATE unique_violation: the fast path met an existing or repeated key.
@@ -236,7 +237,6 @@ async fn upsert_batch(
 /// module documentation.
 pub struct Loader<'c> {
     conn: &'c mut PgConnection,
-    pending: Vec<StagedRow>,
     written: i64,
     scratch_ready: bool,
     /// The last batch's daily aggregates, held back one batch so that a day
@@ -254,7 +254,6 @@ impl<'c> Loader<'c> {
     pub fn new(conn: &'c mut PgConnection) -> Self {
         Loader {
             conn,
-            pending: Vec::new(),
             written: 0,
             scratch_ready: false,
             held: DailyPartials::new(),
@@ -263,23 +262,47 @@ impl<'c> Loader<'c> {
         }
     }
 
-    /// Adds rows; later rows win over earlier ones with the same key.
-    pub async fn push(&mut self, rows: Vec<StagedRow>) -> Result<(), ApiError> {
-        if self.pending.is_empty() {
-            self.pending = rows;
+    /// Loads one batch in a savepoint; within it, later rows win over
+    /// earlier ones with the same key, and a later batch replaces values of
+    /// an earlier one.
+    pub async fn load(&mut self, batch: Vec<StagedRow>) -> Result<(), ApiError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if !self.scratch_ready {
+            ensure_scratch_tables(self.conn).await?;
+            self.scratch_ready = true;
+        }
+        let started = std::time::Instant::now();
+        let copied = insert_unless_a_key_exists(self.conn, async |conn| {
+            copy_rows(conn, &copy_target(&batch), &batch).await
+        })
+        .await?;
+        let copy_time = started.elapsed();
+        let (path, fresh, written) = if copied {
+            // The COPY succeeding proves every key of the batch was new.
+            ("copy", daily_partials(&batch), batch.len() as i64)
         } else {
-            self.pending.extend_from_slice(&rows);
-        }
-        if self.pending.len() >= BATCH_ROWS {
-            self.flush().await?;
-        }
+            self.replacements_possible = true;
+            let (fresh, distinct_keys) = upsert_batch(self.conn, &batch).await?;
+            ("upsert", fresh, distinct_keys)
+        };
+        self.stage_deltas(fresh).await?;
+        self.written += written;
+        tracing::debug!(
+            rows = batch.len(),
+            path,
+            copy_ms = copy_time.as_secs_f64() * 1000.0,
+            total_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "loaded a batch of observations"
+        );
         Ok(())
     }
 
-    /// Loads what is pending; returns how many observations were written
-    /// (a key written twice counts once per batch).
+    /// Ends the load: the rollups catch up with every batch; returns how
+    /// many observations were written (a key written twice counts once per
+    /// batch).
     pub async fn finish(mut self) -> Result<i64, ApiError> {
-        self.flush().await?;
         let held = std::mem::take(&mut self.held);
         self.append(held).await?;
         if self.deltas_pending || self.replacements_possible {
@@ -348,41 +371,6 @@ impl<'c> Loader<'c> {
         sqlx::query("truncate observation_daily_delta")
             .execute(&mut *self.conn)
             .await?;
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<(), ApiError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::take(&mut self.pending);
-        if !self.scratch_ready {
-            ensure_scratch_tables(self.conn).await?;
-            self.scratch_ready = true;
-        }
-        let started = std::time::Instant::now();
-        let copied = insert_unless_a_key_exists(self.conn, async |conn| {
-            copy_rows(conn, &copy_target(&batch), &batch).await
-        })
-        .await?;
-        let copy_time = started.elapsed();
-        let (path, fresh, written) = if copied {
-            // The COPY succeeding proves every key of the batch was new.
-            ("copy", daily_partials(&batch), batch.len() as i64)
-        } else {
-            self.replacements_possible = true;
-            let (fresh, distinct_keys) = upsert_batch(self.conn, &batch).await?;
-            ("upsert", fresh, distinct_keys)
-        };
-        self.stage_deltas(fresh).await?;
-        self.written += written;
-        tracing::debug!(
-            rows = batch.len(),
-            path,
-            copy_ms = copy_time.as_secs_f64() * 1000.0,
-            total_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "loaded a batch of observations"
-        );
         Ok(())
     }
 }

@@ -73,7 +73,7 @@ pub fn check_batch_size(count: usize) -> Result<(), ApiError> {
 /// returns how many observations were written.
 pub async fn write_in(conn: &mut PgConnection, rows: Vec<StagedRow>) -> Result<i64, ApiError> {
     let mut loader = Loader::new(conn);
-    loader.push(rows).await?;
+    loader.load(rows).await?;
     loader.finish().await
 }
 
