@@ -21,7 +21,7 @@ use crate::config::ServeSettings;
 use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
 use crate::db::pool;
 use crate::goals::service::GoalApi;
-use crate::metrics::service::MetricApi;
+use crate::metrics::service::{MetricApi, StreamLimits};
 use crate::pb;
 use crate::pb::audit_service_server::AuditServiceServer;
 use crate::pb::goal_service_server::GoalServiceServer;
@@ -44,6 +44,9 @@ pub enum StartupError {
     /// A migration failed.
     #[error("cannot apply the schema migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The settings contradict each other.
+    #[error("invalid settings: {0}")]
+    Settings(String),
     /// The listen address is unusable.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -65,12 +68,14 @@ pub struct Application {
     listener: TcpListener,
     pool: PgPool,
     local_postgres: Option<LocalPostgres>,
+    stream_limits: StreamLimits,
 }
 
 impl Application {
     /// Binds the listener first (so port 0 works and the real port can be
     /// read back), then starts or connects to PostgreSQL and migrates it.
     pub async fn build(settings: &ServeSettings) -> Result<Self, StartupError> {
+        let stream_limits = settings.stream_limits().map_err(StartupError::Settings)?;
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -108,6 +113,7 @@ impl Application {
             listener,
             pool,
             local_postgres,
+            stream_limits,
         })
     }
 
@@ -134,6 +140,7 @@ impl Application {
             listener,
             pool,
             local_postgres,
+            stream_limits,
         } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AuditServiceServer<AuditApi>>().await;
@@ -145,7 +152,7 @@ impl Application {
 
         let audits = AuditServiceServer::new(AuditApi::new(pool.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let metrics = MetricServiceServer::new(MetricApi::new(pool.clone()))
+        let metrics = MetricServiceServer::new(MetricApi::new(pool.clone(), stream_limits))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
         let goals = GoalServiceServer::new(GoalApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let progress =

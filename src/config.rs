@@ -3,8 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::metrics::service::StreamLimits;
 
 /// goalpost keeps a company's social media goals and tells how far along
 /// they are, over gRPC.
@@ -56,6 +59,18 @@ pub struct ServeSettings {
     #[arg(long, env = "GOALPOST_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
+    /// The most StreamObservations calls that load at once; more are refused
+    /// at once with RESOURCE_EXHAUSTED. Each holds a database connection
+    /// while it loads, so this must stay below --db-max-connections.
+    /// Defaults to half of them.
+    #[arg(long, env = "GOALPOST_MAX_STREAMS")]
+    pub max_streams: Option<u32>,
+
+    /// Seconds a StreamObservations call may go without sending a chunk
+    /// before it is ended with DEADLINE_EXCEEDED and nothing of it is stored.
+    #[arg(long, env = "GOALPOST_STREAM_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub stream_idle_timeout_secs: u64,
+
     /// Do not apply pending schema migrations at start-up.
     #[arg(long, env = "GOALPOST_SKIP_MIGRATIONS")]
     pub skip_migrations: bool,
@@ -70,8 +85,38 @@ impl ServeSettings {
             data_dir: PathBuf::from("./goalpost-data"),
             database_url,
             db_max_connections: 16,
+            max_streams: None,
+            stream_idle_timeout_secs: 30,
             skip_migrations: false,
         }
+    }
+
+    /// The stream limits these settings ask for, or why they cannot work:
+    /// streams hold connections, so at least one connection must stay free
+    /// for everything else.
+    pub fn stream_limits(&self) -> Result<StreamLimits, String> {
+        if self.db_max_connections < 2 {
+            return Err(format!(
+                "--db-max-connections is {}: goalpost needs at least 2, one of them kept free of streams",
+                self.db_max_connections
+            ));
+        }
+        let max_streams = self
+            .max_streams
+            .unwrap_or((self.db_max_connections / 2).max(1));
+        if max_streams == 0 || max_streams >= self.db_max_connections {
+            return Err(format!(
+                "--max-streams is {max_streams}: it must be at least 1 and below --db-max-connections ({})",
+                self.db_max_connections
+            ));
+        }
+        if self.stream_idle_timeout_secs == 0 {
+            return Err("--stream-idle-timeout-secs must be at least 1".to_owned());
+        }
+        Ok(StreamLimits {
+            max_concurrent: max_streams as usize,
+            idle_timeout: Duration::from_secs(self.stream_idle_timeout_secs),
+        })
     }
 
     /// The database URL, treating an empty value as unset.
@@ -98,5 +143,21 @@ mod tests {
         let Command::Serve(settings) = cli.command;
         assert_eq!(settings.listen, "127.0.0.1:50051".parse().unwrap());
         assert_eq!(settings.data_dir, PathBuf::from("./goalpost-data"));
+    }
+
+    #[test]
+    fn streams_default_to_half_the_pool_and_must_leave_a_connection_free() {
+        let mut settings = ServeSettings::new("127.0.0.1:0".parse().unwrap(), None);
+        assert_eq!(settings.stream_limits().unwrap().max_concurrent, 8);
+        settings.db_max_connections = 2;
+        assert_eq!(settings.stream_limits().unwrap().max_concurrent, 1);
+        settings.max_streams = Some(2);
+        assert!(
+            settings.stream_limits().is_err(),
+            "as many streams as connections"
+        );
+        settings.db_max_connections = 1;
+        settings.max_streams = None;
+        assert!(settings.stream_limits().is_err(), "no connection to spare");
     }
 }

@@ -102,10 +102,21 @@ pub enum ApiError {
         violations: Vec<FieldViolation>,
     },
 
-    /// The client's stream broke off (cancelled, reset or malformed) before
-    /// it ended; nothing of it was kept.
+    /// The client's stream broke off (cancelled or reset) before it ended;
+    /// nothing of it was kept.
     #[error("the request stream broke off before it ended: {}", .0.message())]
     StreamBroken(Status),
+
+    /// The client's stream sent nothing for longer than the idle limit; it
+    /// was ended and nothing of it was kept.
+    #[error(
+        "no message arrived on the stream for {} s, the idle limit: nothing of it was stored; send chunks without long pauses, or split the load into several streams",
+        .limit.as_secs_f64()
+    )]
+    StreamIdle {
+        /// The idle limit that was reached.
+        limit: std::time::Duration,
+    },
 
     /// A concurrent write to the same data won; a retry may succeed.
     #[error("a concurrent write conflicted with this one, retry")]
@@ -226,6 +237,7 @@ impl ApiError {
         match self {
             ApiError::InvalidArgument(_) | ApiError::InvalidChunk { .. } => Code::InvalidArgument,
             ApiError::StreamBroken(_) => Code::Cancelled,
+            ApiError::StreamIdle { .. } => Code::DeadlineExceeded,
             ApiError::ConcurrentWrite(_) => Code::Aborted,
             ApiError::NotFound { .. } => Code::NotFound,
             ApiError::AlreadyExists { .. } => Code::AlreadyExists,
@@ -246,6 +258,7 @@ impl ApiError {
                 "INVALID_ARGUMENT".into()
             }
             ApiError::StreamBroken(_) => "STREAM_BROKEN".into(),
+            ApiError::StreamIdle { .. } => "STREAM_IDLE".into(),
             ApiError::ConcurrentWrite(_) => "CONCURRENT_WRITE".into(),
             ApiError::NotFound { kind, .. } => format!("{}_NOT_FOUND", kind.reason_stem()),
             ApiError::AlreadyExists { kind, .. } => {
@@ -316,6 +329,7 @@ impl ApiError {
             }
             ApiError::ResourceExhausted { .. }
             | ApiError::StreamBroken(_)
+            | ApiError::StreamIdle { .. }
             | ApiError::DeadlineExceeded
             | ApiError::Internal(_) => {}
         }

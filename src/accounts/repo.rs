@@ -128,8 +128,27 @@ pub async fn get(
     )
 }
 
-/// Reads one account and locks it until the transaction ends.
+/// Reads one account and locks it against other changes until the
+/// transaction ends. The lock (`for no key update`) does not conflict with
+/// the `for key share` that loads of its observations hold, so an update is
+/// not held up by a long stream.
 pub async fn get_for_update(
+    executor: impl PgExecutor<'_>,
+    account_id: Uuid,
+) -> Result<Option<AccountRow>, ApiError> {
+    Ok(
+        sqlx::query_as("select * from account where account_id = $1 for no key update")
+            .bind(account_id)
+            .fetch_optional(executor)
+            .await?,
+    )
+}
+
+/// Reads one account and locks it for deletion until the transaction ends.
+/// The lock (`for update`) waits for loads of its observations in flight,
+/// which hold `for key share` until they commit, so the delete's checks see
+/// their rows.
+pub async fn get_for_delete(
     executor: impl PgExecutor<'_>,
     account_id: Uuid,
 ) -> Result<Option<AccountRow>, ApiError> {

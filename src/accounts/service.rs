@@ -165,7 +165,7 @@ pub async fn delete(pool: &PgPool, request: pb::DeleteAccountRequest) -> Result<
     let account_id = ACCOUNTS.parse("name", &name)?;
 
     let mut tx = pool.begin().await?;
-    let current = repo::get_for_update(&mut *tx, account_id)
+    let current = repo::get_for_delete(&mut *tx, account_id)
         .await?
         .ok_or_else(|| ACCOUNTS.not_found(account_id))?;
     etag::check(&given_etag, current.revision, ResourceKind::Account, &name)?;

@@ -19,7 +19,7 @@ use crate::api::time;
 use crate::api::{detached, etag, idempotency};
 use crate::error::{ApiError, ResourceKind, Violations};
 use crate::metrics::catalog;
-use crate::metrics::ingest::{self, Resolver};
+use crate::metrics::ingest::{self, Lookup, Resolver};
 use crate::pb;
 use crate::pb::audit::State;
 
@@ -306,7 +306,7 @@ async fn complete_audit(
     let directions = catalog::directions(&mut *tx, &keys).await?;
     let drafts = findings::compute(&facts, |key| directions.get(key).copied());
     repo::complete(&mut tx, audit_id, &drafts).await?;
-    record_snapshot(pool, &mut tx, &record).await?;
+    record_snapshot(&mut tx, &record).await?;
     let audit = load(&mut tx, audit_id).await?;
     tx.commit().await?;
     Ok(audit)
@@ -316,12 +316,11 @@ async fn complete_audit(
 /// the audit's `as_of`, sourced `audits/{audit}`, in the completing
 /// transaction. Derived metrics in entries are figures for people; their
 /// values follow from the base metrics and are not stored.
-async fn record_snapshot(
-    pool: &PgPool,
-    tx: &mut PgConnection,
-    record: &AuditRecord,
-) -> Result<(), ApiError> {
-    let mut resolver = Resolver::new(pool).await?;
+async fn record_snapshot(tx: &mut PgConnection, record: &AuditRecord) -> Result<(), ApiError> {
+    // Series are created in the completing transaction itself: borrowing a
+    // second connection while this one is held could starve the pool.
+    let mut lookup = Lookup::Transaction(&mut *tx);
+    let mut resolver = Resolver::new(&mut lookup).await?;
     let as_of = time::to_proto(record.audit.as_of);
     let source = AUDITS.name(record.audit.audit_id);
     let observations: Vec<pb::Observation> = record
@@ -346,7 +345,9 @@ async fn record_snapshot(
     if observations.is_empty() {
         return Ok(());
     }
-    let staged = resolver.resolve(&observations, Utc::now()).await?;
+    let staged = resolver
+        .resolve(&mut lookup, &observations, Utc::now())
+        .await?;
     ingest::write_in(tx, staged).await?;
     Ok(())
 }

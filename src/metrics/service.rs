@@ -1,15 +1,16 @@
 //! `MetricService`: the catalog, observation writes and streams, listing and
 //! queries.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::PgPool;
-use tokio::sync::mpsc;
-use tonic::{Request, Response, Status, Streaming};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::catalog;
-use super::ingest::{self, BATCH_ROWS, Loader, Resolver, StagedRow};
+use super::ingest::{self, BATCH_ROWS, Loader, Lookup, Resolver, StagedRow};
 use super::model::{NewMetric, parse_metric_name};
 use super::query;
 use crate::api::body::RequestBodyOutcome;
@@ -20,16 +21,51 @@ use crate::error::{ApiError, ResourceKind, Violations};
 use crate::pb;
 use crate::pb::metric_definition::Kind;
 
+/// The limits that keep StreamObservations calls from starving everything
+/// else of database connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// How many streams may load at once. Each holds one pooled connection
+    /// in a transaction while it loads, so this must stay below the pool
+    /// size; a stream beyond it is refused at once with RESOURCE_EXHAUSTED.
+    pub max_concurrent: usize,
+    /// How long a stream may go without sending a chunk before it is ended
+    /// with DEADLINE_EXCEEDED and rolled back: an idle client must not hold
+    /// a transaction (and its connection and locks) open forever.
+    pub idle_timeout: Duration,
+}
+
 /// The gRPC `MetricService`.
 #[derive(Debug, Clone)]
 pub struct MetricApi {
     pool: PgPool,
+    stream_limits: StreamLimits,
+    stream_slots: Arc<Semaphore>,
 }
 
 impl MetricApi {
     /// The service over a database pool.
-    pub fn new(pool: PgPool) -> Self {
-        MetricApi { pool }
+    pub fn new(pool: PgPool, stream_limits: StreamLimits) -> Self {
+        MetricApi {
+            pool,
+            stream_limits,
+            stream_slots: Arc::new(Semaphore::new(stream_limits.max_concurrent)),
+        }
+    }
+
+    /// A slot for one more stream, or RESOURCE_EXHAUSTED when every slot is
+    /// taken: refusing at once lets the client back off, where queueing
+    /// would hold its call (and its memory) for an unknown time.
+    fn stream_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.stream_slots.clone().try_acquire_owned().map_err(|_| {
+            ApiError::ResourceExhausted {
+                reason: "TOO_MANY_STREAMS",
+                message: format!(
+                    "{} StreamObservations calls are loading already, the most this server runs at once: retry shortly, or send WriteObservations batches",
+                    self.stream_limits.max_concurrent
+                ),
+            }
+        })
     }
 }
 
@@ -125,8 +161,11 @@ async fn write_observations(
 ) -> Result<pb::WriteObservationsResponse, ApiError> {
     let pb::WriteObservationsRequest { observations } = request;
     ingest::check_batch_size(observations.len())?;
-    let mut resolver = Resolver::new(pool).await?;
-    let staged = resolver.resolve(&observations, Utc::now()).await?;
+    let mut lookup = Lookup::Pool(pool.clone());
+    let mut resolver = Resolver::new(&mut lookup).await?;
+    let staged = resolver
+        .resolve(&mut lookup, &observations, Utc::now())
+        .await?;
     let mut tx = pool.begin().await?;
     let written = ingest::write_in(&mut tx, staged).await?;
     tx.commit().await?;
@@ -149,26 +188,72 @@ fn in_chunk(error: ApiError, chunk: usize) -> ApiError {
 /// memory stays at a few batches however long the stream.
 const STREAM_PIPELINE_DEPTH: usize = 1;
 
+/// The error for a stream whose next message could not be read.
+///
+/// tonic reports every failure of the request stream as a status: a broken
+/// transport (the client reset the call or the connection dropped), a
+/// message over the size limit (OUT_OF_RANGE), or one that does not decode
+/// (INTERNAL). Only the first is the client going away; the others are bad
+/// input and answered as such.
+fn unreadable_chunk(status: Status, chunk: usize, body: &RequestBodyOutcome) -> ApiError {
+    if body.broke_off() {
+        return ApiError::StreamBroken(status);
+    }
+    match status.code() {
+        Code::OutOfRange | Code::ResourceExhausted => ApiError::ResourceExhausted {
+            reason: "MESSAGE_TOO_LARGE",
+            message: format!(
+                "chunk {chunk} of the stream is larger than the {} MiB a message may hold: send smaller chunks",
+                crate::app::MAX_MESSAGE_BYTES / (1024 * 1024)
+            ),
+        },
+        Code::Cancelled => ApiError::StreamBroken(status),
+        _ => ApiError::InvalidChunk {
+            chunk,
+            violations: vec![crate::error::FieldViolation {
+                field: "observations".into(),
+                description: format!(
+                    "the chunk is not a valid StreamObservationsRequest message: {}",
+                    status.message()
+                ),
+            }],
+        },
+    }
+}
+
 /// Reads, validates and resolves the chunks of a stream, handing them to the
 /// loader a full batch at a time; returns (chunks, observations) received.
+/// It borrows database connections only for lookups, never while it waits
+/// for the client.
 async fn read_stream(
     pool: PgPool,
     mut stream: Streaming<pb::StreamObservationsRequest>,
+    body: RequestBodyOutcome,
+    idle_timeout: Duration,
     loader: mpsc::Sender<Vec<StagedRow>>,
 ) -> Result<(i64, usize), ApiError> {
-    let mut resolver = Resolver::new(&pool).await?;
+    let mut lookup = Lookup::Pool(pool);
+    let mut resolver = Resolver::new(&mut lookup).await?;
     let mut chunks: i64 = 0;
     let mut received = 0_usize;
     let mut batch = Vec::with_capacity(BATCH_ROWS);
-    while let Some(chunk) = stream.message().await.map_err(ApiError::StreamBroken)? {
+    loop {
         let index = usize::try_from(chunks).unwrap_or(usize::MAX);
+        let next = tokio::time::timeout(idle_timeout, stream.message())
+            .await
+            .map_err(|_| ApiError::StreamIdle {
+                limit: idle_timeout,
+            })?;
+        let Some(chunk) = next.map_err(|status| unreadable_chunk(status, index, &body))? else {
+            break;
+        };
         chunks += 1;
         if chunk.observations.is_empty() {
             continue;
         }
         ingest::check_batch_size(chunk.observations.len()).map_err(|e| in_chunk(e, index))?;
         let staged = resolver
-            .resolve(&chunk.observations, Utc::now())
+            .resolve(&mut lookup, &chunk.observations, Utc::now())
             .await
             .map_err(|e| in_chunk(e, index))?;
         received += staged.len();
@@ -192,14 +277,41 @@ async fn stream_observations(
     pool: PgPool,
     stream: Streaming<pb::StreamObservationsRequest>,
     body: RequestBodyOutcome,
+    idle_timeout: Duration,
+    _slot: OwnedSemaphorePermit,
 ) -> Result<pb::StreamObservationsResponse, ApiError> {
     // Decoding and validating (the reader task) overlaps with loading
     // (PostgreSQL's work, awaited here).
     let (to_loader, mut from_reader) = mpsc::channel(STREAM_PIPELINE_DEPTH);
-    let reader = tokio::spawn(read_stream(pool.clone(), stream, to_loader));
-    let mut tx = pool.begin().await?;
+    let reader = tokio::spawn(read_stream(
+        pool.clone(),
+        stream,
+        body.clone(),
+        idle_timeout,
+        to_loader,
+    ));
+    // The transaction begins with the first full batch (or the end of the
+    // stream): a stream that trickles in holds no connection until then.
+    // Any error below leaves it to roll back when it is dropped.
+    let Some(first) = from_reader.recv().await else {
+        // The reader ended without a batch: its error, or an empty stream.
+        reader.await.map_err(ApiError::internal)??;
+        check_not_broken_off(&body)?;
+        return Err(ApiError::invalid_field(
+            "observations",
+            "the stream carried no observations",
+        ));
+    };
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(error) => {
+            reader.abort();
+            return Err(error.into());
+        }
+    };
     let mut loader = Loader::new(&mut tx);
     let loaded = async {
+        loader.load(first).await?;
         while let Some(batch) = from_reader.recv().await {
             loader.load(batch).await?;
         }
@@ -210,26 +322,27 @@ async fn stream_observations(
         reader.abort();
         return Err(error);
     }
-    // Any error leaves the transaction to roll back when it is dropped.
-    let (chunks, received) = reader.await.map_err(ApiError::internal)??;
-    // tonic ends a cancelled stream as if it had ended normally.
-    if body.broke_off() {
-        return Err(ApiError::StreamBroken(Status::cancelled(
-            "the client cancelled the stream",
-        )));
-    }
-    if received == 0 {
-        return Err(ApiError::invalid_field(
-            "observations",
-            "the stream carried no observations",
-        ));
-    }
+    // A reader that failed (a bad chunk, an idle client) simply stopped
+    // handing over batches: its error is checked before anything commits.
+    let (chunks, _received) = reader.await.map_err(ApiError::internal)??;
+    check_not_broken_off(&body)?;
     let written = loader.finish().await?;
     tx.commit().await?;
     Ok(pb::StreamObservationsResponse {
         observation_count: written,
         chunk_count: chunks,
     })
+}
+
+/// tonic ends a cancelled stream as if it had ended normally: this tells
+/// the two apart before anything is committed.
+fn check_not_broken_off(body: &RequestBodyOutcome) -> Result<(), ApiError> {
+    if body.broke_off() {
+        return Err(ApiError::StreamBroken(Status::cancelled(
+            "the client cancelled the stream",
+        )));
+    }
+    Ok(())
 }
 
 #[tonic::async_trait]
@@ -276,6 +389,7 @@ impl pb::metric_service_server::MetricService for MetricApi {
         &self,
         request: Request<Streaming<pb::StreamObservationsRequest>>,
     ) -> Result<Response<pb::StreamObservationsResponse>, Status> {
+        let slot = self.stream_slot()?;
         let pool = self.pool.clone();
         // Without the layer (a server built elsewhere) nothing is known to
         // have broken off.
@@ -286,7 +400,14 @@ impl pb::metric_service_server::MetricService for MetricApi {
             .unwrap_or_default();
         let stream = request.into_inner();
         Ok(Response::new(
-            detached(stream_observations(pool, stream, body)).await?,
+            detached(stream_observations(
+                pool,
+                stream,
+                body,
+                self.stream_limits.idle_timeout,
+                slot,
+            ))
+            .await?,
         ))
     }
 

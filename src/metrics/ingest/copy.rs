@@ -4,7 +4,7 @@ use chrono::DateTime;
 use sqlx::PgConnection;
 
 use super::StagedRow;
-use super::load::DailyPartials;
+use super::rollup::DailyPartials;
 
 /// Microseconds between the Unix epoch and PostgreSQL's epoch, 2000-01-01.
 const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;

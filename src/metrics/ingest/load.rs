@@ -1,112 +1,28 @@
 //! Loading resolved observations in savepointed batches and keeping the
 //! daily rollups in step (see the module documentation of `ingest`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashSet;
 use sqlx::PgConnection;
 
 use super::StagedRow;
-use super::copy::{DAY_MICROS, copy_partials, copy_rows, copy_target};
+use super::copy::{copy_partials, copy_rows, copy_target};
+use super::rollup::{DailyPartials, PendingRollups, daily_partials, merge_pending};
+use super::savepoint::{self, Attempt};
 use crate::error::ApiError;
-use crate::metrics::aggregate::Partial;
 
 /// Rows a stream gathers into one batch, loaded in one savepoint: large
 /// enough that per-batch overhead vanishes, small enough that a batch held
 /// for the slow path costs a few MiB.
 pub const BATCH_ROWS: usize = 50_000;
 
-/// SQLSTATE unique_violation: the fast path met an existing or repeated key.
-const UNIQUE_VIOLATION: &str = "23505";
-
-/// Aggregates per (series id, UTC day number since 1970).
-pub(super) type DailyPartials = BTreeMap<(i64, i64), Partial>;
-
-/// The aggregates of a batch's rows per (series, UTC day), in key order so
-/// concurrent writers lock rollup rows in the same order.
-fn daily_partials(rows: &[StagedRow]) -> DailyPartials {
-    // Rows usually arrive grouped by series and time: fold runs of one key
-    // first, then sort what is left (nearly sorted, so cheap) and fold again.
-    let mut runs: Vec<((i64, i64), Partial)> = Vec::new();
-    for row in rows {
-        let key = (row.series_id, row.observed_at_micros.div_euclid(DAY_MICROS));
-        let last_at = DateTime::from_timestamp_micros(row.observed_at_micros).unwrap_or_default();
-        let one = Partial {
-            sum: row.value,
-            count: 1,
-            min: row.value,
-            max: row.value,
-            last_value: row.value,
-            last_at,
-        };
-        match runs.last_mut() {
-            Some((run_key, partial)) if *run_key == key => *partial = partial.merge(one),
-            _ => runs.push((key, one)),
-        }
-    }
-    runs.sort_by_key(|(key, _)| *key);
-    let mut partials = DailyPartials::new();
-    for (key, partial) in runs {
-        partials
-            .entry(key)
-            .and_modify(|p| *p = p.merge(partial))
-            .or_insert(partial);
-    }
-    partials
-}
-
-/// Folds the session's deltas into the rollups when some (series, day)
-/// already has a rollup or appears more than once: aggregated per key, in
-/// key order so concurrent loads lock rollup rows in the same order.
-const MERGE_DELTAS: &str = "
-insert into observation_daily as d
-    (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
-select series_id, day, sum(value_sum), sum(value_count), min(value_min), max(value_max),
-       (array_agg(last_value order by last_observed_at desc))[1], max(last_observed_at)
-from observation_daily_delta
-group by series_id, day
-order by series_id, day
-on conflict (series_id, day) do update set
-    value_sum = d.value_sum + excluded.value_sum,
-    value_count = d.value_count + excluded.value_count,
-    value_min = least(d.value_min, excluded.value_min),
-    value_max = greatest(d.value_max, excluded.value_max),
-    last_value = case when excluded.last_observed_at > d.last_observed_at
-                      then excluded.last_value else d.last_value end,
-    last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)";
-
-/// Inserts the deltas as they are: what a load into days without rollups
-/// needs, each (series, day) appearing once. Unsorted on purpose: the
-/// deltas were appended in key order batch by batch, and sorting a large
-/// load's deltas would spill to disk.
-const INSERT_DELTAS: &str = "insert into observation_daily select * from observation_daily_delta";
-
-/// Runs `insert` (a COPY or an INSERT of fresh rows) in a savepoint.
-/// Returns false, with the insert undone, when it met a key that already
-/// exists (or that it repeats), so the caller can take a path that merges
-/// instead.
-async fn insert_unless_a_key_exists(
-    conn: &mut PgConnection,
-    insert: impl AsyncFnOnce(&mut PgConnection) -> Result<(), sqlx::Error>,
-) -> Result<bool, ApiError> {
-    sqlx::query("savepoint load_copy")
-        .execute(&mut *conn)
-        .await?;
-    let inserted = match insert(&mut *conn).await {
-        Ok(()) => true,
-        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(UNIQUE_VIOLATION) => {
-            sqlx::query("rollback to savepoint load_copy")
-                .execute(&mut *conn)
-                .await?;
-            false
-        }
-        Err(error) => return Err(error.into()),
-    };
-    sqlx::query("release savepoint load_copy")
-        .execute(&mut *conn)
-        .await?;
-    Ok(inserted)
-}
+/// How often a batch is tried when PostgreSQL cancels it to break a
+/// deadlock with another load. A deadlock between two loads that each
+/// wrote, in earlier batches, keys the other now writes cannot be undone by
+/// retrying one batch; after these attempts the load fails with ABORTED.
+const BATCH_ATTEMPTS: u32 = 3;
 
 /// Creates the session's scratch tables once. Temporary tables are private
 /// to the session and skip the WAL; `on commit delete rows` empties them for
@@ -153,7 +69,9 @@ fn last_per_key(rows: &[StagedRow]) -> Vec<StagedRow> {
 
 /// The slow path's upsert: staged rows into `observation`, in key order (so
 /// concurrent writers lock rows in the same order), recording which were
-/// replacements and which days they fell on; returns the fresh rows.
+/// replacements and which days they fell on; returns the fresh rows. A day
+/// already recorded (two batches of one load replacing values of one day)
+/// is recorded once.
 const UPSERT_STAGED: &str = "
 with upserted as (
     insert into observation as o (series_id, observed_at, value, source_id)
@@ -168,31 +86,9 @@ with upserted as (
 replaced_days as (
     insert into observation_replaced_day (series_id, day)
     select distinct series_id, (observed_at at time zone 'UTC')::date from upserted where replaced
+    on conflict (series_id, day) do nothing
 )
 select series_id, observed_at, value, source_id from upserted where not replaced";
-
-/// Recomputes, from raw rows, the rollups of the days where values were
-/// replaced. The rollup rows are locked first: a concurrent writer folding
-/// fresh rows into one of them then either committed before (and the
-/// recomputation sees its rows) or waits and folds its rows in after.
-const RECOMPUTE_REPLACED_DAYS: [&str; 3] = [
-    "select 1 from observation_daily d join observation_replaced_day r using (series_id, day)
-     order by d.series_id, d.day for update of d",
-    "insert into observation_daily as d
-         (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
-     select r.series_id, r.day, sum(o.value), count(*), min(o.value), max(o.value),
-            (array_agg(o.value order by o.observed_at desc))[1], max(o.observed_at)
-     from observation_replaced_day r
-     join observation o on o.series_id = r.series_id
-         and o.observed_at >= r.day::timestamp at time zone 'UTC'
-         and o.observed_at < (r.day + 1)::timestamp at time zone 'UTC'
-     group by r.series_id, r.day
-     on conflict (series_id, day) do update set
-         value_sum = excluded.value_sum, value_count = excluded.value_count,
-         value_min = excluded.value_min, value_max = excluded.value_max,
-         last_value = excluded.last_value, last_observed_at = excluded.last_observed_at",
-    "truncate observation_replaced_day",
-];
 
 #[derive(sqlx::FromRow)]
 struct FreshRow {
@@ -208,7 +104,7 @@ struct FreshRow {
 async fn upsert_batch(
     conn: &mut PgConnection,
     rows: &[StagedRow],
-) -> Result<(DailyPartials, i64), ApiError> {
+) -> Result<(DailyPartials, i64), sqlx::Error> {
     sqlx::query("truncate observation_staging")
         .execute(&mut *conn)
         .await?;
@@ -233,20 +129,109 @@ async fn upsert_batch(
     Ok((daily_partials(&fresh), rows.len() as i64))
 }
 
+/// How a batch was loaded.
+struct LoadedBatch {
+    /// "copy" (every key new) or "upsert".
+    path: &'static str,
+    /// The aggregates of its fresh rows per (series, day).
+    fresh: DailyPartials,
+    /// How many keys it wrote.
+    written: i64,
+}
+
+/// Loads one batch: the COPY of fresh rows, or, when it meets existing
+/// keys, the upsert. Either way in a savepoint, so a deadlock undoes just
+/// this batch.
+async fn load_batch(
+    conn: &mut PgConnection,
+    batch: &[StagedRow],
+) -> Result<Attempt<LoadedBatch>, sqlx::Error> {
+    savepoint::begin(conn, "load_copy").await?;
+    let copy = copy_rows(conn, &copy_target(batch), batch).await;
+    let copied = savepoint::settle(conn, "load_copy", copy).await?;
+    Ok(match copied {
+        // The COPY succeeding proves every key of the batch was new.
+        Attempt::Done(()) => Attempt::Done(LoadedBatch {
+            path: "copy",
+            fresh: daily_partials(batch),
+            written: batch.len() as i64,
+        }),
+        Attempt::KeyExists(_) => {
+            savepoint::begin(conn, "load_upsert").await?;
+            let upsert = upsert_batch(conn, batch).await;
+            match savepoint::settle(conn, "load_upsert", upsert).await? {
+                Attempt::Done((fresh, written)) => Attempt::Done(LoadedBatch {
+                    path: "upsert",
+                    fresh,
+                    written,
+                }),
+                other => other.map_done(),
+            }
+        }
+        Attempt::Deadlocked(error) => Attempt::Deadlocked(error),
+    })
+}
+
+impl<T> Attempt<T> {
+    /// A failed attempt as a failed attempt of another step.
+    fn map_done<U>(self) -> Attempt<U> {
+        match self {
+            Attempt::Done(_) => unreachable!("only failed attempts are passed on"),
+            Attempt::KeyExists(error) => Attempt::KeyExists(error),
+            Attempt::Deadlocked(error) => Attempt::Deadlocked(error),
+        }
+    }
+}
+
+/// Locks the accounts of `series_ids` against deletion until the
+/// transaction ends, and checks that every series still exists.
+///
+/// Observations have no foreign keys (bulk loads would pay a check per
+/// row), so without this a DeleteAccount could pass its "no observations"
+/// check while a load's rows are still uncommitted, delete the series, and
+/// leave the load to commit rows no query can reach. DeleteAccount locks the
+/// account `for update`, which conflicts with `for key share`: whichever
+/// comes second waits. A load that comes second finds the series gone and
+/// fails, storing nothing; a delete that comes second sees the load's rows
+/// and refuses.
+async fn hold_accounts(conn: &mut PgConnection, series_ids: &[i64]) -> Result<(), ApiError> {
+    sqlx::query(
+        "select 1 from account
+         where account_id in (select account_id from series where series_id = any($1))
+         order by account_id
+         for key share",
+    )
+    .bind(series_ids)
+    .execute(&mut *conn)
+    .await?;
+    // A fresh snapshot: it sees a delete that committed while we waited.
+    let present: i64 = sqlx::query_scalar("select count(*) from series where series_id = any($1)")
+        .bind(series_ids)
+        .fetch_one(&mut *conn)
+        .await?;
+    if present != series_ids.len() as i64 {
+        return Err(ApiError::failed_precondition(
+            "ACCOUNT_DELETED",
+            "observations",
+            "an account these observations name was deleted while they were being written: nothing was stored",
+        ));
+    }
+    Ok(())
+}
+
 /// Loads observations into the caller's transaction in batches; see the
 /// module documentation.
 pub struct Loader<'c> {
     conn: &'c mut PgConnection,
     written: i64,
     scratch_ready: bool,
+    /// The series whose accounts this load holds (see [`hold_accounts`]).
+    held_series: FxHashSet<i64>,
     /// The last batch's daily aggregates, held back one batch so that a day
     /// split across two batches reaches the deltas in one piece.
-    held: DailyPartials,
-    /// Whether aggregates wait in the deltas, to be merged at the end.
-    deltas_pending: bool,
-    /// Whether a batch took the slow path, which may have replaced values
-    /// whose days must be recomputed at the end.
-    replacements_possible: bool,
+    held_partials: DailyPartials,
+    /// What the end of the load must fold into the rollups.
+    pending: PendingRollups,
 }
 
 impl<'c> Loader<'c> {
@@ -256,9 +241,9 @@ impl<'c> Loader<'c> {
             conn,
             written: 0,
             scratch_ready: false,
-            held: DailyPartials::new(),
-            deltas_pending: false,
-            replacements_possible: false,
+            held_series: FxHashSet::default(),
+            held_partials: DailyPartials::new(),
+            pending: PendingRollups::default(),
         }
     }
 
@@ -273,26 +258,35 @@ impl<'c> Loader<'c> {
             ensure_scratch_tables(self.conn).await?;
             self.scratch_ready = true;
         }
+        self.hold_accounts_of(&batch).await?;
         let started = std::time::Instant::now();
-        let copied = insert_unless_a_key_exists(self.conn, async |conn| {
-            copy_rows(conn, &copy_target(&batch), &batch).await
-        })
-        .await?;
-        let copy_time = started.elapsed();
-        let (path, fresh, written) = if copied {
-            // The COPY succeeding proves every key of the batch was new.
-            ("copy", daily_partials(&batch), batch.len() as i64)
-        } else {
-            self.replacements_possible = true;
-            let (fresh, distinct_keys) = upsert_batch(self.conn, &batch).await?;
-            ("upsert", fresh, distinct_keys)
+        let mut attempt_number = 1;
+        let loaded = loop {
+            match load_batch(self.conn, &batch).await? {
+                Attempt::Done(loaded) => break loaded,
+                Attempt::Deadlocked(error) if attempt_number == BATCH_ATTEMPTS => {
+                    return Err(ApiError::ConcurrentWrite(error));
+                }
+                Attempt::Deadlocked(_) => {
+                    tracing::info!(
+                        attempt = attempt_number,
+                        "a concurrent load crossed a batch, trying it again"
+                    );
+                    attempt_number += 1;
+                }
+                // The upsert merges existing keys, it cannot meet one.
+                Attempt::KeyExists(error) => return Err(ApiError::internal(error)),
+            }
         };
-        self.stage_deltas(fresh).await?;
-        self.written += written;
+        if loaded.path == "upsert" {
+            self.pending.replaced_days = true;
+        }
+        self.stage_deltas(loaded.fresh).await?;
+        self.written += loaded.written;
         tracing::debug!(
             rows = batch.len(),
-            path,
-            copy_ms = copy_time.as_secs_f64() * 1000.0,
+            path = loaded.path,
+            attempts = attempt_number,
             total_ms = started.elapsed().as_secs_f64() * 1000.0,
             "loaded a batch of observations"
         );
@@ -303,30 +297,37 @@ impl<'c> Loader<'c> {
     /// many observations were written (a key written twice counts once per
     /// batch).
     pub async fn finish(mut self) -> Result<i64, ApiError> {
-        let held = std::mem::take(&mut self.held);
+        let held = std::mem::take(&mut self.held_partials);
         self.append(held).await?;
-        if self.deltas_pending || self.replacements_possible {
-            let started = std::time::Instant::now();
-            if self.deltas_pending {
-                self.merge_deltas().await?;
-            }
-            if self.replacements_possible {
-                for statement in RECOMPUTE_REPLACED_DAYS {
-                    sqlx::query(statement).execute(&mut *self.conn).await?;
-                }
-            }
-            tracing::debug!(
-                merge_ms = started.elapsed().as_secs_f64() * 1000.0,
-                "merged the rollups of a load"
-            );
-        }
+        merge_pending(self.conn, self.pending).await?;
         Ok(self.written)
+    }
+
+    /// Holds the accounts of the batch's series not held yet.
+    async fn hold_accounts_of(&mut self, batch: &[StagedRow]) -> Result<(), ApiError> {
+        let mut new_series: Vec<i64> = Vec::new();
+        let mut previous = None;
+        for row in batch {
+            // Rows come in runs of one series: look each run up once.
+            if previous != Some(row.series_id) && !self.held_series.contains(&row.series_id) {
+                new_series.push(row.series_id);
+            }
+            previous = Some(row.series_id);
+        }
+        if new_series.is_empty() {
+            return Ok(());
+        }
+        new_series.sort_unstable();
+        new_series.dedup();
+        hold_accounts(self.conn, &new_series).await?;
+        self.held_series.extend(new_series);
+        Ok(())
     }
 
     /// Passes a batch's daily aggregates on to the deltas, one batch late:
     /// days the new batch continues are merged into the held ones first.
     async fn stage_deltas(&mut self, mut partials: DailyPartials) -> Result<(), ApiError> {
-        let mut held = std::mem::take(&mut self.held);
+        let mut held = std::mem::take(&mut self.held_partials);
         partials.retain(|key, partial| match held.get_mut(key) {
             Some(earlier) => {
                 *earlier = earlier.merge(*partial);
@@ -335,7 +336,7 @@ impl<'c> Loader<'c> {
             None => true,
         });
         self.append(held).await?;
-        self.held = partials;
+        self.held_partials = partials;
         Ok(())
     }
 
@@ -353,24 +354,7 @@ impl<'c> Loader<'c> {
             &partials,
         )
         .await?;
-        self.deltas_pending = true;
-        Ok(())
-    }
-
-    /// Folds the deltas into the rollups: one plain insert when their days
-    /// have no rollups and none repeats (a backfill, usually), else the
-    /// aggregating upsert.
-    async fn merge_deltas(&mut self) -> Result<(), ApiError> {
-        let inserted = insert_unless_a_key_exists(self.conn, async |conn| {
-            sqlx::query(INSERT_DELTAS).execute(conn).await.map(|_| ())
-        })
-        .await?;
-        if !inserted {
-            sqlx::query(MERGE_DELTAS).execute(&mut *self.conn).await?;
-        }
-        sqlx::query("truncate observation_daily_delta")
-            .execute(&mut *self.conn)
-            .await?;
+        self.pending.deltas = true;
         Ok(())
     }
 }
@@ -389,43 +373,5 @@ mod tests {
         };
         let kept = last_per_key(&[row(1.0, 10), row(2.0, 20), row(3.0, 10)]);
         assert_eq!(kept, [row(2.0, 20), row(3.0, 10)]);
-    }
-
-    #[test]
-    fn batches_aggregate_per_series_and_utc_day() {
-        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap().timestamp_micros();
-        let rows = [
-            StagedRow {
-                series_id: 1,
-                observed_at_micros: at("2026-03-01T23:00:00Z"),
-                value: 5.0,
-                source_id: 1,
-            },
-            StagedRow {
-                series_id: 1,
-                observed_at_micros: at("2026-03-01T01:00:00Z"),
-                value: 9.0,
-                source_id: 1,
-            },
-            StagedRow {
-                series_id: 1,
-                observed_at_micros: at("2026-03-02T00:00:00Z"),
-                value: 1.0,
-                source_id: 1,
-            },
-        ];
-        let partials = daily_partials(&rows);
-        assert_eq!(partials.len(), 2);
-        let first = partials.values().next().unwrap();
-        assert_eq!(
-            (
-                first.sum,
-                first.count,
-                first.min,
-                first.max,
-                first.last_value
-            ),
-            (14.0, 2, 5.0, 9.0, 5.0)
-        );
     }
 }

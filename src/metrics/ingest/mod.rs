@@ -28,11 +28,13 @@
 mod copy;
 mod load;
 mod resolve;
+mod rollup;
+mod savepoint;
 
 use sqlx::PgConnection;
 
 pub use load::{BATCH_ROWS, Loader};
-pub use resolve::Resolver;
+pub use resolve::{Lookup, Resolver};
 
 use super::model::MAX_OBSERVATIONS_PER_MESSAGE;
 use crate::error::ApiError;

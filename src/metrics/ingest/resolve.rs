@@ -3,9 +3,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+use std::ops::{Deref, DerefMut};
+
 use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
 use super::StagedRow;
@@ -15,11 +18,89 @@ use crate::error::{ApiError, Violations};
 use crate::metrics::model::{ObservationRow, parse_observation};
 use crate::pb;
 
+/// Where the resolver reaches the database.
+pub enum Lookup<'c> {
+    /// A connection is borrowed from the pool for each lookup only, and
+    /// series and sources are created in short transactions of their own:
+    /// a stream's reader never holds a connection while it waits for the
+    /// client, and never asks the pool for a second one while holding one.
+    Pool(PgPool),
+    /// Everything happens in the caller's transaction, which already holds
+    /// a connection (CompleteAudit): asking the pool for another would nest
+    /// connections, which can starve the pool.
+    Transaction(&'c mut PgConnection),
+}
+
+/// A connection lent by a [`Lookup`].
+enum Lent<'a> {
+    Pooled(PoolConnection<Postgres>),
+    Borrowed(&'a mut PgConnection),
+}
+
+impl Deref for Lent<'_> {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Lent::Pooled(conn) => conn,
+            Lent::Borrowed(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for Lent<'_> {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            Lent::Pooled(conn) => conn,
+            Lent::Borrowed(conn) => conn,
+        }
+    }
+}
+
+impl Lookup<'_> {
+    async fn conn(&mut self) -> Result<Lent<'_>, ApiError> {
+        Ok(match self {
+            Lookup::Pool(pool) => Lent::Pooled(pool.acquire().await?),
+            Lookup::Transaction(conn) => Lent::Borrowed(conn),
+        })
+    }
+
+    /// A connection on which series and sources are created so that every
+    /// later lookup sees them: for a pool, a short transaction of its own,
+    /// committed by [`Lent::commit`] without waiting for a WAL flush (see
+    /// below); otherwise the caller's transaction.
+    ///
+    /// Series and sources are created in their own transactions, one per
+    /// chunk of a long stream that brings new series: waiting for a WAL
+    /// flush at each would flush the stream's own load again and again. It
+    /// is safe because WAL is written in order: the commit of any load using
+    /// these ids flushes their creation first, and a crash before that loses
+    /// only ids nothing refers to.
+    async fn creating(&mut self) -> Result<Lent<'_>, ApiError> {
+        let mut lent = self.conn().await?;
+        if let Lent::Pooled(conn) = &mut lent {
+            for statement in ["begin", "set local synchronous_commit = off"] {
+                sqlx::query(statement).execute(&mut **conn).await?;
+            }
+        }
+        Ok(lent)
+    }
+}
+
+impl Lent<'_> {
+    /// Commits what [`Lookup::creating`] began on a pooled connection.
+    async fn commit(self) -> Result<(), ApiError> {
+        if let Lent::Pooled(mut conn) = self {
+            sqlx::query("commit").execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Validates rows and resolves their ids, remembering what it learnt so a
 /// long stream asks the database about each metric, account, series, source
 /// and month once.
 pub struct Resolver {
-    pool: PgPool,
     /// Metric key → whether it is a base metric.
     metric_is_base: FxHashMap<String, bool>,
     known_accounts: FxHashSet<Uuid>,
@@ -31,13 +112,12 @@ pub struct Resolver {
 
 impl Resolver {
     /// A resolver reading the current catalog.
-    pub async fn new(pool: &PgPool) -> Result<Self, ApiError> {
+    pub async fn new(db: &mut Lookup<'_>) -> Result<Self, ApiError> {
         let kinds: Vec<(String, String)> =
             sqlx::query_as("select metric_key, kind from metric_definition")
-                .fetch_all(pool)
+                .fetch_all(&mut *db.conn().await?)
                 .await?;
         Ok(Resolver {
-            pool: pool.clone(),
             metric_is_base: kinds
                 .into_iter()
                 .map(|(key, kind)| (key, kind == "BASE"))
@@ -57,17 +137,19 @@ impl Resolver {
     /// INVALID_ARGUMENT with every violation, or rows ready to load.
     pub async fn resolve(
         &mut self,
+        db: &mut Lookup<'_>,
         observations: &[pb::Observation],
         now: DateTime<Utc>,
     ) -> Result<Vec<StagedRow>, ApiError> {
-        let rows = self.check(observations, now).await?;
-        self.stage(&rows).await
+        let rows = self.check(db, observations, now).await?;
+        self.stage(db, &rows).await
     }
 
     /// Validates every row of one message, reporting all violations as
     /// `observations[i].field`.
     async fn check<'a>(
         &mut self,
+        db: &mut Lookup<'_>,
         observations: &'a [pb::Observation],
         now: DateTime<Utc>,
     ) -> Result<Vec<ObservationRow<'a>>, ApiError> {
@@ -105,7 +187,7 @@ impl Resolver {
         }
         if !rows_by_account.is_empty() {
             let wanted: Vec<Uuid> = rows_by_account.keys().copied().collect();
-            let missing: HashSet<Uuid> = accounts::repo::missing(&self.pool, &wanted)
+            let missing: HashSet<Uuid> = accounts::repo::missing(&mut *db.conn().await?, &wanted)
                 .await?
                 .into_iter()
                 .collect();
@@ -130,12 +212,16 @@ impl Resolver {
     }
 
     /// Resolves the ids of valid rows, creating missing series and sources.
-    async fn stage(&mut self, rows: &[ObservationRow<'_>]) -> Result<Vec<StagedRow>, ApiError> {
+    async fn stage(
+        &mut self,
+        db: &mut Lookup<'_>,
+        rows: &[ObservationRow<'_>],
+    ) -> Result<Vec<StagedRow>, ApiError> {
         // One pass when everything is known, the common case of a long load.
         if let Some(staged) = self.resolve_known(rows) {
             return Ok(staged);
         }
-        self.create_missing(rows).await?;
+        self.create_missing(db, rows).await?;
         self.resolve_known(rows)
             .ok_or_else(|| ApiError::internal("series or source id was not resolved"))
     }
@@ -163,7 +249,11 @@ impl Resolver {
 
     /// Creates the series and sources of `rows` not known yet, and learns
     /// their ids.
-    async fn create_missing(&mut self, rows: &[ObservationRow<'_>]) -> Result<(), ApiError> {
+    async fn create_missing(
+        &mut self,
+        db: &mut Lookup<'_>,
+        rows: &[ObservationRow<'_>],
+    ) -> Result<(), ApiError> {
         // New series are created in the order rows first name them, so
         // their ids grow along the stream and a backfill's rows (and
         // rollups) land at the right edge of their indexes, where PostgreSQL
@@ -179,16 +269,16 @@ impl Resolver {
             // Create what is missing, then read every id in a second
             // statement: its fresh snapshot also sees series that a
             // concurrent writer created (and committed) meanwhile.
-            let mut tx = begin_without_flush(&self.pool).await?;
+            let mut creating = db.creating().await?;
             sqlx::query(
                 "insert into series (metric_key, account_id) select * from unnest($1::text[], $2::uuid[])
                  on conflict on constraint series_metric_account_key do nothing",
             )
             .bind(&keys)
             .bind(&accounts)
-            .execute(&mut *tx)
+            .execute(&mut *creating)
             .await?;
-            tx.commit().await?;
+            creating.commit().await?;
             // Each lookup is an index probe, the organisation-wide series
             // (no account) by a second one: `is not distinct from` would
             // cost a scan of every series.
@@ -205,7 +295,7 @@ impl Resolver {
             )
             .bind(&keys)
             .bind(&accounts)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *db.conn().await?)
             .await?;
             for (series_id, metric_key, account_id) in resolved {
                 self.series
@@ -223,39 +313,23 @@ impl Resolver {
             .into_iter()
             .collect();
         if !new_sources.is_empty() {
-            let mut tx = begin_without_flush(&self.pool).await?;
+            let mut creating = db.creating().await?;
             sqlx::query("insert into observation_source (name) select unnest($1::text[]) on conflict (name) do nothing")
                 .bind(&new_sources)
-                .execute(&mut *tx)
+                .execute(&mut *creating)
                 .await?;
-            tx.commit().await?;
+            creating.commit().await?;
             let resolved: Vec<(i32, String)> = sqlx::query_as(
                 "select source_id, name from observation_source where name = any($1)",
             )
             .bind(&new_sources)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *db.conn().await?)
             .await?;
             self.sources
                 .extend(resolved.into_iter().map(|(id, name)| (name, id)));
         }
         Ok(())
     }
-}
-
-/// A transaction whose commit does not wait for its WAL to reach disk.
-///
-/// Series and sources are created in their own transactions, one per chunk
-/// of a long stream that brings new series: waiting for a WAL flush at each
-/// would flush the stream's own load again and again. It is safe because
-/// WAL is written in order: the commit of any load using these ids flushes
-/// their creation first, and a crash before that loses only ids nothing
-/// refers to.
-async fn begin_without_flush(pool: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("set local synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
 }
 
 /// Where a violation of an `observations[i].field` path sorts: by row, then

@@ -1,0 +1,241 @@
+//! Keeping the daily rollups in step with a load: each batch's aggregates
+//! per (series, UTC day), and the end-of-load statements that fold them in.
+//!
+//! Every statement here that writes rollups does so in (series, day) order.
+//! Two loads that touch the same days then meet on the first day they share
+//! and one waits for the other, instead of each holding a day the other
+//! needs (a deadlock, which would cost one of them its whole stream).
+
+use std::collections::BTreeMap;
+
+use chrono::DateTime;
+use sqlx::PgConnection;
+
+use super::StagedRow;
+use super::copy::DAY_MICROS;
+use super::savepoint::{self, Attempt};
+use crate::error::ApiError;
+use crate::metrics::aggregate::Partial;
+
+/// Aggregates per (series id, UTC day number since 1970), in key order.
+pub(super) type DailyPartials = BTreeMap<(i64, i64), Partial>;
+
+/// The aggregates of rows per (series, UTC day).
+pub(super) fn daily_partials(rows: &[StagedRow]) -> DailyPartials {
+    // Rows usually arrive grouped by series and time: fold runs of one key
+    // first, then sort what is left (nearly sorted, so cheap) and fold again.
+    let mut runs: Vec<((i64, i64), Partial)> = Vec::new();
+    for row in rows {
+        let key = (row.series_id, row.observed_at_micros.div_euclid(DAY_MICROS));
+        let last_at = DateTime::from_timestamp_micros(row.observed_at_micros).unwrap_or_default();
+        let one = Partial {
+            sum: row.value,
+            count: 1,
+            min: row.value,
+            max: row.value,
+            last_value: row.value,
+            last_at,
+        };
+        match runs.last_mut() {
+            Some((run_key, partial)) if *run_key == key => *partial = partial.merge(one),
+            _ => runs.push((key, one)),
+        }
+    }
+    runs.sort_by_key(|(key, _)| *key);
+    let mut partials = DailyPartials::new();
+    for (key, partial) in runs {
+        partials
+            .entry(key)
+            .and_modify(|p| *p = p.merge(partial))
+            .or_insert(partial);
+    }
+    partials
+}
+
+/// Folds the session's deltas into the rollups when some (series, day)
+/// already has a rollup or appears more than once: aggregated per key.
+const MERGE_DELTAS: &str = "
+insert into observation_daily as d
+    (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
+select series_id, day, sum(value_sum), sum(value_count), min(value_min), max(value_max),
+       (array_agg(last_value order by last_observed_at desc))[1], max(last_observed_at)
+from observation_daily_delta
+group by series_id, day
+order by series_id, day
+on conflict (series_id, day) do update set
+    value_sum = d.value_sum + excluded.value_sum,
+    value_count = d.value_count + excluded.value_count,
+    value_min = least(d.value_min, excluded.value_min),
+    value_max = greatest(d.value_max, excluded.value_max),
+    last_value = case when excluded.last_observed_at > d.last_observed_at
+                      then excluded.last_value else d.last_value end,
+    last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)";
+
+/// Inserts the deltas as they are: what a load into days without rollups
+/// needs, each (series, day) appearing once. The deltas arrive sorted batch
+/// by batch only, so they are sorted here; the memory for that sort is
+/// raised for this transaction so a large load sorts in memory rather than
+/// on disk (a million deltas take about 100 MiB).
+const INSERT_DELTAS: [&str; 2] = [
+    "set local work_mem = '256MB'",
+    "insert into observation_daily select * from observation_daily_delta order by series_id, day",
+];
+
+/// Recomputes, from raw rows, the rollups of the days where values were
+/// replaced. The rollup rows are locked first: a concurrent writer folding
+/// fresh rows into one of them then either committed before (and the
+/// recomputation sees its rows) or waits and folds its rows in after.
+const RECOMPUTE_REPLACED_DAYS: [&str; 3] = [
+    "select 1 from observation_daily d join observation_replaced_day r using (series_id, day)
+     order by d.series_id, d.day for update of d",
+    "insert into observation_daily as d
+         (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
+     select r.series_id, r.day, sum(o.value), count(*), min(o.value), max(o.value),
+            (array_agg(o.value order by o.observed_at desc))[1], max(o.observed_at)
+     from observation_replaced_day r
+     join observation o on o.series_id = r.series_id
+         and o.observed_at >= r.day::timestamp at time zone 'UTC'
+         and o.observed_at < (r.day + 1)::timestamp at time zone 'UTC'
+     group by r.series_id, r.day
+     order by r.series_id, r.day
+     on conflict (series_id, day) do update set
+         value_sum = excluded.value_sum, value_count = excluded.value_count,
+         value_min = excluded.value_min, value_max = excluded.value_max,
+         last_value = excluded.last_value, last_observed_at = excluded.last_observed_at",
+    "truncate observation_replaced_day",
+];
+
+/// How often the end-of-load merge is tried when PostgreSQL breaks a
+/// deadlock by cancelling it.
+const MERGE_ATTEMPTS: u32 = 5;
+
+/// What a load left for the end: aggregates waiting in the deltas, and days
+/// in which it replaced values.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct PendingRollups {
+    /// Aggregates wait in `observation_daily_delta`.
+    pub deltas: bool,
+    /// A batch took the slow path, so days in `observation_replaced_day`
+    /// must be recomputed from raw rows.
+    pub replaced_days: bool,
+}
+
+/// Folds what a load left pending into the rollups.
+///
+/// Every statement writes in key order, but two statements in a row (the
+/// merge, then the recomputation) can still cross another load's pair, and
+/// a third writer can commit a day between them; PostgreSQL then cancels one
+/// side. The merge runs in a savepoint, so the cancelled side rolls back
+/// only this step, releasing its rollup locks for the other side, and tries
+/// again; its deltas are still there.
+pub(super) async fn merge_pending(
+    conn: &mut PgConnection,
+    pending: PendingRollups,
+) -> Result<(), ApiError> {
+    if !pending.deltas && !pending.replaced_days {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    for attempt_number in 1..=MERGE_ATTEMPTS {
+        savepoint::begin(conn, "rollup_merge").await?;
+        let merge = merge_pending_once(conn, pending).await;
+        match savepoint::settle(conn, "rollup_merge", merge).await? {
+            Attempt::Done(()) => {
+                tracing::debug!(
+                    merge_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    attempts = attempt_number,
+                    "merged the rollups of a load"
+                );
+                return Ok(());
+            }
+            Attempt::Deadlocked(error) if attempt_number == MERGE_ATTEMPTS => {
+                return Err(ApiError::ConcurrentWrite(error));
+            }
+            Attempt::Deadlocked(_) => {
+                tracing::info!(
+                    attempt = attempt_number,
+                    "a concurrent load crossed the rollup merge, trying again"
+                );
+            }
+            Attempt::KeyExists(error) => return Err(ApiError::internal(error)),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+async fn merge_pending_once(
+    conn: &mut PgConnection,
+    pending: PendingRollups,
+) -> Result<(), sqlx::Error> {
+    if pending.deltas {
+        merge_deltas(conn).await?;
+    }
+    if pending.replaced_days {
+        for statement in RECOMPUTE_REPLACED_DAYS {
+            sqlx::query(statement).execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Folds the deltas into the rollups: one plain insert when their days
+/// have no rollups and none repeats (a backfill, usually), else the
+/// aggregating upsert.
+async fn merge_deltas(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    savepoint::begin(conn, "rollup_insert").await?;
+    let mut insert = Ok(());
+    for statement in INSERT_DELTAS {
+        insert = sqlx::query(statement).execute(&mut *conn).await.map(drop);
+        if insert.is_err() {
+            break;
+        }
+    }
+    match savepoint::settle(conn, "rollup_insert", insert).await? {
+        Attempt::Done(()) => {}
+        Attempt::KeyExists(_) => {
+            sqlx::query(MERGE_DELTAS).execute(&mut *conn).await?;
+        }
+        // Handled, with the rest of the merge, by the caller's savepoint.
+        Attempt::Deadlocked(error) => return Err(error),
+    }
+    sqlx::query("truncate observation_daily_delta")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    #[test]
+    fn batches_aggregate_per_series_and_utc_day() {
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap().timestamp_micros();
+        let row = |observed_at_micros: i64, value: f64| StagedRow {
+            series_id: 1,
+            observed_at_micros,
+            value,
+            source_id: 1,
+        };
+        let rows = [
+            row(at("2026-03-01T23:00:00Z"), 5.0),
+            row(at("2026-03-01T01:00:00Z"), 9.0),
+            row(at("2026-03-02T00:00:00Z"), 1.0),
+        ];
+        let partials = daily_partials(&rows);
+        assert_eq!(partials.len(), 2);
+        let first = partials.values().next().unwrap();
+        assert_eq!(
+            (
+                first.sum,
+                first.count,
+                first.min,
+                first.max,
+                first.last_value
+            ),
+            (14.0, 2, 5.0, 9.0, 5.0)
+        );
+    }
+}
