@@ -129,6 +129,12 @@ pub struct TestApp {
 
 /// Starts a server over a new database copied from the migrated template.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server over a new database copied from the migrated template,
+/// with the settings changed by `configure`.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         goalpost::telemetry::init(LogFormat::Text);
     }
@@ -148,12 +154,29 @@ pub async fn spawn_app() -> TestApp {
         .await
         .expect("create the test database");
     admin.close().await.ok();
-    start_on(server.url(&database)).await
+    let mut settings = ServeSettings::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Some(server.url(&database)),
+    );
+    configure(&mut settings);
+    start_with(settings).await
 }
 
 /// Starts a server over the database at `database_url`, migrating it.
 pub async fn start_on(database_url: String) -> TestApp {
-    let settings = ServeSettings::new("127.0.0.1:0".parse().unwrap(), Some(database_url.clone()));
+    start_with(ServeSettings::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Some(database_url),
+    ))
+    .await
+}
+
+/// Starts a server with `settings`, migrating its database.
+async fn start_with(settings: ServeSettings) -> TestApp {
+    let database_url = settings
+        .database_url
+        .clone()
+        .expect("test servers name their database");
     let app = Application::build(&settings)
         .await
         .expect("build the application");

@@ -5,6 +5,8 @@
 mod accounts;
 mod audits;
 mod helpers;
+mod ingest_corrections;
+mod ingest_races;
 mod local_postgres;
 mod metrics;
 mod observations;

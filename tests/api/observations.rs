@@ -29,13 +29,13 @@ const EXACT: f64 = 0.0;
 const RATIO: f64 = 1e-9;
 
 /// A UTC time from RFC 3339 text.
-fn t(text: &str) -> DateTime<Utc> {
+pub(crate) fn t(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap_or_else(|e| panic!("{text}: {e}"))
         .with_timezone(&Utc)
 }
 
-fn ts(time: DateTime<Utc>) -> Timestamp {
+pub(crate) fn ts(time: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: time.timestamp(),
         nanos: time.timestamp_subsec_nanos() as i32,
@@ -48,11 +48,11 @@ fn time_of(timestamp: &Timestamp) -> DateTime<Utc> {
         .expect("a valid timestamp")
 }
 
-fn observed(row: &pb::Observation) -> DateTime<Utc> {
+pub(crate) fn observed(row: &pb::Observation) -> DateTime<Utc> {
     time_of(row.observed_at.as_ref().expect("observed_at"))
 }
 
-fn obs(metric_key: &str, account: &str, observed_at: DateTime<Utc>, value: f64) -> pb::Observation {
+pub(crate) fn obs(metric_key: &str, account: &str, observed_at: DateTime<Utc>, value: f64) -> pb::Observation {
     pb::Observation {
         metric_key: metric_key.to_owned(),
         account: account.to_owned(),
@@ -62,7 +62,7 @@ fn obs(metric_key: &str, account: &str, observed_at: DateTime<Utc>, value: f64) 
     }
 }
 
-async fn write(app: &TestApp, observations: Vec<pb::Observation>) -> Result<i64, Status> {
+pub(crate) async fn write(app: &TestApp, observations: Vec<pb::Observation>) -> Result<i64, Status> {
     metric_client(app)
         .write_observations(pb::WriteObservationsRequest { observations })
         .await
@@ -70,7 +70,7 @@ async fn write(app: &TestApp, observations: Vec<pb::Observation>) -> Result<i64,
 }
 
 /// Sends `chunks` as one StreamObservations call.
-async fn stream(
+pub(crate) async fn stream(
     app: &TestApp,
     chunks: Vec<Vec<pb::Observation>>,
 ) -> Result<pb::StreamObservationsResponse, Status> {
@@ -85,7 +85,7 @@ async fn stream(
 
 /// Every stored observation matching `filter`, read `page_size` at a time,
 /// and how many pages that took.
-async fn list_pages(app: &TestApp, filter: &str, page_size: i32) -> (Vec<pb::Observation>, usize) {
+pub(crate) async fn list_pages(app: &TestApp, filter: &str, page_size: i32) -> (Vec<pb::Observation>, usize) {
     let client = metric_client(app);
     page_through(page_size, |page_token| {
         let mut client = client.clone();
@@ -105,12 +105,12 @@ async fn list_pages(app: &TestApp, filter: &str, page_size: i32) -> (Vec<pb::Obs
     .await
 }
 
-async fn list_all(app: &TestApp, filter: &str) -> Vec<pb::Observation> {
+pub(crate) async fn list_all(app: &TestApp, filter: &str) -> Vec<pb::Observation> {
     list_pages(app, filter, 1000).await.0
 }
 
 /// The identity and value of each row: (metric_key, account, observed_at, value).
-fn keyed(rows: &[pb::Observation]) -> Vec<(String, String, DateTime<Utc>, f64)> {
+pub(crate) fn keyed(rows: &[pb::Observation]) -> Vec<(String, String, DateTime<Utc>, f64)> {
     rows.iter()
         .map(|row| {
             (
@@ -131,7 +131,7 @@ fn in_list_order(rows: &[pb::Observation]) -> Vec<(String, String, DateTime<Utc>
     keyed
 }
 
-async fn query(
+pub(crate) async fn query(
     app: &TestApp,
     metric_key: &str,
     accounts: &[&str],
@@ -156,12 +156,12 @@ async fn query(
 /// Full snapshots of the observation and rollup tables, to show that a
 /// failed write left them exactly as they were.
 #[derive(Debug, PartialEq)]
-struct Stored {
+pub(crate) struct Stored {
     observations: Option<String>,
     rollups: Option<String>,
 }
 
-async fn stored(app: &TestApp) -> Stored {
+pub(crate) async fn stored(app: &TestApp) -> Stored {
     let snapshot =
         |table: &str| format!("select string_agg(t::text, ',' order by t::text) from {table} t");
     Stored {
@@ -229,7 +229,7 @@ fn expected_rollup(
 
 /// Asserts every rollup row equals the aggregate of the raw observations of
 /// its series and day, and that no series-day lacks its rollup.
-async fn assert_rollups_match_observations(app: &TestApp) {
+pub(crate) async fn assert_rollups_match_observations(app: &TestApp) {
     let mismatches: Vec<String> = sqlx::query_scalar(
         "with raw as (
              select series_id, (observed_at at time zone 'UTC')::date as day,
@@ -260,7 +260,7 @@ async fn assert_rollups_match_observations(app: &TestApp) {
 
 /// Waits until no client connection of the test database is inside a
 /// transaction; false if that takes longer than `limit`.
-async fn transactions_end_within(app: &TestApp, limit: Duration) -> bool {
+pub(crate) async fn transactions_end_within(app: &TestApp, limit: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let open: i64 = sqlx::query_scalar(
@@ -283,7 +283,7 @@ async fn transactions_end_within(app: &TestApp, limit: Duration) -> bool {
 
 /// The rows that count: for each (metric_key, account, observed_at) the one
 /// written last.
-fn effective(rows: &[pb::Observation]) -> Vec<&pb::Observation> {
+pub(crate) fn effective(rows: &[pb::Observation]) -> Vec<&pb::Observation> {
     let mut latest: BTreeMap<(&str, &str, DateTime<Utc>), &pb::Observation> = BTreeMap::new();
     for row in rows {
         latest.insert((&row.metric_key, &row.account, observed(row)), row);
@@ -452,7 +452,7 @@ fn values(buckets: &[pb::MetricBucket]) -> Vec<Option<f64>> {
     buckets.iter().map(|bucket| bucket.value).collect()
 }
 
-fn chunk_index(status: &Status) -> Option<String> {
+pub(crate) fn chunk_index(status: &Status) -> Option<String> {
     status
         .get_error_details()
         .error_info()
