@@ -8,4 +8,5 @@ mod helpers;
 mod local_postgres;
 mod metrics;
 mod observations;
+mod odd_values;
 mod platform;
