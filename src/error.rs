@@ -9,6 +9,10 @@ use std::fmt;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+mod database;
+
+pub use database::violated_constraint;
+
 /// The `ErrorInfo.domain` of every error goalpost returns.
 pub const ERROR_DOMAIN: &str = "goalpost";
 
@@ -362,42 +366,6 @@ fn list_violations(violations: &[FieldViolation]) -> String {
         .join("; ")
 }
 
-/// SQLSTATE classes and codes that mean "the server is not there right now".
-fn is_transient_database_code(code: &str) -> bool {
-    // 08: connection exceptions; 57P01-57P03: shutdown and cannot-connect-now;
-    // 53300: too many connections.
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => ApiError::Unavailable(error),
-            sqlx::Error::Database(db) => match db.code().as_deref() {
-                // query_canceled: our statement_timeout, set from the deadline.
-                Some("57014") => ApiError::DeadlineExceeded,
-                // deadlock_detected, serialization_failure: another writer won.
-                Some("40P01" | "40001") => ApiError::ConcurrentWrite(error),
-                Some(code) if is_transient_database_code(code) => ApiError::Unavailable(error),
-                _ => ApiError::internal(error),
-            },
-            _ => ApiError::internal(error),
-        }
-    }
-}
-
-/// The name of the constraint a database error violated, if any.
-pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
-    match error {
-        sqlx::Error::Database(db) => db.constraint(),
-        _ => None,
-    }
-}
-
 /// Collects field violations while a request is validated, so that a caller
 /// learns about every bad field at once rather than one per round trip.
 #[derive(Debug, Default)]
@@ -545,13 +513,5 @@ mod tests {
             details_of(&status).error_info().unwrap().reason,
             "ETAG_MISMATCH"
         );
-    }
-
-    #[test]
-    fn pool_timeouts_are_unavailable_and_retryable() {
-        let error = ApiError::from(sqlx::Error::PoolTimedOut);
-        assert_eq!(error.code(), Code::Unavailable);
-        let status: Status = error.into();
-        assert!(details_of(&status).retry_info().is_some());
     }
 }

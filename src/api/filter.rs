@@ -155,6 +155,10 @@ pub fn parse(filter: &str) -> Result<Vec<Comparison>, String> {
     if filter.len() > MAX_FILTER_LEN {
         return Err(format!("is longer than {MAX_FILTER_LEN} bytes"));
     }
+    // No stored text holds a NUL, and PostgreSQL refuses one in a literal.
+    if filter.contains('\0') {
+        return Err("holds a NUL character: remove it".into());
+    }
     let tokens = tokenize(filter)?;
     let mut comparisons = Vec::new();
     let mut rest = tokens.into_iter();
@@ -462,6 +466,8 @@ mod tests {
             ("two comparisons without and", "network = X owner = \"a\""),
             ("lowercase and", "network = X and owner = \"a\""),
             ("bare value as field", "\"x\" = network"),
+            ("nul in a quoted literal", "owner = \"a\0\""),
+            ("nul in a bare literal", "network = X\0"),
         ];
         for (description, filter) in cases {
             assert!(parse(filter).is_err(), "{description}: {filter}");

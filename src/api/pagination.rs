@@ -45,10 +45,14 @@ pub fn decode_token<K: DeserializeOwned>(
     if token.is_empty() {
         return None;
     }
+    // A forged token could carry a NUL in a text key, which PostgreSQL would
+    // refuse (22021) when the key is bound.
     let body: Option<TokenBody<K>> = URL_SAFE_NO_PAD
         .decode(token)
         .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .filter(|value| !holds_nul(value))
+        .and_then(|value| serde_json::from_value(value).ok());
     match body {
         Some(body) if body.filter == filter => Some(body.after),
         Some(_) => {
@@ -65,6 +69,19 @@ pub fn decode_token<K: DeserializeOwned>(
             );
             None
         }
+    }
+}
+
+/// Whether any string of a decoded token, object keys included, holds a NUL.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
 
@@ -135,6 +152,29 @@ mod tests {
             let after: Option<Uuid> = decode_token(&mut violations, token, "");
             assert!(after.is_none() && !violations.is_empty(), "{token}");
         }
+    }
+
+    #[test]
+    fn tokens_holding_a_nul_are_violations() {
+        let cases = [
+            ("in a text key", r#"{"after":"a\u0000","filter":""}"#),
+            ("in a tuple key", r#"{"after":["a\u0000",1],"filter":""}"#),
+            (
+                "in an object key",
+                r#"{"after":"a","filter":"","\u0000":1}"#,
+            ),
+        ];
+        for (description, body) in cases {
+            let mut violations = Violations::default();
+            let token = URL_SAFE_NO_PAD.encode(body);
+            let after: Option<serde_json::Value> = decode_token(&mut violations, &token, "");
+            assert!(after.is_none(), "{description}");
+            assert_eq!(violations.len(), 1, "{description}");
+        }
+        let mut violations = Violations::default();
+        let token = encode_token(&("a\\u0000".to_owned(), 1), "");
+        let after: Option<(String, i32)> = decode_token(&mut violations, &token, "");
+        assert!(after.is_some(), "an escaped backslash is not a NUL");
     }
 
     #[test]

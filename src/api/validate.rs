@@ -5,6 +5,12 @@
 use crate::api::enums::ProtoEnum;
 use crate::error::Violations;
 
+/// The largest magnitude of a caller's number that ends up summed in SQL
+/// (observation values, audit figures). Every whole number up to it is exact
+/// in a double, and no realistic sum of such values overflows float8, which
+/// PostgreSQL reports as an error (22003) where Rust would give infinity.
+pub const MAX_VALUE_MAGNITUDE: f64 = 1e15;
+
 /// Whether a text may span several lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lines {
@@ -39,11 +45,45 @@ pub fn text(
             format!("must be at most {max_chars} characters, got {length}"),
         );
     }
-    let allowed = |c: char| lines == Lines::Multi && matches!(c, '\n' | '\r' | '\t');
-    if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
-        violations.add(field, "must not contain control characters");
-    }
+    plain(violations, field, trimmed, lines);
     trimmed.to_owned()
+}
+
+/// Checks that a text holds no control characters (newlines and tabs allowed
+/// in [`Lines::Multi`]); returns whether it passed. Every caller text goes
+/// through here before it is stored or compared: PostgreSQL text cannot hold
+/// a NUL byte at all (SQLSTATE 22021).
+pub fn plain(violations: &mut Violations, field: &str, value: &str, lines: Lines) -> bool {
+    let allowed = |c: char| lines == Lines::Multi && matches!(c, '\n' | '\r' | '\t');
+    let Some(bad) = value.chars().find(|&c| c.is_control() && !allowed(c)) else {
+        return true;
+    };
+    violations.add(
+        field,
+        format!("must not contain control characters such as NUL, found {bad:?}: remove them"),
+    );
+    false
+}
+
+/// Checks a caller's number that ends up summed: it must be finite and within
+/// ±[`MAX_VALUE_MAGNITUDE`]. The field path is only built for a violation, so
+/// bulk writes pay nothing for valid rows.
+pub fn bounded_value(
+    violations: &mut Violations,
+    field: impl FnOnce() -> String,
+    value: f64,
+) -> bool {
+    // NaN compares false, so it fails here too.
+    if value.abs() <= MAX_VALUE_MAGNITUDE {
+        return true;
+    }
+    violations.add(
+        field(),
+        format!(
+            "must be a finite number from -{MAX_VALUE_MAGNITUDE:e} to {MAX_VALUE_MAGNITUDE:e}, got {value:e}: record it in a larger unit"
+        ),
+    );
+    false
 }
 
 /// Checks an optional absolute http(s) URL of at most 2048 characters.
@@ -51,6 +91,11 @@ pub fn http_url(violations: &mut Violations, field: &str, value: &str) -> String
     let value = value.trim();
     if value.is_empty() {
         return String::new();
+    }
+    // The URL parser would drop or escape control characters, but the text
+    // is stored as given.
+    if !plain(violations, field, value, Lines::Single) {
+        return value.to_owned();
     }
     if value.len() > 2048 {
         violations.add(field, "must be at most 2048 characters");
@@ -127,7 +172,7 @@ mod tests {
 
     #[test]
     fn text_checks() {
-        let cases: [(&str, &str, bool, Lines, bool); 7] = [
+        let cases: [(&str, &str, bool, Lines, bool); 8] = [
             ("trimmed value passes", "  acme ", true, Lines::Single, true),
             ("blank required fails", "   ", true, Lines::Single, false),
             ("blank optional passes", "", false, Lines::Single, true),
@@ -153,6 +198,7 @@ mod tests {
                 Lines::Multi,
                 false,
             ),
+            ("nul fails everywhere", "a\0b", true, Lines::Multi, false),
         ];
         for (description, value, required, lines, ok) in cases {
             let found = violations_of(|v| {
@@ -170,10 +216,33 @@ mod tests {
             ("not a url fails", "not a url", false),
             ("ftp fails", "ftp://example.com/x", false),
             ("mailto fails", "mailto:a@b.c", false),
+            ("nul in the path fails", "https://x.com/a\0b", false),
+            ("trailing nul fails", "https://x.com/a\0", false),
         ];
         for (description, value, ok) in cases {
             let found = violations_of(|v| {
                 http_url(v, "f", value);
+            });
+            assert_eq!(found.is_empty(), ok, "{description}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn value_checks() {
+        let above = f64::from_bits(MAX_VALUE_MAGNITUDE.to_bits() + 1);
+        let cases = [
+            ("zero passes", 0.0, true),
+            ("the bound passes", MAX_VALUE_MAGNITUDE, true),
+            ("minus the bound passes", -MAX_VALUE_MAGNITUDE, true),
+            ("just above fails", above, false),
+            ("just below minus fails", -above, false),
+            ("1e308 fails", 1e308, false),
+            ("nan fails", f64::NAN, false),
+            ("infinity fails", f64::NEG_INFINITY, false),
+        ];
+        for (description, value, ok) in cases {
+            let found = violations_of(|v| {
+                bounded_value(v, || "f".into(), value);
             });
             assert_eq!(found.is_empty(), ok, "{description}: {found:?}");
         }

@@ -36,7 +36,7 @@ pub struct AuditFields {
 pub struct EntryFields {
     /// The account reviewed.
     pub account_id: Uuid,
-    /// Figures by metric key, every value finite.
+    /// Figures by metric key, every value within ±[`validate::MAX_VALUE_MAGNITUDE`].
     pub metrics: BTreeMap<String, f64>,
     /// Links to the best posts.
     pub top_post_urls: Vec<String>,
@@ -131,12 +131,9 @@ impl EntryFields {
                     "is not a metric key: keys are lowercase letters, digits and underscores",
                 );
             }
-            if !value.is_finite() {
-                violations.add(
-                    &metric_field,
-                    format!("must be a finite number, got {value}"),
-                );
-            }
+            // CompleteAudit records the figures as observations, so they
+            // take the observations' bound now rather than fail then.
+            validate::bounded_value(violations, || metric_field, *value);
         }
 
         if entry.top_post_urls.len() > MAX_TOP_POSTS {

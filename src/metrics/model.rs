@@ -21,6 +21,10 @@ pub const MAX_TERMS_PER_SIDE: usize = 10;
 pub const MAX_OBSERVATIONS_PER_MESSAGE: usize = 10_000;
 /// The longest source label.
 pub const MAX_SOURCE_CHARS: usize = 200;
+/// The largest magnitude of a formula's coefficients and scale. With values
+/// bounded by [`validate::MAX_VALUE_MAGNITUDE`], scale × Σ(coefficient ×
+/// value) then stays many orders of magnitude below the largest double.
+pub const MAX_FORMULA_FACTOR: f64 = 1e6;
 
 /// Parses `metrics/{metric_key}`.
 pub fn parse_metric_name(field: &str, value: &str) -> Result<String, ApiError> {
@@ -216,10 +220,12 @@ fn parse_formula(
                     Some(_) => {}
                 }
             }
-            if !term.coefficient.is_finite() || term.coefficient == 0.0 {
+            // NaN fails the comparison too.
+            let usable = term.coefficient != 0.0 && term.coefficient.abs() <= MAX_FORMULA_FACTOR;
+            if !usable {
                 violations.add(
                     format!("{field}[{index}].coefficient"),
-                    "must be a finite number other than 0",
+                    format!("must be a number other than 0 from -{MAX_FORMULA_FACTOR:e} to {MAX_FORMULA_FACTOR:e}"),
                 );
             }
             parsed.push((key.to_owned(), term.coefficient));
@@ -228,10 +234,10 @@ fn parse_formula(
     };
     let numerator = side("numerator", &formula.numerator);
     let denominator = side("denominator", &formula.denominator);
-    if !formula.scale.is_finite() || formula.scale <= 0.0 {
+    if !(formula.scale > 0.0 && formula.scale <= MAX_FORMULA_FACTOR) {
         violations.add(
             "metric_definition.formula.scale",
-            "must be a finite number greater than 0, such as 100 for a percentage",
+            format!("must be a number greater than 0 and at most {MAX_FORMULA_FACTOR:e}, such as 100 for a percentage"),
         );
     }
     Some(Formula {
@@ -301,12 +307,7 @@ pub fn parse_observation<'a>(
             );
         }
     }
-    if !observation.value.is_finite() {
-        violations.add(
-            field("value"),
-            format!("must be a finite number, got {}", observation.value),
-        );
-    }
+    validate::bounded_value(violations, || field("value"), observation.value);
     let source = observation.source.trim();
     let plain = source.len() <= MAX_SOURCE_CHARS && !source.chars().any(char::is_control);
     if !plain {
@@ -414,6 +415,14 @@ mod tests {
                 "infinite",
                 pb::Observation {
                     value: f64::NEG_INFINITY,
+                    ..good.clone()
+                },
+                "observations[0].value",
+            ),
+            (
+                "beyond the bound",
+                pb::Observation {
+                    value: f64::from_bits(validate::MAX_VALUE_MAGNITUDE.to_bits() + 1),
                     ..good.clone()
                 },
                 "observations[0].value",

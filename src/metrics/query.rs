@@ -21,7 +21,7 @@ use crate::api::filter::{FieldKind, FilterField};
 use crate::api::list::ListRequest;
 use crate::api::names::ACCOUNTS;
 use crate::api::time;
-use crate::api::validate;
+use crate::api::validate::{self, Lines};
 use crate::error::{ApiError, ResourceKind, Violations};
 use crate::pb;
 
@@ -153,6 +153,13 @@ fn parse_query(request: &pb::QueryMetricRequest) -> Result<ValidQuery, ApiError>
         violations.add(
             "metric_key",
             "is required, such as followers or engagement_rate",
+        );
+    } else {
+        validate::plain(
+            &mut violations,
+            "metric_key",
+            &request.metric_key,
+            Lines::Single,
         );
     }
     let mut read_time = |field: &str, value: &Option<prost_types::Timestamp>| match value {

@@ -10,4 +10,5 @@ mod ingest_races;
 mod local_postgres;
 mod metrics;
 mod observations;
+mod odd_values;
 mod platform;
