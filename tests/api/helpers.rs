@@ -154,10 +154,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestA
         .await
         .expect("create the test database");
     admin.close().await.ok();
-    let mut settings = ServeSettings::new(
-        "127.0.0.1:0".parse().unwrap(),
-        Some(server.url(&database)),
-    );
+    let mut settings =
+        ServeSettings::new("127.0.0.1:0".parse().unwrap(), Some(server.url(&database)));
     configure(&mut settings);
     start_with(settings).await
 }

@@ -52,7 +52,12 @@ pub(crate) fn observed(row: &pb::Observation) -> DateTime<Utc> {
     time_of(row.observed_at.as_ref().expect("observed_at"))
 }
 
-pub(crate) fn obs(metric_key: &str, account: &str, observed_at: DateTime<Utc>, value: f64) -> pb::Observation {
+pub(crate) fn obs(
+    metric_key: &str,
+    account: &str,
+    observed_at: DateTime<Utc>,
+    value: f64,
+) -> pb::Observation {
     pb::Observation {
         metric_key: metric_key.to_owned(),
         account: account.to_owned(),
@@ -62,7 +67,10 @@ pub(crate) fn obs(metric_key: &str, account: &str, observed_at: DateTime<Utc>, v
     }
 }
 
-pub(crate) async fn write(app: &TestApp, observations: Vec<pb::Observation>) -> Result<i64, Status> {
+pub(crate) async fn write(
+    app: &TestApp,
+    observations: Vec<pb::Observation>,
+) -> Result<i64, Status> {
     metric_client(app)
         .write_observations(pb::WriteObservationsRequest { observations })
         .await
@@ -85,7 +93,11 @@ pub(crate) async fn stream(
 
 /// Every stored observation matching `filter`, read `page_size` at a time,
 /// and how many pages that took.
-pub(crate) async fn list_pages(app: &TestApp, filter: &str, page_size: i32) -> (Vec<pb::Observation>, usize) {
+pub(crate) async fn list_pages(
+    app: &TestApp,
+    filter: &str,
+    page_size: i32,
+) -> (Vec<pb::Observation>, usize) {
     let client = metric_client(app);
     page_through(page_size, |page_token| {
         let mut client = client.clone();
