@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
 
 use crate::api::body::watch_request_body;
+use crate::api::idempotency;
 use crate::audits::service::AuditApi;
 use crate::config::ServeSettings;
 use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
@@ -65,6 +66,7 @@ pub struct Application {
     listener: TcpListener,
     pool: PgPool,
     local_postgres: Option<LocalPostgres>,
+    request_id_retention: Duration,
 }
 
 impl Application {
@@ -108,6 +110,7 @@ impl Application {
             listener,
             pool,
             local_postgres,
+            request_id_retention: settings.request_id_retention,
         })
     }
 
@@ -126,6 +129,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then reports NOT_SERVING, drains the
     /// calls in flight, closes the pool and stops the private PostgreSQL.
+    /// Meanwhile expired request ids are purged in the background.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
@@ -134,7 +138,9 @@ impl Application {
             listener,
             pool,
             local_postgres,
+            request_id_retention,
         } = self;
+        let purger = idempotency::start_purging(pool.clone(), request_id_retention);
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AuditServiceServer<AuditApi>>().await;
         health.set_serving::<MetricServiceServer<MetricApi>>().await;
@@ -183,6 +189,7 @@ impl Application {
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
             .await;
 
+        purger.stop().await;
         pool.close().await;
         stop_local(local_postgres).await;
         tracing::info!("stopped");

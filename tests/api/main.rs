@@ -5,6 +5,7 @@
 mod accounts;
 mod audits;
 mod helpers;
+mod idempotency;
 mod local_postgres;
 mod metrics;
 mod observations;
