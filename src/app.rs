@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
 
 use crate::api::body::watch_request_body;
+use crate::api::idempotency;
 use crate::audits::service::AuditApi;
 use crate::config::ServeSettings;
 use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
@@ -69,6 +70,7 @@ pub struct Application {
     pool: PgPool,
     local_postgres: Option<LocalPostgres>,
     stream_limits: StreamLimits,
+    request_id_retention: Duration,
 }
 
 impl Application {
@@ -114,6 +116,7 @@ impl Application {
             pool,
             local_postgres,
             stream_limits,
+            request_id_retention: settings.request_id_retention,
         })
     }
 
@@ -132,6 +135,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then reports NOT_SERVING, drains the
     /// calls in flight, closes the pool and stops the private PostgreSQL.
+    /// Meanwhile expired request ids are purged in the background.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
@@ -141,7 +145,9 @@ impl Application {
             pool,
             local_postgres,
             stream_limits,
+            request_id_retention,
         } = self;
+        let purger = idempotency::start_purging(pool.clone(), request_id_retention);
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AuditServiceServer<AuditApi>>().await;
         health.set_serving::<MetricServiceServer<MetricApi>>().await;
@@ -190,6 +196,7 @@ impl Application {
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
             .await;
 
+        purger.stop().await;
         pool.close().await;
         stop_local(local_postgres).await;
         tracing::info!("stopped");

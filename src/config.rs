@@ -74,6 +74,43 @@ pub struct ServeSettings {
     /// Do not apply pending schema migrations at start-up.
     #[arg(long, env = "GOALPOST_SKIP_MIGRATIONS")]
     pub skip_migrations: bool,
+
+    /// How long a create's request_id is remembered, as a number and a unit
+    /// (s, m, h or d; a bare number is hours). A retry after that is a new request.
+    #[arg(
+        long,
+        env = "GOALPOST_REQUEST_ID_RETENTION",
+        default_value = "24h",
+        value_parser = parse_retention
+    )]
+    pub request_id_retention: Duration,
+}
+
+/// The default of `--request-id-retention`.
+pub const DEFAULT_REQUEST_ID_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Reads a retention such as `24h`, `90m`, `7d` or `36` (hours).
+fn parse_retention(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| "expected a whole number and a unit, such as 24h, 90m or 7d".to_owned())?;
+    let unit_secs = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "" | "h" => 60 * 60,
+        "d" => 24 * 60 * 60,
+        other => return Err(format!("unknown unit {other:?}: use s, m, h or d")),
+    };
+    match number.checked_mul(unit_secs) {
+        Some(0) => Err("must be longer than zero, or retries could not be recognised".to_owned()),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => Err("is too long".to_owned()),
+    }
 }
 
 impl ServeSettings {
@@ -88,6 +125,7 @@ impl ServeSettings {
             max_streams: None,
             stream_idle_timeout_secs: 30,
             skip_migrations: false,
+            request_id_retention: DEFAULT_REQUEST_ID_RETENTION,
         }
     }
 
@@ -143,6 +181,31 @@ mod tests {
         let Command::Serve(settings) = cli.command;
         assert_eq!(settings.listen, "127.0.0.1:50051".parse().unwrap());
         assert_eq!(settings.data_dir, PathBuf::from("./goalpost-data"));
+        assert_eq!(settings.request_id_retention, DEFAULT_REQUEST_ID_RETENTION);
+    }
+
+    #[test]
+    fn retentions_read_as_a_number_and_a_unit() {
+        let cases = [
+            ("a bare number is hours", "36", Ok(36 * 3600)),
+            ("seconds", "90s", Ok(90)),
+            ("minutes", "90m", Ok(90 * 60)),
+            ("hours", "24h", Ok(24 * 3600)),
+            ("days", "7d", Ok(7 * 24 * 3600)),
+            ("space around is ignored", " 2h ", Ok(2 * 3600)),
+            ("zero keeps nothing, so it is refused", "0h", Err(())),
+            ("an unknown unit", "3w", Err(())),
+            ("no number", "h", Err(())),
+            ("a fraction", "1.5h", Err(())),
+            ("a negative number", "-1h", Err(())),
+            ("an overflow", "99999999999999999d", Err(())),
+        ];
+        for (description, input, expected) in cases {
+            let parsed = parse_retention(input)
+                .map(|duration| duration.as_secs())
+                .map_err(|_| ());
+            assert_eq!(parsed, expected, "{description}: {input:?}");
+        }
     }
 
     #[test]

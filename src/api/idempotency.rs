@@ -5,9 +5,18 @@
 //! create's own transaction, so the claim and the resource commit or vanish
 //! together, and a concurrent retry waits on the first call's row lock and
 //! then sees its committed response.
+//!
+//! Ids are kept for a retention period (`--request-id-retention`, 24 hours
+//! by default) and purged after it by [`start_purging`]: a retry that comes
+//! later than that is a new request.
+
+use std::time::Duration;
 
 use prost::Message;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::{MissedTickBehavior, interval};
 use uuid::Uuid;
 
 use crate::error::{ApiError, Violations};
@@ -97,5 +106,64 @@ async fn claim(
             "request_id",
             "was already used for a different request: use a new UUID for each distinct request",
         )),
+    }
+}
+
+/// How often expired request ids are purged while the server runs.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// Deletes the request ids claimed longer than `retention` ago; returns how
+/// many went.
+pub async fn purge_expired(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    let purged = sqlx::query(
+        "delete from idempotency_key where create_time < now() - make_interval(secs => $1)",
+    )
+    .bind(retention.as_secs_f64())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(purged)
+}
+
+/// The background task of [`start_purging`]; it ends when [`Purger::stop`]
+/// is called or the purger is dropped.
+#[derive(Debug)]
+pub struct Purger {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// Purges expired request ids at once and then every [`PURGE_INTERVAL`], in
+/// a background task. A failed purge is logged and tried again next time:
+/// the ids only take space meanwhile.
+pub fn start_purging(pool: PgPool, retention: Duration) -> Purger {
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut ticks = interval(PURGE_INTERVAL);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            // The first tick completes at once: that is the start-up purge.
+            tokio::select! {
+                _ = &mut stopped => return,
+                _ = ticks.tick() => {}
+            }
+            tokio::select! {
+                _ = &mut stopped => return,
+                result = purge_expired(&pool, retention) => match result {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, retention_secs = retention.as_secs(), "purged expired request ids"),
+                    Err(error) => tracing::warn!(%error, "cannot purge expired request ids"),
+                },
+            }
+        }
+    });
+    Purger { stop, task }
+}
+
+impl Purger {
+    /// Stops the task, abandoning a purge in progress, and waits for it to end.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
     }
 }

@@ -5,6 +5,7 @@
 mod accounts;
 mod audits;
 mod helpers;
+mod idempotency;
 mod ingest_corrections;
 mod ingest_races;
 mod local_postgres;

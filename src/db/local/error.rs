@@ -115,8 +115,8 @@ pub enum LocalPostgresError {
         path: PathBuf,
     },
 
-    /// The log file could not be opened.
-    #[error("cannot open the PostgreSQL log {}: {source}; check the permissions of the data dir", path.display())]
+    /// The log file could not be opened or rotated.
+    #[error("cannot open or rotate the PostgreSQL log {}: {source}; check the permissions of the data dir", path.display())]
     Log {
         /// The log file.
         path: PathBuf,
@@ -166,6 +166,20 @@ pub enum LocalPostgresError {
     AlreadyRunning {
         /// The contested data directory.
         data_dir: PathBuf,
+    },
+
+    /// A server we started still holds the data directory, and the goalpost
+    /// process that started it is still running.
+    #[error(
+        "the data dir {} is in use by the PostgreSQL of goalpost process {owner_pid}; stop that \
+         process or choose another data dir",
+        data_dir.display()
+    )]
+    InUse {
+        /// The contested data directory.
+        data_dir: PathBuf,
+        /// The goalpost process that owns the running server.
+        owner_pid: i32,
     },
 
     /// The server exited before accepting connections.

@@ -9,11 +9,21 @@
 //!   pgdata/        the cluster (initdb'd on first use, reused afterwards)
 //!   password       password of the `goalpost` superuser (0600)
 //!   postgres.log   output of initdb and of the server, appended
+//!   postgres.log.1 … postgres.log.3   rotated logs, newest first
 //! ```
 //!
 //! The server is the `postgres` binary spawned directly (not through
 //! `pg_ctl`) so that we own the process: we know its pid, learn at once when
 //! it exits, and can arrange for it to shut down when we die.
+//!
+//! The log is rotated when it exceeds 10 MiB, checked at start-up and every
+//! minute while the server runs: its content moves to `postgres.log.1`, older
+//! rotated logs shift up by one and only three are kept (see `log.rs`).
+//!
+//! A server left running by a goalpost that died (it shuts down by itself,
+//! but not at once) is asked to stop and waited for before a new one starts
+//! on the same data dir; one whose goalpost still runs is refused with
+//! [`LocalPostgresError::InUse`] (see `previous.rs`).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -28,12 +38,15 @@ use tokio::time::{Instant, sleep, timeout};
 use tracing::{info, warn};
 
 mod error;
+mod log;
+mod previous;
 mod process;
 mod setup;
 
 pub use error::LocalPostgresError;
+use log::{log_len, read_log_from, tail_lines};
 use process::{free_port, spawn_postgres};
-use setup::{log_len, prepare, read_log_from, tail_lines};
+use setup::prepare;
 
 /// Name of the superuser initdb creates; also the user in every URL we hand out.
 const SUPERUSER: &str = "goalpost";
@@ -89,6 +102,7 @@ impl LocalPostgres {
         let prepared = tokio::task::spawn_blocking(move || prepare(&options))
             .await
             .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
+        previous::wait_for_previous(&prepared).await?;
 
         let mut attempt = 1;
         loop {

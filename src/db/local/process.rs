@@ -5,6 +5,7 @@ use std::io::{self};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use std::sync::mpsc;
 
 use nix::errno::Errno;
 use nix::sys::prctl;
@@ -12,9 +13,11 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::{self, Pid};
 use tokio::sync::{oneshot, watch};
+use tracing::warn;
 
-/// Name of the superuser initdb creates; also the user in every URL we hand out.
-use super::setup::{Prepared, log_to};
+use super::log::{log_to, rotate_while_running};
+use super::previous::OWNER_SETTING;
+use super::setup::Prepared;
 use super::{LocalPostgres, LocalPostgresError};
 
 /// A port nobody listens on right now. The listener is dropped before
@@ -38,6 +41,7 @@ pub(super) async fn spawn_postgres(
     ephemeral: bool,
 ) -> Result<LocalPostgres, LocalPostgresError> {
     let program = prepared.bin_dir.join("postgres");
+    let parent = unistd::getpid();
     let mut command = Command::new(&program);
     command
         .arg("-D")
@@ -47,6 +51,10 @@ pub(super) async fn spawn_postgres(
         .args(["-c", "listen_addresses=127.0.0.1"])
         // No Unix socket: nothing needs it, and socket paths are length-limited.
         .args(["-c", "unix_socket_directories="])
+        // Lets a later start tell whether a server left on the data dir is
+        // ours and whether its goalpost is still alive.
+        .arg("-c")
+        .arg(format!("{OWNER_SETTING}={parent}"))
         .current_dir(&prepared.data_dir)
         // Its own process group: a Ctrl-C at the terminal goes to goalpost
         // alone, which drains its calls before stopping the database.
@@ -65,7 +73,6 @@ pub(super) async fn spawn_postgres(
         command.uid(run_as.uid.as_raw()).gid(run_as.gid.as_raw());
     }
     log_to(&mut command, &prepared.log_path)?;
-    let parent = unistd::getpid();
     // SAFETY: the closure runs between fork and exec and only makes two
     // async-signal-safe system calls (prctl, getppid), without allocating.
     // It runs after the uid switch, which matters: changing credentials
@@ -85,9 +92,20 @@ pub(super) async fn spawn_postgres(
 
     let (spawned_tx, spawned_rx) = oneshot::channel();
     let (exit_tx, exit_rx) = watch::channel(None);
+    // A plain thread, like the supervisor, because the instance may outlive
+    // the runtime that started it (the tests keep one in a static).
+    let (rotation_stop, rotation_stopped) = mpsc::channel();
+    let log_path = prepared.log_path.clone();
+    if let Err(error) = std::thread::Builder::new()
+        .name("postgres-log-rotation".to_owned())
+        .spawn(move || rotate_while_running(log_path, rotation_stopped))
+    {
+        // Only the log's size is at stake; rotation at start-up still happens.
+        warn!(%error, "cannot start the postgresql log rotation thread");
+    }
     std::thread::Builder::new()
         .name("postgres-supervisor".to_owned())
-        .spawn(move || supervise(command, spawned_tx, exit_tx))
+        .spawn(move || supervise(command, spawned_tx, exit_tx, rotation_stop))
         .map_err(LocalPostgresError::Supervisor)?;
     let pid = spawned_rx
         .await
@@ -103,12 +121,15 @@ pub(super) async fn spawn_postgres(
     })
 }
 
-/// Body of the supervisor thread: spawn, report the pid, wait, report the exit.
+/// Body of the supervisor thread: spawn, report the pid, wait, report the
+/// exit. Dropping `rotation_stop` on the way out ends the log rotation thread.
 pub(super) fn supervise(
     mut command: Command,
     spawned: oneshot::Sender<io::Result<Pid>>,
     exit: watch::Sender<Option<String>>,
+    rotation_stop: mpsc::Sender<()>,
 ) {
+    let _rotation_stop = rotation_stop;
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {

@@ -1,8 +1,8 @@
 //! Preparing an instance: finding the server binaries, the data directory
 //! and its permissions, the password, the log, and initdb.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -11,8 +11,10 @@ use std::process::{Command, Stdio};
 use nix::unistd::{self, Gid, Uid, User};
 use tracing::info;
 
-/// Name of the superuser initdb creates; also the user in every URL we hand out.
-use super::{LOG_TAIL_LINES, LocalPostgresError, LocalPostgresOptions, SUPERUSER};
+use super::log::{
+    LOG_KEEP, LOG_ROTATE_BYTES, log_len, log_to, read_log_from, rotate_if_over, tail_lines,
+};
+use super::{LocalPostgresError, LocalPostgresOptions, SUPERUSER};
 
 /// The OS identity the server runs as when we are root.
 #[derive(Clone, Copy)]
@@ -76,6 +78,14 @@ pub(super) fn prepare(options: &LocalPostgresOptions) -> Result<Prepared, LocalP
     }
 
     let log_path = data_dir.join("postgres.log");
+    // Before anything of this run is written, so the lines of this start
+    // (and of a failure) are all in the current log.
+    rotate_if_over(&log_path, LOG_ROTATE_BYTES, LOG_KEEP).map_err(|source| {
+        LocalPostgresError::Log {
+            path: log_path.clone(),
+            source,
+        }
+    })?;
     let password_path = data_dir.join("password");
     let initialised =
         pgdata
@@ -290,30 +300,6 @@ pub(super) fn write_private_file(
     Ok(())
 }
 
-pub(super) fn open_log(path: &Path) -> Result<File, LocalPostgresError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| LocalPostgresError::Log {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
-/// Gives a command the log as stdout and stderr; both are fds inherited by
-/// the child, so the file stays ours and needs no chown.
-pub(super) fn log_to(command: &mut Command, log_path: &Path) -> Result<(), LocalPostgresError> {
-    let log = open_log(log_path)?;
-    let log_err = log.try_clone().map_err(|source| LocalPostgresError::Log {
-        path: log_path.to_path_buf(),
-        source,
-    })?;
-    command.stdin(Stdio::null()).stdout(log).stderr(log_err);
-    Ok(())
-}
-
 pub(super) fn initdb(prepared: &Prepared, ephemeral: bool) -> Result<(), LocalPostgresError> {
     info!(data_dir = %prepared.data_dir.display(), bin_dir = %prepared.bin_dir.display(), "initialising private postgresql cluster");
     // initdb only takes the password from a file; it must be readable by
@@ -358,33 +344,6 @@ pub(super) fn initdb(prepared: &Prepared, ephemeral: bool) -> Result<(), LocalPo
     Ok(())
 }
 
-pub(super) fn log_len(path: &Path) -> u64 {
-    fs::metadata(path).map(|meta| meta.len()).unwrap_or(0)
-}
-
-/// What was appended to the log since `offset`, so errors show this
-/// attempt's lines and not those of earlier runs.
-pub(super) fn read_log_from(path: &Path, offset: u64) -> String {
-    let read = || -> io::Result<String> {
-        let mut file = File::open(path)?;
-        file.seek(SeekFrom::Start(offset))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    };
-    read().unwrap_or_else(|error| format!("(cannot read {}: {error})", path.display()))
-}
-
-pub(super) fn tail_lines(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
-    if tail.trim().is_empty() {
-        "(nothing was logged)".to_owned()
-    } else {
-        tail
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -409,14 +368,5 @@ mod tests {
             highest_debian_bin_dir(root.path()),
             Some(root.path().join("15/bin"))
         );
-    }
-
-    #[test]
-    fn log_tails_keep_the_last_lines() {
-        let log: String = (1..=30).map(|n| format!("line {n}\n")).collect();
-        let tail = tail_lines(&log);
-        assert!(tail.starts_with("line 11\n"));
-        assert!(tail.ends_with("line 30"));
-        assert_eq!(tail_lines(""), "(nothing was logged)");
     }
 }
