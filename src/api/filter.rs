@@ -306,6 +306,13 @@ pub struct Condition {
 pub struct Conditions(Vec<Condition>);
 
 impl Conditions {
+    /// The conditions on columns `on` accepts, and the others: for queries
+    /// that apply them at different levels.
+    pub fn partition(&self, on: impl Fn(&str) -> bool) -> (Conditions, Conditions) {
+        let (accepted, others) = self.0.iter().cloned().partition(|c| on(c.column));
+        (Conditions(accepted), Conditions(others))
+    }
+
     /// Appends ` and column op $n` for each condition.
     pub fn push_to(&self, query: &mut QueryBuilder<'_, Postgres>) {
         for condition in &self.0 {

@@ -29,7 +29,10 @@
 //!    account, for a SUM metric with the window aligned to UTC midnights and
 //!    not aligned (partial days at both edges), and for a built-in derived
 //!    metric whose terms were loaded, printing p50, p99 and the mean;
-//! 8. stops the service and the private PostgreSQL and removes its temporary
+//! 8. pages through the first 1,000,000 observations with
+//!    `ListObservations`, 1,000 a page, and prints the first and the last
+//!    page's time (flat is the goal) with the median and p99;
+//! 9. stops the service and the private PostgreSQL and removes its temporary
 //!    files (unless `--keep`).
 //!
 //! The data is realistic and repeatable: each series (metric, account) has
@@ -118,6 +121,10 @@ const MAX_CHUNK_ROWS: u32 = 10_000;
 const WARMUP_CALLS: u32 = 10;
 /// Length of the QueryMetric window, in days.
 const QUERY_DAYS: i64 = 30;
+/// How many observations the ListObservations step pages through.
+const LIST_ROWS: u64 = 1_000_000;
+/// The page size of the ListObservations step (the API's largest).
+const LIST_PAGE_SIZE: i32 = 1_000;
 /// How long the service gets to apply migrations and answer SERVING.
 const SERVICE_START_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the service gets to drain and exit after SIGTERM.
@@ -703,6 +710,7 @@ async fn run(
     );
 
     query_latencies(&mut metrics, &chosen, args.query_iterations).await?;
+    list_page_times(&mut metrics, rows.min(LIST_ROWS)).await?;
     db.close()
         .await
         .context("disconnect from the benchmark database")
@@ -1163,6 +1171,49 @@ async fn query_latencies(
             case.label, stats.p50_ms, stats.p99_ms, stats.mean_ms, case.buckets
         );
     }
+    Ok(())
+}
+
+/// Pages through the first `rows` observations in list order and prints
+/// the first and the last page's time, with the median and the slowest:
+/// flat is the goal, each page reading about a page of rows wherever it
+/// starts.
+async fn list_page_times(metrics: &mut MetricServiceClient<Channel>, rows: u64) -> Result<()> {
+    let pages = rows / LIST_PAGE_SIZE as u64;
+    let mut times = Vec::with_capacity(usize::try_from(pages).unwrap_or(0));
+    let mut page_token = String::new();
+    for page in 0..pages {
+        let started = Instant::now();
+        let response = metrics
+            .list_observations(pb::ListObservationsRequest {
+                page_size: LIST_PAGE_SIZE,
+                page_token: page_token.clone(),
+                filter: String::new(),
+            })
+            .await
+            .with_context(|| format!("ListObservations page {page}"))?
+            .into_inner();
+        times.push(started.elapsed());
+        if response.observations.len() != LIST_PAGE_SIZE as usize {
+            return Err(format!(
+                "ListObservations page {page} held {} observations, expected {LIST_PAGE_SIZE}",
+                response.observations.len()
+            )
+            .into());
+        }
+        page_token = response.next_page_token;
+    }
+    let ms = |duration: Option<&Duration>| duration.map_or(0.0, |d| d.as_secs_f64() * 1_000.0);
+    let (first, last) = (ms(times.first()), ms(times.last()));
+    let stats = Latency::of(&mut times);
+    println!(
+        "ListObservations, {} observations in {pages} pages of {LIST_PAGE_SIZE} (ms)",
+        thousands(rows)
+    );
+    println!(
+        "  first page {first:>7.2}  last page {last:>7.2}  p50 {:>7.2}  p99 {:>7.2}",
+        stats.p50_ms, stats.p99_ms
+    );
     Ok(())
 }
 

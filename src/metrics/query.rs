@@ -75,29 +75,55 @@ pub async fn list_observations(
     } = request;
     let list: ListRequest<ObservationKey> =
         ListRequest::parse(page_size, &page_token, filter, &OBSERVATION_FILTER_FIELDS)?;
-    // Sorting the organisation-wide series as the nil UUID puts it first and
-    // keeps the keyset comparison a plain row comparison.
+    // Rows come series by series, in list order, each series' rows read
+    // through the (series, time) index with a limit: a page reads about
+    // `page_size` rows however many match. Sorting the organisation-wide
+    // series as the nil UUID puts it first and keeps the keyset comparison a
+    // plain row comparison (served by `series_list_order_idx`).
+    let (time_conditions, series_conditions) = list
+        .conditions
+        .partition(|column| column == "o.observed_at");
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-        "select s.metric_key, s.account_id, o.observed_at, o.value, src.name as source, o.recorded_at
-         from observation o
-         join series s using (series_id)
-         join observation_source src using (source_id)
-         where true",
+        "select s.metric_key, s.account_id, o.observed_at, o.value,
+                (select name from observation_source src where src.source_id = o.source_id) as source,
+                o.recorded_at
+         from (select s.series_id, s.metric_key, s.account_id from series s where true",
     );
-    list.conditions.push_to(&mut query);
-    if let Some((metric_key, account, micros)) = &list.after {
-        let observed_at = DateTime::from_timestamp_micros(*micros).unwrap_or_default();
+    series_conditions.push_to(&mut query);
+    if let Some((metric_key, account, _)) = &list.after {
         query
-            .push(" and (s.metric_key, coalesce(s.account_id, '00000000-0000-0000-0000-000000000000'::uuid), o.observed_at) > (")
+            .push(" and (s.metric_key, coalesce(s.account_id, '00000000-0000-0000-0000-000000000000'::uuid)) >= (")
             .push_bind(metric_key.clone())
             .push(", ")
             .push_bind(*account)
-            .push(", ")
-            .push_bind(observed_at)
             .push(")");
     }
+    query.push(
+        " order by s.metric_key, coalesce(s.account_id, '00000000-0000-0000-0000-000000000000'::uuid)) s
+         cross join lateral (
+             select o.observed_at, o.value, o.source_id, o.recorded_at from observation o
+             where o.series_id = s.series_id",
+    );
+    time_conditions.push_to(&mut query);
+    if let Some((metric_key, account, micros)) = &list.after {
+        // Within the series the last page ended in, only later rows; a plain
+        // bound on observed_at, so the index scan starts there.
+        let observed_at = DateTime::from_timestamp_micros(*micros).unwrap_or_default();
+        query
+            .push(" and o.observed_at > case when (s.metric_key, coalesce(s.account_id, '00000000-0000-0000-0000-000000000000'::uuid)) = (")
+            .push_bind(metric_key.clone())
+            .push(", ")
+            .push_bind(*account)
+            .push(") then ")
+            .push_bind(observed_at)
+            .push(" else '-infinity'::timestamptz end");
+    }
+    // No outer `order by`: the nested loop yields the series in order and
+    // each series' rows in order, and sorting the join would read it whole.
     query
-        .push(" order by s.metric_key, coalesce(s.account_id, '00000000-0000-0000-0000-000000000000'::uuid), o.observed_at limit ")
+        .push(" order by o.observed_at limit ")
+        .push_bind(list.fetch_limit())
+        .push(") o limit ")
         .push_bind(list.fetch_limit());
     let rows: Vec<ObservationListRow> = query.build_query_as().fetch_all(&mut *conn).await?;
     let (rows, next_page_token) = list.into_page(rows, |row| {
