@@ -188,29 +188,64 @@ pub enum Aggregation {
     Max,
 }
 
+/// What a bucket holds of a base metric across every selected series:
+/// enough to give its value under any aggregation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Combined {
+    /// The sum of every value.
+    pub sum: f64,
+    /// How many values; positive.
+    pub count: i64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+    /// Each series' latest value, added up across series.
+    pub last_sum: f64,
+}
+
+impl Combined {
+    /// Combines the partials of a bucket, one per series (already merged);
+    /// `None` when no series has an observation: no data, not zero.
+    pub fn of<'a>(series: impl IntoIterator<Item = &'a Partial>) -> Option<Combined> {
+        series
+            .into_iter()
+            .filter(|partial| partial.count > 0)
+            .map(|p| Combined {
+                sum: p.sum,
+                count: p.count,
+                min: p.min,
+                max: p.max,
+                last_sum: p.last_value,
+            })
+            .reduce(|a, b| Combined {
+                sum: a.sum + b.sum,
+                count: a.count + b.count,
+                min: a.min.min(b.min),
+                max: a.max.max(b.max),
+                last_sum: a.last_sum + b.last_sum,
+            })
+    }
+
+    /// The base metric's value under `aggregation`.
+    pub fn value(&self, aggregation: Aggregation) -> f64 {
+        match aggregation {
+            Aggregation::Sum => self.sum,
+            Aggregation::Last => self.last_sum,
+            Aggregation::Avg => self.sum / self.count as f64,
+            Aggregation::Min => self.min,
+            Aggregation::Max => self.max,
+        }
+    }
+}
+
 /// A base metric's value over a bucket from its series' partials (one per
 /// series, already merged). `None` when no series has an observation.
 pub fn aggregate<'a>(
     aggregation: Aggregation,
     series: impl IntoIterator<Item = &'a Partial>,
 ) -> Option<f64> {
-    let mut series = series
-        .into_iter()
-        .filter(|partial| partial.count > 0)
-        .peekable();
-    series.peek()?;
-    Some(match aggregation {
-        Aggregation::Sum => series.map(|p| p.sum).sum(),
-        Aggregation::Last => series.map(|p| p.last_value).sum(),
-        Aggregation::Avg => {
-            let (sum, count) = series.fold((0.0, 0_i64), |(sum, count), p| {
-                (sum + p.sum, count + p.count)
-            });
-            sum / count as f64
-        }
-        Aggregation::Min => series.map(|p| p.min).fold(f64::INFINITY, f64::min),
-        Aggregation::Max => series.map(|p| p.max).fold(f64::NEG_INFINITY, f64::max),
-    })
+    Combined::of(series).map(|combined| combined.value(aggregation))
 }
 
 /// Formula terms: (metric key, coefficient) pairs.

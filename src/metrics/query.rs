@@ -6,15 +6,15 @@
 //! [`super::aggregate`], so the answer is the same whichever source served a
 //! day.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::aggregate::{self, Interval, Partial};
+use super::aggregate::{self, Combined, Interval};
 use super::catalog::{self, Computation};
 use crate::accounts;
 use crate::api::filter::{FieldKind, FilterField};
@@ -273,72 +273,73 @@ fn parse_query(request: &pb::QueryMetricRequest) -> Result<ValidQuery, ApiError>
     })
 }
 
-/// The series id → metric key of the series a query reads.
-async fn selected_series(
-    conn: &mut PgConnection,
-    metric_keys: &[&str],
-    selection: &AccountSelection,
-) -> Result<HashMap<i64, String>, ApiError> {
-    let (all, accounts, organisation) = match selection {
-        AccountSelection::All => (true, Vec::new(), true),
-        AccountSelection::Some {
-            accounts,
-            organisation,
-        } => (false, accounts.clone(), *organisation),
-    };
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "select series_id, metric_key from series
-         where metric_key = any($1)
-           and ($2 or account_id = any($3) or ($4 and account_id is null))",
-    )
-    .bind(metric_keys)
-    .bind(all)
-    .bind(&accounts)
-    .bind(organisation)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows.into_iter().collect())
-}
+/// Every selected series' observations in a query's buckets, aggregated in
+/// SQL down to one row per bucket and base metric, so the service's memory
+/// follows the number of buckets, never accounts × days.
+///
+/// Whole UTC days come from the daily rollups, the (at most two) raw ranges
+/// of the plan from observations (an unused range is empty; plain
+/// parameters, so the (series, time) index and partition pruning apply).
+/// Bucket numbers come from `width_bucket` over the bucket starts. Each
+/// series' latest value in a bucket is taken with `max` over
+/// (microseconds, value) pairs rather than an ordered `array_agg`, which
+/// would sort every row: a plain aggregate, hashed (and spilled to disk by
+/// PostgreSQL when large).
+const BUCKET_AGGREGATES: &str = "
+with selected as (
+    select series_id, metric_key from series
+    where metric_key = any($1)
+      and ($2 or account_id = any($3) or ($4 and account_id is null))
+),
+parts as (
+    select d.series_id,
+           (width_bucket(d.day::timestamp at time zone 'UTC', $5::timestamptz[]) - 1)::int4 as bucket,
+           d.value_sum, d.value_count, d.value_min, d.value_max, d.last_value, d.last_observed_at
+    from observation_daily d
+    where d.series_id in (select series_id from selected) and d.day >= $6 and d.day < $7
+    union all
+    select o.series_id, (width_bucket(o.observed_at, $5::timestamptz[]) - 1)::int4,
+           o.value, 1, o.value, o.value, o.value, o.observed_at
+    from observation o
+    where o.series_id in (select series_id from selected)
+      and ((o.observed_at >= $8 and o.observed_at < $9) or (o.observed_at >= $10 and o.observed_at < $11))
+),
+per_series as (
+    select series_id, bucket, sum(value_sum) as value_sum, sum(value_count) as value_count,
+           min(value_min) as value_min, max(value_max) as value_max,
+           (max(array[(extract(epoch from last_observed_at) * 1000000)::float8, last_value]))[2]
+               as last_value
+    from parts
+    group by series_id, bucket
+)
+select p.bucket, s.metric_key, sum(p.value_sum) as value_sum, sum(p.value_count)::int8 as value_count,
+       min(p.value_min) as value_min, max(p.value_max) as value_max, sum(p.last_value) as last_sum
+from per_series p join selected s using (series_id)
+where p.bucket >= 0
+group by p.bucket, s.metric_key";
 
 #[derive(sqlx::FromRow)]
-struct PartialRow {
+struct BucketRow {
     bucket: i32,
-    series_id: i64,
+    metric_key: String,
     value_sum: f64,
     value_count: i64,
     value_min: f64,
     value_max: f64,
-    last_value: f64,
-    last_observed_at: DateTime<Utc>,
+    last_sum: f64,
 }
 
-/// The partial aggregates of a query: its rollup days as they are (one row
-/// per series and day; merging them per bucket is cheaper here than grouping
-/// in SQL), and the (at most two) raw ranges of the plan grouped per bucket
-/// and series; an unused range is empty. Bucket numbers come from
-/// `width_bucket` over the bucket starts. The raw ranges are plain
-/// parameters so the (series, time) index and partition pruning apply.
-const PARTIALS: &str = "
-select (width_bucket(d.day::timestamp at time zone 'UTC', $2::timestamptz[]) - 1)::int4 as bucket,
-       d.series_id, d.value_sum, d.value_count, d.value_min, d.value_max, d.last_value, d.last_observed_at
-from observation_daily d
-where d.series_id = any($1) and d.day >= $3 and d.day < $4
-union all
-select (width_bucket(o.observed_at, $2::timestamptz[]) - 1)::int4, o.series_id,
-       sum(o.value), count(*), min(o.value), max(o.value),
-       (array_agg(o.value order by o.observed_at desc))[1], max(o.observed_at)
-from observation o
-where o.series_id = any($1)
-  and ((o.observed_at >= $5 and o.observed_at < $6) or (o.observed_at >= $7 and o.observed_at < $8))
-group by 1, 2";
-
-/// QueryMetric.
+/// QueryMetric: every statement reads one snapshot (a read-only repeatable
+/// read transaction), so a query racing a write sees all of it or none.
 pub async fn query_metric(
     conn: &mut PgConnection,
     request: pb::QueryMetricRequest,
 ) -> Result<pb::QueryMetricResponse, ApiError> {
     let query = parse_query(&request)?;
-    let catalog = catalog::load_all(conn).await?;
+    let mut tx = conn
+        .begin_with("begin isolation level repeatable read, read only")
+        .await?;
+    let catalog = catalog::load_all(&mut tx).await?;
     let metric = catalog
         .get(&query.metric_key)
         .ok_or_else(|| ApiError::NotFound {
@@ -346,7 +347,7 @@ pub async fn query_metric(
             name: format!("metrics/{}", query.metric_key),
         })?;
     if let AccountSelection::Some { accounts, .. } = &query.selection {
-        let missing: HashSet<Uuid> = accounts::repo::missing(&mut *conn, accounts)
+        let missing: HashSet<Uuid> = accounts::repo::missing(&mut *tx, accounts)
             .await?
             .into_iter()
             .collect();
@@ -372,45 +373,54 @@ pub async fn query_metric(
         Computation::Base(_) => vec![query.metric_key.as_str()],
         Computation::Derived(formula) => formula.terms(),
     };
-    let series = selected_series(conn, &base_keys, &query.selection).await?;
-    let values = if series.is_empty() {
-        vec![None; query.buckets.len()]
-    } else {
-        let partials = read_partials(conn, &query, &series).await?;
-        bucket_values(&query, &computation, &series, &partials, |key| {
-            catalog
-                .get(key)
-                .and_then(|record| match record.computation() {
-                    Ok(Computation::Base(aggregation)) => Some(aggregation),
-                    _ => None,
-                })
-        })
+    let combined = read_buckets(&mut tx, &query, &base_keys).await?;
+    tx.commit().await?;
+    let aggregation_of = |key: &str| {
+        catalog
+            .get(key)
+            .and_then(|record| match record.computation() {
+                Ok(Computation::Base(aggregation)) => Some(aggregation),
+                _ => None,
+            })
+    };
+    let base_value = |bucket: usize, key: &str| -> Option<f64> {
+        Some(combined.get(&(bucket, key))?.value(aggregation_of(key)?))
     };
     Ok(pb::QueryMetricResponse {
         buckets: query
             .buckets
             .iter()
-            .zip(values)
-            .map(|(bucket, value)| pb::MetricBucket {
+            .enumerate()
+            .map(|(index, bucket)| pb::MetricBucket {
                 start: Some(time::to_proto(bucket.start)),
                 end: Some(time::to_proto(bucket.end)),
-                value,
+                value: match &computation {
+                    Computation::Base(_) => base_value(index, &query.metric_key),
+                    Computation::Derived(formula) => formula.evaluate(|key| base_value(index, key)),
+                },
             })
             .collect(),
     })
 }
 
-/// Each (bucket, series) with observations, merged across rollup and raw parts.
-async fn read_partials(
+/// The observations of `metric_keys` in each bucket of `query`, combined
+/// across the selected series, by (bucket index, metric key).
+async fn read_buckets<'k>(
     conn: &mut PgConnection,
     query: &ValidQuery,
-    series: &HashMap<i64, String>,
-) -> Result<FxHashMap<(usize, i64), Partial>, ApiError> {
+    metric_keys: &[&'k str],
+) -> Result<FxHashMap<(usize, &'k str), Combined>, ApiError> {
     let plan = aggregate::read_plan(query.start, query.end, query.interval);
     // No whole day: an empty day range (within PostgreSQL's date range).
     let epoch = DateTime::UNIX_EPOCH.date_naive();
     let (first_day, after_last_day) = plan.rollup_days.unwrap_or((epoch, epoch));
-    let series_ids: Vec<i64> = series.keys().copied().collect();
+    let (all, accounts, organisation) = match &query.selection {
+        AccountSelection::All => (true, Vec::new(), true),
+        AccountSelection::Some {
+            accounts,
+            organisation,
+        } => (false, accounts.clone(), *organisation),
+    };
     let bucket_starts: Vec<DateTime<Utc>> =
         query.buckets.iter().map(|bucket| bucket.start).collect();
     let empty = aggregate::Bucket {
@@ -419,8 +429,11 @@ async fn read_partials(
     };
     let leading = plan.raw_ranges.first().copied().unwrap_or(empty);
     let trailing = plan.raw_ranges.get(1).copied().unwrap_or(empty);
-    let rows: Vec<PartialRow> = sqlx::query_as(PARTIALS)
-        .bind(&series_ids)
+    let rows: Vec<BucketRow> = sqlx::query_as(BUCKET_AGGREGATES)
+        .bind(metric_keys)
+        .bind(all)
+        .bind(&accounts)
+        .bind(organisation)
         .bind(&bucket_starts)
         .bind(first_day)
         .bind(after_last_day)
@@ -430,55 +443,24 @@ async fn read_partials(
         .bind(trailing.end)
         .fetch_all(&mut *conn)
         .await?;
-    let mut partials: FxHashMap<(usize, i64), Partial> = FxHashMap::default();
+    let mut combined = FxHashMap::default();
     for row in rows {
-        let Ok(bucket) = usize::try_from(row.bucket) else {
+        let (Ok(bucket), Some(key)) = (
+            usize::try_from(row.bucket),
+            metric_keys.iter().find(|key| **key == row.metric_key),
+        ) else {
             continue;
         };
-        let partial = Partial {
-            sum: row.value_sum,
-            count: row.value_count,
-            min: row.value_min,
-            max: row.value_max,
-            last_value: row.last_value,
-            last_at: row.last_observed_at,
-        };
-        partials
-            .entry((bucket, row.series_id))
-            .and_modify(|existing| *existing = existing.merge(partial))
-            .or_insert(partial);
+        combined.insert(
+            (bucket, *key),
+            Combined {
+                sum: row.value_sum,
+                count: row.value_count,
+                min: row.value_min,
+                max: row.value_max,
+                last_sum: row.last_sum,
+            },
+        );
     }
-    Ok(partials)
-}
-
-/// The metric's value in each bucket.
-fn bucket_values(
-    query: &ValidQuery,
-    computation: &Computation,
-    series: &HashMap<i64, String>,
-    partials: &FxHashMap<(usize, i64), Partial>,
-    aggregation_of: impl Fn(&str) -> Option<aggregate::Aggregation>,
-) -> Vec<Option<f64>> {
-    let mut by_bucket_and_metric: FxHashMap<(usize, &str), Vec<&Partial>> = FxHashMap::default();
-    for ((bucket, series_id), partial) in partials {
-        if let Some(metric_key) = series.get(series_id) {
-            by_bucket_and_metric
-                .entry((*bucket, metric_key.as_str()))
-                .or_default()
-                .push(partial);
-        }
-    }
-    let base_value = |bucket: usize, key: &str| -> Option<f64> {
-        let aggregation = aggregation_of(key)?;
-        aggregate::aggregate(
-            aggregation,
-            by_bucket_and_metric.get(&(bucket, key))?.iter().copied(),
-        )
-    };
-    (0..query.buckets.len())
-        .map(|bucket| match computation {
-            Computation::Base(_) => base_value(bucket, &query.metric_key),
-            Computation::Derived(formula) => formula.evaluate(|key| base_value(bucket, key)),
-        })
-        .collect()
+    Ok(combined)
 }
