@@ -9,6 +9,7 @@ use std::fmt;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+mod bounded;
 mod database;
 
 pub use database::violated_constraint;
@@ -283,12 +284,12 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             ApiError::InvalidArgument(violations) => {
-                format!("invalid request: {}", list_violations(violations))
+                format!("invalid request: {}", summarise_violations(violations))
             }
             ApiError::InvalidChunk { chunk, violations } => {
                 format!(
                     "invalid chunk {chunk} of the stream: {}",
-                    list_violations(violations)
+                    summarise_violations(violations)
                 )
             }
             other => other.to_string(),
@@ -303,8 +304,12 @@ impl ApiError {
                 if let ApiError::InvalidChunk { chunk, .. } = self {
                     metadata.insert("chunk".to_owned(), chunk.to_string());
                 }
-                for v in violations {
-                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                let (shown, left_out) = bounded::listed(violations);
+                if left_out > 0 {
+                    metadata.insert("violations".to_owned(), violations.len().to_string());
+                }
+                for v in shown {
+                    details.add_bad_request_violation(v.field, v.description);
                 }
             }
             ApiError::ConcurrentWrite(_) => {
@@ -313,15 +318,17 @@ impl ApiError {
             ApiError::NotFound { kind, name }
             | ApiError::AlreadyExists { kind, name, .. }
             | ApiError::Aborted { kind, name } => {
+                let name = bounded::clamp(name, bounded::MAX_TEXT_CHARS);
+                let description = bounded::clamp(&self.to_string(), bounded::MAX_TEXT_CHARS);
                 metadata.insert("resource".to_owned(), name.clone());
-                details.set_resource_info(kind.type_name(), name.clone(), "", self.to_string());
+                details.set_resource_info(kind.type_name(), name, "", description);
             }
             ApiError::FailedPrecondition { violations, .. } => {
-                for v in violations {
+                for v in violations.iter().take(bounded::MAX_LISTED_VIOLATIONS) {
                     details.add_precondition_failure_violation(
                         v.kind.clone(),
-                        v.subject.clone(),
-                        v.description.clone(),
+                        bounded::clamp(&v.subject, bounded::MAX_TEXT_CHARS),
+                        bounded::clamp(&v.description, bounded::MAX_TEXT_CHARS),
                     );
                 }
             }
@@ -353,17 +360,32 @@ impl From<ApiError> for Status {
             }
             _ => {}
         }
-        Status::with_error_details(error.code(), error.message(), error.details())
+        let message = bounded::clamp(&error.message(), bounded::MAX_MESSAGE_CHARS);
+        Status::with_error_details(error.code(), message, error.details())
     }
 }
 
-/// The status message's summary of field violations.
-fn list_violations(violations: &[FieldViolation]) -> String {
-    violations
+/// The status message's summary of field violations: the first few (the
+/// details list more), and how many more there are, for clients that show
+/// only the message.
+fn summarise_violations(violations: &[FieldViolation]) -> String {
+    const SUMMARISED: usize = 5;
+    let (shown, _) = bounded::listed(violations);
+    let listed = shown
         .iter()
+        .take(SUMMARISED)
         .map(|v| format!("{}: {}", v.field, v.description))
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    // The count comes first, so shortening the message never loses it.
+    if violations.len() > SUMMARISED {
+        format!(
+            "{} violations, the first {SUMMARISED}: {listed}",
+            violations.len()
+        )
+    } else {
+        listed
+    }
 }
 
 /// Collects field violations while a request is validated, so that a caller

@@ -280,7 +280,10 @@ fn parse_query(request: &pb::QueryMetricRequest) -> Result<ValidQuery, ApiError>
 /// Whole UTC days come from the daily rollups, the (at most two) raw ranges
 /// of the plan from observations (an unused range is empty; plain
 /// parameters, so the (series, time) index and partition pruning apply).
-/// Bucket numbers come from `width_bucket` over the bucket starts. Each
+/// The selected series are handed to both reads as one array (an init
+/// plan), so each is an index scan per series rather than a join the
+/// planner might hash over a whole partition. Bucket numbers come from
+/// `width_bucket` over the bucket starts. Each
 /// series' latest value in a bucket is taken with `max` over
 /// (microseconds, value) pairs rather than an ordered `array_agg`, which
 /// would sort every row: a plain aggregate, hashed (and spilled to disk by
@@ -296,12 +299,13 @@ parts as (
            (width_bucket(d.day::timestamp at time zone 'UTC', $5::timestamptz[]) - 1)::int4 as bucket,
            d.value_sum, d.value_count, d.value_min, d.value_max, d.last_value, d.last_observed_at
     from observation_daily d
-    where d.series_id in (select series_id from selected) and d.day >= $6 and d.day < $7
+    where d.series_id = any((select array_agg(series_id) from selected)::int8[])
+      and d.day >= $6 and d.day < $7
     union all
     select o.series_id, (width_bucket(o.observed_at, $5::timestamptz[]) - 1)::int4,
            o.value, 1, o.value, o.value, o.value, o.observed_at
     from observation o
-    where o.series_id in (select series_id from selected)
+    where o.series_id = any((select array_agg(series_id) from selected)::int8[])
       and ((o.observed_at >= $8 and o.observed_at < $9) or (o.observed_at >= $10 and o.observed_at < $11))
 ),
 per_series as (

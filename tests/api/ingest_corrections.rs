@@ -211,3 +211,58 @@ async fn unreadable_stream_chunks_are_bad_input_not_a_broken_stream() {
         .into_inner();
     assert_eq!(response.observations.len(), 1);
 }
+
+#[tokio::test]
+async fn ten_thousand_bad_rows_get_a_bounded_error_that_breaks_no_other_call() {
+    // Every row names a missing metric with a long key: listing them all
+    // would make a status of megabytes, which clients refuse by dropping the
+    // connection and every call on it.
+    let app = spawn_app().await;
+    let account = app.create_account(Network::Other, "bounded").await.name;
+    let long_key = "k".repeat(1_000);
+    let bad: Vec<pb::Observation> = (0..10_000_i64)
+        .map(|i| {
+            obs(
+                &long_key,
+                &account,
+                t("2026-05-07T00:00:00Z") + TimeDelta::seconds(i),
+                1.0,
+            )
+        })
+        .collect();
+    let good = obs("likes", &account, t("2026-05-07T12:00:00Z"), 4.0);
+    let (rejected, accepted) = tokio::join!(write(&app, bad), async {
+        // Another call on the same connection, sent while the big error is.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        write(&app, vec![good.clone()]).await
+    });
+    let status = rejected.unwrap_err();
+    assert_error(&status, Code::InvalidArgument, "INVALID_ARGUMENT");
+    let details = tonic_types::StatusExt::get_error_details(&status);
+    let listed = &details
+        .bad_request()
+        .expect("a BadRequest")
+        .field_violations;
+    assert_eq!(listed.len(), 20, "the first violations are listed");
+    assert_eq!(listed[0].field, "observations[0].metric_key");
+    assert!(listed.iter().all(|v| v.description.chars().count() <= 200));
+    assert_eq!(
+        details
+            .error_info()
+            .unwrap()
+            .metadata
+            .get("violations")
+            .map(String::as_str),
+        Some("10000"),
+        "the total is counted"
+    );
+    assert!(
+        status.message().len() <= 4_000,
+        "{}",
+        status.message().len()
+    );
+    assert!(status.message().contains("10000 violations"));
+    assert_eq!(accepted.unwrap(), 1);
+    // The connection is still good for later calls.
+    assert_eq!(write(&app, vec![good]).await.unwrap(), 1);
+}

@@ -8,6 +8,7 @@ mod helpers;
 mod idempotency;
 mod ingest_corrections;
 mod ingest_races;
+mod ingest_stress;
 mod local_postgres;
 mod metrics;
 mod observations;

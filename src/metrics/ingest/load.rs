@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashSet;
 use sqlx::PgConnection;
 
-use super::StagedRow;
 use super::copy::{copy_partials, copy_rows, copy_target};
 use super::rollup::{DailyPartials, PendingRollups, daily_partials, merge_pending};
 use super::savepoint::{self, Attempt};
+use super::{StagedRow, account_deleted};
 use crate::error::ApiError;
 
 /// Rows a stream gathers into one batch, loaded in one savepoint: large
@@ -210,11 +210,7 @@ async fn hold_accounts(conn: &mut PgConnection, series_ids: &[i64]) -> Result<()
         .fetch_one(&mut *conn)
         .await?;
     if present != series_ids.len() as i64 {
-        return Err(ApiError::failed_precondition(
-            "ACCOUNT_DELETED",
-            "observations",
-            "an account these observations name was deleted while they were being written: nothing was stored",
-        ));
+        return Err(account_deleted());
     }
     Ok(())
 }

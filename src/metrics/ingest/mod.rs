@@ -71,6 +71,16 @@ pub fn check_batch_size(count: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// FAILED_PRECONDITION for a write whose account was deleted after its rows
+/// were checked: nothing of the write is stored.
+pub(crate) fn account_deleted() -> ApiError {
+    ApiError::failed_precondition(
+        "ACCOUNT_DELETED",
+        "observations",
+        "an account these observations name was deleted while they were being written: nothing was stored",
+    )
+}
+
 /// Loads one batch of resolved rows inside the caller's transaction `conn`;
 /// returns how many observations were written.
 pub async fn write_in(conn: &mut PgConnection, rows: Vec<StagedRow>) -> Result<i64, ApiError> {

@@ -8,13 +8,13 @@ use std::ops::{Deref, DerefMut};
 use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
 use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::StagedRow;
+use super::{StagedRow, account_deleted};
 use crate::accounts;
 use crate::api::names::ACCOUNTS;
-use crate::error::{ApiError, Violations};
+use crate::error::{ApiError, Violations, violated_constraint};
 use crate::metrics::model::{ObservationRow, parse_observation};
 use crate::pb;
 
@@ -31,9 +31,11 @@ pub enum Lookup<'c> {
     Transaction(&'c mut PgConnection),
 }
 
-/// A connection lent by a [`Lookup`].
+/// A connection lent by a [`Lookup`]: pooled (or a transaction on one),
+/// or the caller's.
 enum Lent<'a> {
     Pooled(PoolConnection<Postgres>),
+    Own(Transaction<'static, Postgres>),
     Borrowed(&'a mut PgConnection),
 }
 
@@ -43,6 +45,7 @@ impl Deref for Lent<'_> {
     fn deref(&self) -> &PgConnection {
         match self {
             Lent::Pooled(conn) => conn,
+            Lent::Own(tx) => tx,
             Lent::Borrowed(conn) => conn,
         }
     }
@@ -52,6 +55,7 @@ impl DerefMut for Lent<'_> {
     fn deref_mut(&mut self) -> &mut PgConnection {
         match self {
             Lent::Pooled(conn) => conn,
+            Lent::Own(tx) => tx,
             Lent::Borrowed(conn) => conn,
         }
     }
@@ -66,9 +70,11 @@ impl Lookup<'_> {
     }
 
     /// A connection on which series and sources are created so that every
-    /// later lookup sees them: for a pool, a short transaction of its own,
-    /// committed by [`Lent::commit`] without waiting for a WAL flush (see
-    /// below); otherwise the caller's transaction.
+    /// later lookup sees them: for a pool, a short transaction of its own
+    /// (rolled back if dropped uncommitted, so a failure never hands the
+    /// pool a connection stuck in an aborted transaction), committed by
+    /// [`Lent::commit`] without waiting for a WAL flush (see below);
+    /// otherwise the caller's transaction.
     ///
     /// Series and sources are created in their own transactions, one per
     /// chunk of a long stream that brings new series: waiting for a WAL
@@ -77,21 +83,24 @@ impl Lookup<'_> {
     /// these ids flushes their creation first, and a crash before that loses
     /// only ids nothing refers to.
     async fn creating(&mut self) -> Result<Lent<'_>, ApiError> {
-        let mut lent = self.conn().await?;
-        if let Lent::Pooled(conn) = &mut lent {
-            for statement in ["begin", "set local synchronous_commit = off"] {
-                sqlx::query(statement).execute(&mut **conn).await?;
+        Ok(match self {
+            Lookup::Pool(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("set local synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+                Lent::Own(tx)
             }
-        }
-        Ok(lent)
+            Lookup::Transaction(conn) => Lent::Borrowed(conn),
+        })
     }
 }
 
 impl Lent<'_> {
     /// Commits what [`Lookup::creating`] began on a pooled connection.
     async fn commit(self) -> Result<(), ApiError> {
-        if let Lent::Pooled(mut conn) = self {
-            sqlx::query("commit").execute(&mut *conn).await?;
+        if let Lent::Own(tx) = self {
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -277,7 +286,15 @@ impl Resolver {
             .bind(&keys)
             .bind(&accounts)
             .execute(&mut *creating)
-            .await?;
+            .await
+            .map_err(|error| {
+                // Checked moments ago, the account was deleted since.
+                if violated_constraint(&error) == Some("series_account_id_fkey") {
+                    account_deleted()
+                } else {
+                    error.into()
+                }
+            })?;
             creating.commit().await?;
             // Each lookup is an index probe, the organisation-wide series
             // (no account) by a second one: `is not distinct from` would
