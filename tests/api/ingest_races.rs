@@ -306,30 +306,37 @@ async fn a_stream_whose_account_was_deleted_before_it_loaded_stores_nothing() {
 #[tokio::test]
 async fn overlapping_backfills_both_succeed() {
     let app = spawn_app().await;
-    let first = app.create_account(Network::Threads, "one").await.name;
-    let second = app.create_account(Network::Threads, "two").await.name;
-    let start = t("2020-01-01T00:00:00Z");
-    // Two series over the same 2,084 new days, one load sending them in the
-    // other order (and at other times of day) than the other: each series is
-    // one batch of 50,000 rows, so their rollups reach the end of each load
-    // in opposite orders.
-    let backfill = |offset: TimeDelta, accounts: [&str; 2]| -> Vec<pb::Observation> {
+    let mut accounts = Vec::new();
+    for i in 0..10 {
+        accounts.push(
+            app.create_account(Network::Threads, &format!("a{i}"))
+                .await
+                .name,
+        );
+    }
+    let start = t("1970-01-02T00:00:00Z");
+    // Ten series over the same 20,000 new days (a row every other day),
+    // sent series by series, one load in the other order (and at other
+    // times of day) than the other. Each load is two batches of five
+    // series, so their days reach the end of each load in crossing orders:
+    // one begins with the series the other ends with.
+    let backfill = |offset: TimeDelta, accounts: Vec<&String>| -> Vec<pb::Observation> {
         accounts
-            .iter()
+            .into_iter()
             .flat_map(|account| {
                 series_rows(
                     "likes",
                     account,
                     start + offset,
-                    TimeDelta::hours(1),
-                    50_000,
+                    TimeDelta::days(2),
+                    10_000,
                     1.0,
                 )
             })
             .collect()
     };
-    let forward = backfill(TimeDelta::zero(), [&first, &second]);
-    let backward = backfill(TimeDelta::minutes(30), [&second, &first]);
+    let forward = backfill(TimeDelta::zero(), accounts.iter().collect());
+    let backward = backfill(TimeDelta::hours(12), accounts.iter().rev().collect());
     // The forward backfill again, as a client retrying too early would: it
     // waits for the first to commit, then replaces nothing.
     let retry = forward.clone();

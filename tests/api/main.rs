@@ -14,3 +14,4 @@ mod metrics;
 mod observations;
 mod odd_values;
 mod platform;
+mod query_consistency;
