@@ -1,6 +1,7 @@
 //! The metric catalog, observation ingestion and metric queries.
 
 pub mod aggregate;
+pub mod buckets;
 pub mod catalog;
 pub mod convert;
 pub mod ingest;

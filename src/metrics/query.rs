@@ -14,7 +14,8 @@ use rustc_hash::FxHashMap;
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::aggregate::{self, Combined, Interval};
+use super::aggregate::Combined;
+use super::buckets::{self, Interval};
 use super::catalog::{self, Computation};
 use crate::accounts;
 use crate::api::filter::{FieldKind, FilterField};
@@ -170,7 +171,7 @@ struct ValidQuery {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     interval: Interval,
-    buckets: Vec<aggregate::Bucket>,
+    buckets: Vec<buckets::Bucket>,
 }
 
 fn parse_query(request: &pb::QueryMetricRequest) -> Result<ValidQuery, ApiError> {
@@ -243,7 +244,7 @@ fn parse_query(request: &pb::QueryMetricRequest) -> Result<ValidQuery, ApiError>
         return Err(violations.into_error());
     };
     let buckets = if end > start {
-        aggregate::buckets(start, end, interval).unwrap_or_else(|limit| {
+        buckets::buckets(start, end, interval).unwrap_or_else(|limit| {
             violations.add(
                 "interval",
                 format!("would cut the range into more than {limit} buckets: use a longer interval or a shorter range"),
@@ -414,7 +415,7 @@ async fn read_buckets<'k>(
     query: &ValidQuery,
     metric_keys: &[&'k str],
 ) -> Result<FxHashMap<(usize, &'k str), Combined>, ApiError> {
-    let plan = aggregate::read_plan(query.start, query.end, query.interval);
+    let plan = buckets::read_plan(query.start, query.end, query.interval);
     // No whole day: an empty day range (within PostgreSQL's date range).
     let epoch = DateTime::UNIX_EPOCH.date_naive();
     let (first_day, after_last_day) = plan.rollup_days.unwrap_or((epoch, epoch));
@@ -427,7 +428,7 @@ async fn read_buckets<'k>(
     };
     let bucket_starts: Vec<DateTime<Utc>> =
         query.buckets.iter().map(|bucket| bucket.start).collect();
-    let empty = aggregate::Bucket {
+    let empty = buckets::Bucket {
         start: query.start,
         end: query.start,
     };
