@@ -128,36 +128,33 @@ pub async fn get(
     )
 }
 
-/// Reads one account and locks it against other changes until the
-/// transaction ends. The lock (`for no key update`) does not conflict with
-/// the `for key share` that loads of its observations hold, so an update is
-/// not held up by a long stream.
-pub async fn get_for_update(
-    executor: impl PgExecutor<'_>,
-    account_id: Uuid,
-) -> Result<Option<AccountRow>, ApiError> {
-    Ok(
-        sqlx::query_as("select * from account where account_id = $1 for no key update")
-            .bind(account_id)
-            .fetch_optional(executor)
-            .await?,
-    )
+/// How [`get_locked`] locks an account until the transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountLock {
+    /// Against other changes (`for no key update`). It does not conflict
+    /// with the `for key share` that loads of the account's observations
+    /// hold, so an update is not held up by a long stream.
+    Change,
+    /// For deletion (`for update`). It waits for loads of the account's
+    /// observations in flight, which hold `for key share` until they commit,
+    /// so the delete's checks see their rows.
+    Delete,
 }
 
-/// Reads one account and locks it for deletion until the transaction ends.
-/// The lock (`for update`) waits for loads of its observations in flight,
-/// which hold `for key share` until they commit, so the delete's checks see
-/// their rows.
-pub async fn get_for_delete(
+/// Reads one account and locks it as `lock` says.
+pub async fn get_locked(
     executor: impl PgExecutor<'_>,
     account_id: Uuid,
+    lock: AccountLock,
 ) -> Result<Option<AccountRow>, ApiError> {
-    Ok(
-        sqlx::query_as("select * from account where account_id = $1 for update")
-            .bind(account_id)
-            .fetch_optional(executor)
-            .await?,
-    )
+    let statement = match lock {
+        AccountLock::Change => "select * from account where account_id = $1 for no key update",
+        AccountLock::Delete => "select * from account where account_id = $1 for update",
+    };
+    Ok(sqlx::query_as(statement)
+        .bind(account_id)
+        .fetch_optional(executor)
+        .await?)
 }
 
 /// Reads up to `limit` accounts after `after` in id (creation) order.

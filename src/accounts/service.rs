@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use super::convert::{apply_mask, is_populated};
 use super::model::{AccountFields, UPDATABLE_FIELDS};
-use super::repo;
+use super::repo::{self, AccountLock};
 use crate::api::filter::{FieldKind, FilterField};
 use crate::api::list::ListRequest;
 use crate::api::names::{ACCOUNTS, new_id};
@@ -132,7 +132,7 @@ pub async fn update(
     })?;
 
     let mut tx = pool.begin().await?;
-    let current = repo::get_for_update(&mut *tx, account_id)
+    let current = repo::get_locked(&mut *tx, account_id, AccountLock::Change)
         .await?
         .ok_or_else(|| ACCOUNTS.not_found(account_id))?;
     etag::check(
@@ -165,7 +165,7 @@ pub async fn delete(pool: &PgPool, request: pb::DeleteAccountRequest) -> Result<
     let account_id = ACCOUNTS.parse("name", &name)?;
 
     let mut tx = pool.begin().await?;
-    let current = repo::get_for_delete(&mut *tx, account_id)
+    let current = repo::get_locked(&mut *tx, account_id, AccountLock::Delete)
         .await?
         .ok_or_else(|| ACCOUNTS.not_found(account_id))?;
     etag::check(&given_etag, current.revision, ResourceKind::Account, &name)?;
