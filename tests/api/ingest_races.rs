@@ -365,3 +365,71 @@ async fn overlapping_backfills_both_succeed() {
         .unwrap();
     assert_eq!(stored, 200_000);
 }
+
+#[tokio::test]
+async fn audits_completed_at_once_over_the_same_keys_all_succeed() {
+    // Each completed audit records its figures as observations at its
+    // `as_of`: audits of the same accounts at the same moment write the same
+    // keys, concurrently, and the last one to commit wins.
+    let app = spawn_app().await;
+    let mut accounts = Vec::new();
+    for i in 0..3 {
+        accounts.push(
+            app.create_account(Network::Pinterest, &format!("shared{i}"))
+                .await
+                .name,
+        );
+    }
+    let as_of = crate::observations::ts(t("2026-04-06T12:00:00Z"));
+    let mut audits = Vec::new();
+    for audit in 0..6 {
+        let entries = accounts
+            .iter()
+            .map(|account| pb::AuditEntry {
+                account: account.clone(),
+                metrics: [
+                    ("followers".to_owned(), 1000.0 + audit as f64),
+                    ("likes".to_owned(), 10.0 * audit as f64),
+                ]
+                .into(),
+                ..Default::default()
+            })
+            .collect();
+        let created = app
+            .audits()
+            .create_audit(pb::CreateAuditRequest {
+                audit: Some(pb::Audit {
+                    title: format!("Audit {audit}"),
+                    as_of: Some(as_of),
+                    entries,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        audits.push(created.name);
+    }
+    let completions: Vec<_> = audits
+        .into_iter()
+        .map(|name| {
+            let mut client = app.audits();
+            tokio::spawn(async move {
+                client
+                    .complete_audit(pb::CompleteAuditRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for completion in completions {
+        completion.await.unwrap().expect("every audit completes");
+    }
+    let rows = list_all(&app, "").await;
+    assert_eq!(rows.len(), 6, "one row per metric and account");
+    assert!(rows.iter().all(|row| row.source.starts_with("audits/")));
+    assert_rollups_match_observations(&app).await;
+}
