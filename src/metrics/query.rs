@@ -76,11 +76,14 @@ pub async fn list_observations(
     } = request;
     let list: ListRequest<ObservationKey> =
         ListRequest::parse(page_size, &page_token, filter, &OBSERVATION_FILTER_FIELDS)?;
-    // Rows come series by series, in list order, each series' rows read
-    // through the (series, time) index with a limit: a page reads about
-    // `page_size` rows however many match. Sorting the organisation-wide
-    // series as the nil UUID puts it first and keeps the keyset comparison a
-    // plain row comparison (served by `series_list_order_idx`).
+    // Series are walked in list order through `series_list_order_idx`
+    // (the organisation-wide series sorting first as the nil UUID, which
+    // keeps the keyset comparison a plain row comparison), and each series'
+    // rows read through the (series, time) index with a limit: a page reads
+    // about `page_size` rows however many match. The outer order only adds
+    // an incremental sort of each series' (already ordered) rows.
+    const LIST_ORDER: &str =
+        "s.metric_key, coalesce(s.account_id, '00000000-0000-0000-0000-000000000000'::uuid)";
     let (time_conditions, series_conditions) = list
         .conditions
         .partition(|column| column == "o.observed_at");
@@ -88,19 +91,7 @@ pub async fn list_observations(
         "select s.metric_key, s.account_id, o.observed_at, o.value,
                 (select name from observation_source src where src.source_id = o.source_id) as source,
                 o.recorded_at
-         from (select s.series_id, s.metric_key, s.account_id from series s where true",
-    );
-    series_conditions.push_to(&mut query);
-    if let Some((metric_key, account, _)) = &list.after {
-        query
-            .push(" and (s.metric_key, coalesce(s.account_id, '00000000-0000-0000-0000-000000000000'::uuid)) >= (")
-            .push_bind(metric_key.clone())
-            .push(", ")
-            .push_bind(*account)
-            .push(")");
-    }
-    query.push(
-        " order by s.metric_key, coalesce(s.account_id, '00000000-0000-0000-0000-000000000000'::uuid)) s
+         from series s
          cross join lateral (
              select o.observed_at, o.value, o.source_id, o.recorded_at from observation o
              where o.series_id = s.series_id",
@@ -111,7 +102,9 @@ pub async fn list_observations(
         // bound on observed_at, so the index scan starts there.
         let observed_at = DateTime::from_timestamp_micros(*micros).unwrap_or_default();
         query
-            .push(" and o.observed_at > case when (s.metric_key, coalesce(s.account_id, '00000000-0000-0000-0000-000000000000'::uuid)) = (")
+            .push(" and o.observed_at > case when (")
+            .push(LIST_ORDER)
+            .push(") = (")
             .push_bind(metric_key.clone())
             .push(", ")
             .push_bind(*account)
@@ -119,12 +112,25 @@ pub async fn list_observations(
             .push_bind(observed_at)
             .push(" else '-infinity'::timestamptz end");
     }
-    // No outer `order by`: the nested loop yields the series in order and
-    // each series' rows in order, and sorting the join would read it whole.
     query
         .push(" order by o.observed_at limit ")
         .push_bind(list.fetch_limit())
-        .push(") o limit ")
+        .push(") o where true");
+    series_conditions.push_to(&mut query);
+    if let Some((metric_key, account, _)) = &list.after {
+        query
+            .push(" and (")
+            .push(LIST_ORDER)
+            .push(") >= (")
+            .push_bind(metric_key.clone())
+            .push(", ")
+            .push_bind(*account)
+            .push(")");
+    }
+    query
+        .push(" order by ")
+        .push(LIST_ORDER)
+        .push(", o.observed_at limit ")
         .push_bind(list.fetch_limit());
     let rows: Vec<ObservationListRow> = query.build_query_as().fetch_all(&mut *conn).await?;
     let (rows, next_page_token) = list.into_page(rows, |row| {
