@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::{HeaderMap, Request, Response};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic::transport::server::TcpConnectInfo;
@@ -193,7 +194,7 @@ impl Application {
             .add_service(metrics)
             .add_service(goals)
             .add_service(progress)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
+            .serve_with_incoming_shutdown(accept_without_delay(listener), stopping)
             .await;
 
         purger.stop().await;
@@ -202,6 +203,20 @@ impl Application {
         tracing::info!("stopped");
         Ok(result?)
     }
+}
+
+/// The listener's connections with Nagle's algorithm off. tonic sets
+/// `TCP_NODELAY` only on sockets it accepts itself; on ours, a response of
+/// several TCP segments would wait for the client's delayed ACK, adding
+/// about 40 ms to calls such as a page of 1,000 observations.
+fn accept_without_delay(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }
 
 async fn stop_local(local_postgres: Option<LocalPostgres>) {

@@ -132,7 +132,15 @@ pub async fn list_observations(
         .push(LIST_ORDER)
         .push(", o.observed_at limit ")
         .push_bind(list.fetch_limit());
-    let rows: Vec<ObservationListRow> = query.build_query_as().fetch_all(&mut *conn).await?;
+    // Not kept as a prepared statement: PostgreSQL would, on its sixth run
+    // on a connection, also build a generic plan over every yearly
+    // partition, a spike of tens of milliseconds, only to keep the custom
+    // plans (the bounds prune partitions and pick the index walk).
+    let rows: Vec<ObservationListRow> = query
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?;
     let (rows, next_page_token) = list.into_page(rows, |row| {
         (
             row.metric_key.clone(),
