@@ -15,7 +15,7 @@ pub(super) const MAX_LISTED_VIOLATIONS: usize = 20;
 const MAX_FIELD_CHARS: usize = 100;
 
 /// The longest description, resource name or metadata value, in characters.
-pub(super) const MAX_TEXT_CHARS: usize = 200;
+pub(super) const MAX_TEXT_CHARS: usize = 300;
 
 /// The longest status message, in characters.
 pub(super) const MAX_MESSAGE_CHARS: usize = 1_000;

@@ -245,7 +245,7 @@ async fn ten_thousand_bad_rows_get_a_bounded_error_that_breaks_no_other_call() {
         .field_violations;
     assert_eq!(listed.len(), 20, "the first violations are listed");
     assert_eq!(listed[0].field, "observations[0].metric_key");
-    assert!(listed.iter().all(|v| v.description.chars().count() <= 200));
+    assert!(listed.iter().all(|v| v.description.chars().count() <= 300));
     assert_eq!(
         details
             .error_info()
