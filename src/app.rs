@@ -12,12 +12,13 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic::transport::server::TcpConnectInfo;
-use tower::util::MapRequestLayer;
+use tower::util::{MapRequestLayer, MapResponseLayer};
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
 
 use crate::api::body::watch_request_body;
 use crate::api::idempotency;
+use crate::api::too_large::answer_too_large_as_exhausted;
 use crate::audits::service::AuditApi;
 use crate::config::ServeSettings;
 use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
@@ -187,6 +188,7 @@ impl Application {
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(call_tracing())
             .layer(MapRequestLayer::new(watch_request_body))
+            .layer(MapResponseLayer::new(answer_too_large_as_exhausted))
             .add_service(health_service)
             .add_service(reflection_v1()?)
             .add_service(reflection_v1alpha()?)

@@ -11,6 +11,7 @@ pub mod list;
 pub mod names;
 pub mod pagination;
 pub mod time;
+pub mod too_large;
 pub mod validate;
 
 use crate::error::ApiError;

@@ -16,7 +16,9 @@ use super::query;
 use crate::api::body::RequestBodyOutcome;
 use crate::api::filter::{FieldKind, FilterField};
 use crate::api::list::ListRequest;
+use crate::api::too_large::message_too_large;
 use crate::api::{detached, idempotency};
+use crate::app::MAX_MESSAGE_BYTES;
 use crate::error::{ApiError, ResourceKind, Violations};
 use crate::pb;
 use crate::pb::metric_definition::Kind;
@@ -200,13 +202,9 @@ fn unreadable_chunk(status: Status, chunk: usize, body: &RequestBodyOutcome) -> 
         return ApiError::StreamBroken(status);
     }
     match status.code() {
-        Code::OutOfRange | Code::ResourceExhausted => ApiError::ResourceExhausted {
-            reason: "MESSAGE_TOO_LARGE",
-            message: format!(
-                "chunk {chunk} of the stream is larger than the {} MiB a message may hold: send smaller chunks",
-                crate::app::MAX_MESSAGE_BYTES / (1024 * 1024)
-            ),
-        },
+        Code::OutOfRange | Code::ResourceExhausted => {
+            message_too_large(&format!("chunk {chunk} of the stream"), MAX_MESSAGE_BYTES)
+        }
         Code::Cancelled => ApiError::StreamBroken(status),
         _ => ApiError::InvalidChunk {
             chunk,

@@ -922,7 +922,8 @@ async fn bad_observations_are_rejected_with_every_violation_and_nothing_stored()
         );
     }
 
-    // A request over 16 MiB is refused by the transport before it is read.
+    // A request over 16 MiB is refused before it is read, with the same
+    // answer a stream chunk over the limit gets.
     let error = write(
         &app,
         vec![pb::Observation {
@@ -932,7 +933,8 @@ async fn bad_observations_are_rejected_with_every_violation_and_nothing_stored()
     )
     .await
     .unwrap_err();
-    assert_eq!(error.code(), Code::OutOfRange, "{}", error.message());
+    assert_error(&error, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
+    assert!(error.message().contains("16 MiB"), "{}", error.message());
     assert_eq!(stored(&app).await, before);
 }
 
