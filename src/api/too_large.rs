@@ -31,10 +31,18 @@ pub fn message_too_large(what: &str, limit_bytes: usize) -> ApiError {
 pub fn answer_too_large_as_exhausted(
     mut response: http::Response<tonic::body::Body>,
 ) -> http::Response<tonic::body::Body> {
+    // Every response passes here: look at the code before decoding anything.
+    let out_of_range = response
+        .headers()
+        .get("grpc-status")
+        .is_some_and(|code| Code::from_bytes(code.as_bytes()) == Code::OutOfRange);
+    if !out_of_range {
+        return response;
+    }
     let Some(status) = Status::from_header_map(response.headers()) else {
         return response;
     };
-    if status.code() != Code::OutOfRange || !status.message().starts_with(TONIC_TOO_LARGE) {
+    if !status.message().starts_with(TONIC_TOO_LARGE) {
         return response;
     }
     let ours: Status =

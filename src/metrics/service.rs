@@ -220,7 +220,7 @@ fn unreadable_chunk(status: Status, chunk: usize, body: &RequestBodyOutcome) -> 
 }
 
 /// Reads, validates and resolves the chunks of a stream, handing them to the
-/// loader a full batch at a time; returns (chunks, observations) received.
+/// loader a full batch at a time; returns how many chunks it received.
 /// It borrows database connections only for lookups, never while it waits
 /// for the client.
 async fn read_stream(
@@ -229,11 +229,10 @@ async fn read_stream(
     body: RequestBodyOutcome,
     idle_timeout: Duration,
     loader: mpsc::Sender<Vec<StagedRow>>,
-) -> Result<(i64, usize), ApiError> {
+) -> Result<i64, ApiError> {
     let mut lookup = Lookup::Pool(pool);
     let mut resolver = Resolver::new(&mut lookup).await?;
     let mut chunks: i64 = 0;
-    let mut received = 0_usize;
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     loop {
         let index = usize::try_from(chunks).unwrap_or(usize::MAX);
@@ -254,13 +253,12 @@ async fn read_stream(
             .resolve(&mut lookup, &chunk.observations, Utc::now())
             .await
             .map_err(|e| in_chunk(e, index))?;
-        received += staged.len();
         batch.extend_from_slice(&staged);
         if batch.len() >= BATCH_ROWS {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
             if loader.send(full).await.is_err() {
                 // The loader failed; its error is the one to report.
-                return Ok((chunks, received));
+                return Ok(chunks);
             }
         }
     }
@@ -268,7 +266,7 @@ async fn read_stream(
         // A failed loader reports its own error.
         let _ = loader.send(batch).await;
     }
-    Ok((chunks, received))
+    Ok(chunks)
 }
 
 async fn stream_observations(
@@ -322,7 +320,7 @@ async fn stream_observations(
     }
     // A reader that failed (a bad chunk, an idle client) simply stopped
     // handing over batches: its error is checked before anything commits.
-    let (chunks, _received) = reader.await.map_err(ApiError::internal)??;
+    let chunks = reader.await.map_err(ApiError::internal)??;
     check_not_broken_off(&body)?;
     let written = loader.finish().await?;
     tx.commit().await?;

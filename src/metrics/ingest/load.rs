@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 
 use super::copy::{copy_partials, copy_rows, copy_target};
 use super::rollup::{DailyPartials, PendingRollups, daily_partials, merge_pending};
-use super::savepoint::{self, Attempt};
+use super::savepoint::{self, Attempt, DeadlockRetries};
 use super::{StagedRow, account_deleted};
 use crate::error::ApiError;
 
@@ -129,10 +129,18 @@ async fn upsert_batch(
     Ok((daily_partials(&fresh), rows.len() as i64))
 }
 
+/// Which way a batch was loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoadPath {
+    /// COPY straight into `observation`: every key was new.
+    Copy,
+    /// The upsert: some key existed, so values may have been replaced.
+    Upsert,
+}
+
 /// How a batch was loaded.
 struct LoadedBatch {
-    /// "copy" (every key new) or "upsert".
-    path: &'static str,
+    path: LoadPath,
     /// The aggregates of its fresh rows per (series, day).
     fresh: DailyPartials,
     /// How many keys it wrote.
@@ -152,35 +160,23 @@ async fn load_batch(
     Ok(match copied {
         // The COPY succeeding proves every key of the batch was new.
         Attempt::Done(()) => Attempt::Done(LoadedBatch {
-            path: "copy",
+            path: LoadPath::Copy,
             fresh: daily_partials(batch),
             written: batch.len() as i64,
         }),
         Attempt::KeyExists(_) => {
             savepoint::begin(conn, "load_upsert").await?;
             let upsert = upsert_batch(conn, batch).await;
-            match savepoint::settle(conn, "load_upsert", upsert).await? {
-                Attempt::Done((fresh, written)) => Attempt::Done(LoadedBatch {
-                    path: "upsert",
+            savepoint::settle(conn, "load_upsert", upsert)
+                .await?
+                .map(|(fresh, written)| LoadedBatch {
+                    path: LoadPath::Upsert,
                     fresh,
                     written,
-                }),
-                other => other.map_done(),
-            }
+                })
         }
         Attempt::Deadlocked(error) => Attempt::Deadlocked(error),
     })
-}
-
-impl<T> Attempt<T> {
-    /// A failed attempt as a failed attempt of another step.
-    fn map_done<U>(self) -> Attempt<U> {
-        match self {
-            Attempt::Done(_) => unreachable!("only failed attempts are passed on"),
-            Attempt::KeyExists(error) => Attempt::KeyExists(error),
-            Attempt::Deadlocked(error) => Attempt::Deadlocked(error),
-        }
-    }
 }
 
 /// Locks the accounts of `series_ids` against deletion until the
@@ -256,33 +252,21 @@ impl<'c> Loader<'c> {
         }
         self.hold_accounts_of(&batch).await?;
         let started = std::time::Instant::now();
-        let mut attempt_number = 1;
+        let mut retries = DeadlockRetries::new(BATCH_ATTEMPTS, "batch");
         let loaded = loop {
-            match load_batch(self.conn, &batch).await? {
-                Attempt::Done(loaded) => break loaded,
-                Attempt::Deadlocked(error) if attempt_number == BATCH_ATTEMPTS => {
-                    return Err(ApiError::ConcurrentWrite(error));
-                }
-                Attempt::Deadlocked(_) => {
-                    tracing::info!(
-                        attempt = attempt_number,
-                        "a concurrent load crossed a batch, trying it again"
-                    );
-                    attempt_number += 1;
-                }
-                // The upsert merges existing keys, it cannot meet one.
-                Attempt::KeyExists(error) => return Err(ApiError::internal(error)),
+            if let Some(loaded) = retries.settle(load_batch(self.conn, &batch).await?)? {
+                break loaded;
             }
         };
-        if loaded.path == "upsert" {
+        if loaded.path == LoadPath::Upsert {
             self.pending.replaced_days = true;
         }
         self.stage_deltas(loaded.fresh).await?;
         self.written += loaded.written;
         tracing::debug!(
             rows = batch.len(),
-            path = loaded.path,
-            attempts = attempt_number,
+            path = ?loaded.path,
+            attempts = retries.made,
             total_ms = started.elapsed().as_secs_f64() * 1000.0,
             "loaded a batch of observations"
         );

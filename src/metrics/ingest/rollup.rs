@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 
 use super::StagedRow;
 use super::copy::DAY_MICROS;
-use super::savepoint::{self, Attempt};
+use super::savepoint::{self, Attempt, DeadlockRetries};
 use crate::error::ApiError;
 use crate::metrics::aggregate::Partial;
 
@@ -139,31 +139,21 @@ pub(super) async fn merge_pending(
         return Ok(());
     }
     let started = std::time::Instant::now();
-    for attempt_number in 1..=MERGE_ATTEMPTS {
+    let mut retries = DeadlockRetries::new(MERGE_ATTEMPTS, "rollup merge");
+    loop {
         savepoint::begin(conn, "rollup_merge").await?;
         let merge = merge_pending_once(conn, pending).await;
-        match savepoint::settle(conn, "rollup_merge", merge).await? {
-            Attempt::Done(()) => {
-                tracing::debug!(
-                    merge_ms = started.elapsed().as_secs_f64() * 1000.0,
-                    attempts = attempt_number,
-                    "merged the rollups of a load"
-                );
-                return Ok(());
-            }
-            Attempt::Deadlocked(error) if attempt_number == MERGE_ATTEMPTS => {
-                return Err(ApiError::ConcurrentWrite(error));
-            }
-            Attempt::Deadlocked(_) => {
-                tracing::info!(
-                    attempt = attempt_number,
-                    "a concurrent load crossed the rollup merge, trying again"
-                );
-            }
-            Attempt::KeyExists(error) => return Err(ApiError::internal(error)),
+        let outcome = savepoint::settle(conn, "rollup_merge", merge).await?;
+        if retries.settle(outcome)?.is_some() {
+            break;
         }
     }
-    unreachable!("the last attempt returns")
+    tracing::debug!(
+        merge_ms = started.elapsed().as_secs_f64() * 1000.0,
+        attempts = retries.made,
+        "merged the rollups of a load"
+    );
+    Ok(())
 }
 
 async fn merge_pending_once(

@@ -3,6 +3,8 @@
 
 use sqlx::PgConnection;
 
+use crate::error::ApiError;
+
 /// SQLSTATE unique_violation: the step met a key that already exists, or
 /// that it repeats.
 const UNIQUE_VIOLATION: &str = "23505";
@@ -21,6 +23,63 @@ pub(super) enum Attempt<T> {
     /// PostgreSQL cancelled it to break a deadlock; its work was undone and
     /// its locks released, so the other side can go on.
     Deadlocked(sqlx::Error),
+}
+
+impl<T> Attempt<T> {
+    /// The same outcome with the value of a successful step mapped.
+    pub(super) fn map<U>(self, f: impl FnOnce(T) -> U) -> Attempt<U> {
+        match self {
+            Attempt::Done(value) => Attempt::Done(f(value)),
+            Attempt::KeyExists(error) => Attempt::KeyExists(error),
+            Attempt::Deadlocked(error) => Attempt::Deadlocked(error),
+        }
+    }
+}
+
+/// Counts the attempts of a step that is tried again when PostgreSQL
+/// cancels it to break a deadlock (the step undoes itself, see [`settle`]).
+/// The last deadlock is ABORTED: the other side holds what this one needs
+/// and will not let go before it commits.
+pub(super) struct DeadlockRetries {
+    /// The attempts made so far.
+    pub made: u32,
+    limit: u32,
+    /// Names the step in the logs.
+    step: &'static str,
+}
+
+impl DeadlockRetries {
+    /// At most `limit` attempts of `step`.
+    pub(super) fn new(limit: u32, step: &'static str) -> Self {
+        DeadlockRetries {
+            made: 0,
+            limit,
+            step,
+        }
+    }
+
+    /// Takes the outcome of one more attempt: its value when it succeeded,
+    /// `None` when it should be tried again, or the error that ends it.
+    pub(super) fn settle<T>(&mut self, outcome: Attempt<T>) -> Result<Option<T>, ApiError> {
+        self.made += 1;
+        match outcome {
+            Attempt::Done(value) => Ok(Some(value)),
+            Attempt::Deadlocked(error) if self.made >= self.limit => {
+                Err(ApiError::ConcurrentWrite(error))
+            }
+            Attempt::Deadlocked(_) => {
+                tracing::info!(
+                    attempt = self.made,
+                    step = self.step,
+                    "a concurrent load crossed this one, trying again"
+                );
+                Ok(None)
+            }
+            // The steps retried here merge existing keys, they cannot meet
+            // one.
+            Attempt::KeyExists(error) => Err(ApiError::internal(error)),
+        }
+    }
 }
 
 /// Opens the savepoint `name` for a step; [`settle`] closes it.
