@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use goalpost::pb;
 use goalpost::pb::account::Network;
+use goalpost::pb::audit_service_client::AuditServiceClient;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
@@ -214,8 +216,8 @@ async fn completing_audits_on_a_small_pool_does_not_starve_it() {
     assert_eq!(list_all(&app, "").await.len(), 6);
 }
 
-/// Rows stored for `account` whose series no longer exists: unreachable.
-async fn orphaned_rows(app: &TestApp) -> i64 {
+/// How many stored rows belong to no series: rows no query can reach.
+pub(crate) async fn orphaned_rows(app: &TestApp) -> i64 {
     sqlx::query_scalar(
         "select count(*) from observation o
          where not exists (select 1 from series s where s.series_id = o.series_id)",
@@ -225,10 +227,15 @@ async fn orphaned_rows(app: &TestApp) -> i64 {
     .unwrap()
 }
 
-async fn delete_account(app: &TestApp, name: &str) -> Result<(), Status> {
-    app.audits()
+/// DeleteAccount of `name` through `client`; owning both, the call can be
+/// spawned.
+pub(crate) async fn delete_account(
+    mut client: AuditServiceClient<Channel>,
+    name: String,
+) -> Result<(), Status> {
+    client
         .delete_account(pb::DeleteAccountRequest {
-            name: name.to_owned(),
+            name,
             etag: String::new(),
         })
         .await
@@ -251,19 +258,7 @@ async fn a_delete_during_a_stream_waits_for_it_and_then_refuses() {
     assert!(open.send(&rows).await);
     // Wait until the stream has loaded its first batch.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let deleting = {
-        let app_channel = app.audits();
-        let name = account.clone();
-        tokio::spawn(async move {
-            let mut client = app_channel;
-            client
-                .delete_account(pb::DeleteAccountRequest {
-                    name,
-                    etag: String::new(),
-                })
-                .await
-        })
-    };
+    let deleting = tokio::spawn(delete_account(app.audits(), account.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!deleting.is_finished(), "the delete waits for the stream");
     let response = open.finish().await.unwrap();
@@ -296,7 +291,7 @@ async fn a_stream_whose_account_was_deleted_before_it_loaded_stores_nothing() {
             .await
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    delete_account(&app, &account).await.unwrap();
+    delete_account(app.audits(), account.clone()).await.unwrap();
     let status = open.finish().await.unwrap_err();
     assert_error(&status, Code::FailedPrecondition, "ACCOUNT_DELETED");
     assert_eq!(stored(&app).await, before);

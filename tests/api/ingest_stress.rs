@@ -13,7 +13,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::ingest_races::OpenStream;
+use crate::ingest_races::{OpenStream, delete_account, orphaned_rows};
 use crate::observations::{assert_rollups_match_observations, obs, t, write};
 
 /// Each write's rows carry values `write_id × WRITE_SPAN + row`: the stored
@@ -208,14 +208,7 @@ async fn concurrent_streams_batches_and_deletes_keep_every_acknowledged_row() {
             for (doomed, bystander) in doomed.iter().zip(&bystanders) {
                 tokio::time::sleep(Duration::from_millis(150)).await;
                 for name in [doomed, bystander] {
-                    let deleted = app
-                        .audits()
-                        .delete_account(pb::DeleteAccountRequest {
-                            name: name.clone(),
-                            etag: String::new(),
-                        })
-                        .await;
-                    match deleted {
+                    match delete_account(app.audits(), name.clone()).await {
                         Ok(_) => {}
                         Err(status) if reason(&status) == "ACCOUNT_HAS_OBSERVATIONS" => {
                             assert_ne!(name, bystander, "an account without data is deletable")
@@ -238,14 +231,7 @@ async fn concurrent_streams_batches_and_deletes_keep_every_acknowledged_row() {
     .fetch_all(&app.pool)
     .await
     .unwrap();
-    let orphans: i64 = sqlx::query_scalar(
-        "select count(*) from observation o
-         where not exists (select 1 from series s where s.series_id = o.series_id)",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(orphans, 0, "rows no query can reach");
+    assert_eq!(orphaned_rows(&app).await, 0, "rows no query can reach");
     let ledger = ledger.lock().unwrap();
     let mut found = BTreeSet::new();
     for (account_id, at, value) in stored {
