@@ -24,7 +24,7 @@ use crate::config::ServeSettings;
 use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
 use crate::db::pool;
 use crate::goals::service::GoalApi;
-use crate::metrics::service::{MetricApi, StreamLimits};
+use crate::observations::service::{MetricApi, StreamLimits};
 use crate::pb;
 use crate::pb::audit_service_server::AuditServiceServer;
 use crate::pb::goal_service_server::GoalServiceServer;

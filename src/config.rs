@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::metrics::service::StreamLimits;
+use crate::observations::service::StreamLimits;
 
 /// goalpost keeps a company's social media goals and tells how far along
 /// they are, over gRPC.

@@ -5,11 +5,12 @@ pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod audits;
+pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod goals;
-pub mod metrics;
+pub mod observations;
 pub mod progress;
 pub mod telemetry;
 

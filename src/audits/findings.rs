@@ -5,20 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::catalog::Better;
 use crate::pb::finding::Kind;
 
 /// A metric must appear in this many entries before top and bottom performers
 /// mean anything.
 pub const MIN_ENTRIES_FOR_RANKING: usize = 3;
-
-/// Which way a metric improves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// More is better.
-    Higher,
-    /// Less is better.
-    Lower,
-}
 
 /// What the findings need to know about one entry and its account.
 #[derive(Debug, Clone)]
@@ -57,7 +49,7 @@ pub struct FindingDraft {
 /// Metrics without a known direction are not ranked.
 pub fn compute(
     entries: &[EntryFacts],
-    direction_of: impl Fn(&str) -> Option<Direction>,
+    direction_of: impl Fn(&str) -> Option<Better>,
 ) -> Vec<FindingDraft> {
     let mut by_metric: BTreeMap<&str, Vec<(&EntryFacts, f64)>> = BTreeMap::new();
     for entry in entries {
@@ -75,8 +67,8 @@ pub fn compute(
             continue;
         };
         let better = |a: f64, b: f64| match direction {
-            Direction::Higher => a > b,
-            Direction::Lower => a < b,
+            Better::Higher => a > b,
+            Better::Lower => a < b,
         };
         let (mut best, mut worst) = (values[0], values[0]);
         for &candidate in &values[1..] {
@@ -89,8 +81,8 @@ pub fn compute(
         }
         let count = values.len();
         let (best_word, worst_word) = match direction {
-            Direction::Higher => ("highest", "lowest"),
-            Direction::Lower => ("lowest", "highest"),
+            Better::Higher => ("highest", "lowest"),
+            Better::Lower => ("lowest", "highest"),
         };
         for (kind, (entry, value), verb, word) in [
             (Kind::TopPerformer, best, "leads", best_word),
@@ -157,10 +149,10 @@ mod tests {
         }
     }
 
-    fn directions(key: &str) -> Option<Direction> {
+    fn directions(key: &str) -> Option<Better> {
         match key {
-            "followers" => Some(Direction::Higher),
-            "bounce_rate" => Some(Direction::Lower),
+            "followers" => Some(Better::Higher),
+            "bounce_rate" => Some(Better::Lower),
             _ => None,
         }
     }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::api::names::ACCOUNTS;
 use crate::api::time;
 use crate::api::validate::{self, Lines};
+use crate::catalog::is_metric_key;
 use crate::error::Violations;
 use crate::pb;
 use crate::pb::audit_entry::Assessment;
@@ -180,14 +181,6 @@ impl EntryFields {
             notes,
         })
     }
-}
-
-/// The shape of a metric key, as the catalog constrains it.
-pub fn is_metric_key(key: &str) -> bool {
-    let mut chars = key.chars();
-    key.len() <= 63
-        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 #[cfg(test)]

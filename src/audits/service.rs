@@ -15,11 +15,11 @@ use crate::accounts;
 use crate::api::filter::{FieldKind, FilterField};
 use crate::api::list::ListRequest;
 use crate::api::names::{ACCOUNTS, AUDITS, new_id};
-use crate::api::time;
 use crate::api::{detached, etag, idempotency};
+use crate::catalog;
 use crate::error::{ApiError, ResourceKind, Violations};
-use crate::metrics::catalog;
-use crate::metrics::ingest::{self, Lookup, Resolver};
+use crate::observations::ingest;
+use crate::observations::model::ObservationRow;
 use crate::pb;
 use crate::pb::audit::State;
 
@@ -90,7 +90,7 @@ async fn check_entry_references(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let unknown_keys: HashSet<_> = catalog::unknown_keys(&mut *conn, &keys)
+    let unknown_keys: HashSet<_> = catalog::repo::unknown_keys(&mut *conn, &keys)
         .await?
         .into_iter()
         .collect();
@@ -303,7 +303,7 @@ async fn complete_audit(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let directions = catalog::directions(&mut *tx, &keys).await?;
+    let directions = catalog::repo::directions(&mut *tx, &keys).await?;
     let drafts = findings::compute(&facts, |key| directions.get(key).copied());
     repo::complete(&mut tx, audit_id, &drafts).await?;
     record_snapshot(&mut tx, &record).await?;
@@ -317,38 +317,33 @@ async fn complete_audit(
 /// transaction. Derived metrics in entries are figures for people; their
 /// values follow from the base metrics and are not stored.
 async fn record_snapshot(tx: &mut PgConnection, record: &AuditRecord) -> Result<(), ApiError> {
-    // Series are created in the completing transaction itself: borrowing a
-    // second connection while this one is held could starve the pool.
-    let mut lookup = Lookup::Transaction(&mut *tx);
-    let mut resolver = Resolver::new(&mut lookup).await?;
-    let as_of = time::to_proto(record.audit.as_of);
+    // Entries were validated when written (keys, value bounds) and their
+    // accounts are locked by the completion, so the rows go straight in.
+    let catalog = catalog::repo::load_all(&mut *tx).await?;
     let source = AUDITS.name(record.audit.audit_id);
-    let observations: Vec<pb::Observation> = record
+    let source = source.as_str();
+    let rows: Vec<ObservationRow<'_>> = record
         .entries
         .iter()
         .flat_map(|entry| {
             entry
                 .metrics
                 .iter()
-                .map(move |(metric_key, value)| (entry.account_id, metric_key, *value))
+                .map(move |(metric_key, value)| ObservationRow {
+                    metric_key,
+                    account_id: Some(entry.account_id),
+                    observed_at: record.audit.as_of,
+                    value: *value,
+                    source,
+                })
         })
-        .filter(|(_, metric_key, _)| resolver.is_base_metric(metric_key))
-        .map(|(account_id, metric_key, value)| pb::Observation {
-            metric_key: metric_key.clone(),
-            account: ACCOUNTS.name(account_id),
-            observed_at: Some(as_of),
-            value,
-            source: source.clone(),
-            recorded_at: None,
+        .filter(|row| {
+            catalog
+                .get(row.metric_key)
+                .is_some_and(|metric| metric.is_base())
         })
         .collect();
-    if observations.is_empty() {
-        return Ok(());
-    }
-    let staged = resolver
-        .resolve(&mut lookup, &observations, Utc::now())
-        .await?;
-    ingest::write_in(tx, staged).await?;
+    ingest::record_in(tx, &rows).await?;
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use super::{StagedRow, account_deleted};
 use crate::accounts;
 use crate::api::names::ACCOUNTS;
 use crate::error::{ApiError, Violations, violated_constraint};
-use crate::metrics::model::{ObservationRow, parse_observation};
+use crate::observations::model::{ObservationRow, parse_observation};
 use crate::pb;
 
 /// Where the resolver reaches the database.
@@ -220,8 +220,10 @@ impl Resolver {
         violations.finish(rows)
     }
 
-    /// Resolves the ids of valid rows, creating missing series and sources.
-    async fn stage(
+    /// Resolves the ids of valid rows (their metrics base metrics of the
+    /// catalog, their accounts existing), creating missing series and
+    /// sources.
+    pub async fn stage(
         &mut self,
         db: &mut Lookup<'_>,
         rows: &[ObservationRow<'_>],

@@ -13,10 +13,12 @@ use chrono::DateTime;
 use sqlx::PgConnection;
 
 use super::StagedRow;
-use super::copy::DAY_MICROS;
 use super::savepoint::{self, Attempt, DeadlockRetries};
 use crate::error::ApiError;
-use crate::metrics::aggregate::Partial;
+use crate::observations::read::combine::Partial;
+
+/// Microseconds in a day.
+pub(super) const DAY_MICROS: i64 = 86_400_000_000;
 
 /// Aggregates per (series id, UTC day number since 1970), in key order.
 pub(super) type DailyPartials = BTreeMap<(i64, i64), Partial>;

@@ -36,7 +36,7 @@ use sqlx::PgConnection;
 pub use load::{BATCH_ROWS, Loader};
 pub use resolve::{Lookup, Resolver};
 
-use super::model::MAX_OBSERVATIONS_PER_MESSAGE;
+use super::model::{MAX_OBSERVATIONS_PER_MESSAGE, ObservationRow};
 use crate::error::ApiError;
 
 /// A row ready for COPY: every reference resolved to an id.
@@ -100,4 +100,24 @@ mod tests {
         assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE).is_ok());
         assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE + 1).is_err());
     }
+}
+
+/// Records rows the caller built and checked itself (base metrics of the
+/// catalog, existing accounts) in the caller's transaction `conn`, creating
+/// their series there too: the in-process entry of CompleteAudit's
+/// snapshot, with no wire messages and no second connection. Returns how
+/// many observations were written.
+pub async fn record_in(
+    conn: &mut PgConnection,
+    rows: &[ObservationRow<'_>],
+) -> Result<i64, ApiError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let staged = {
+        let mut lookup = Lookup::Transaction(&mut *conn);
+        let mut resolver = Resolver::new(&mut lookup).await?;
+        resolver.stage(&mut lookup, rows).await?
+    };
+    write_in(conn, staged).await
 }

@@ -1,7 +1,7 @@
-//! `MetricService`: the catalog, observation writes and streams, listing and
-//! queries.
+//! `MetricService`: observation writes and streams, listing and queries,
+//! and the catalog methods (served by [`crate::catalog::service`]).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -9,19 +9,15 @@ use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tonic::{Code, Request, Response, Status, Streaming};
 
-use super::catalog;
 use super::ingest::{self, BATCH_ROWS, Loader, Lookup, Resolver, StagedRow};
-use super::model::{NewMetric, parse_metric_name};
-use super::query;
+use super::read::{list, query};
 use crate::api::body::RequestBodyOutcome;
-use crate::api::filter::{FieldKind, FilterField};
-use crate::api::list::ListRequest;
+use crate::api::detached;
 use crate::api::too_large::message_too_large;
-use crate::api::{detached, idempotency};
 use crate::app::MAX_MESSAGE_BYTES;
-use crate::error::{ApiError, ResourceKind, Violations};
+use crate::catalog;
+use crate::error::ApiError;
 use crate::pb;
-use crate::pb::metric_definition::Kind;
 
 /// The limits that keep StreamObservations calls from starving everything
 /// else of database connections.
@@ -69,92 +65,6 @@ impl MetricApi {
             }
         })
     }
-}
-
-/// The fields ListMetricDefinitions filters on.
-static DEFINITION_FILTER_FIELDS: LazyLock<Vec<FilterField>> = LazyLock::new(|| {
-    vec![
-        FilterField {
-            name: "kind",
-            column: "kind",
-            kind: FieldKind::enumeration::<Kind>(),
-        },
-        FilterField {
-            name: "builtin",
-            column: "builtin",
-            kind: FieldKind::Bool,
-        },
-    ]
-});
-
-async fn list_definitions(
-    pool: &PgPool,
-    request: pb::ListMetricDefinitionsRequest,
-) -> Result<pb::ListMetricDefinitionsResponse, ApiError> {
-    let pb::ListMetricDefinitionsRequest {
-        page_size,
-        page_token,
-        filter,
-    } = request;
-    let list: ListRequest<String> =
-        ListRequest::parse(page_size, &page_token, filter, &DEFINITION_FILTER_FIELDS)?;
-    let mut conn = pool.acquire().await?;
-    let records = catalog::list(
-        &mut conn,
-        &list.conditions,
-        list.after.clone(),
-        list.fetch_limit(),
-    )
-    .await?;
-    let (records, next_page_token) =
-        list.into_page(records, |record| record.row.metric_key.clone());
-    Ok(pb::ListMetricDefinitionsResponse {
-        metric_definitions: records
-            .into_iter()
-            .map(pb::MetricDefinition::try_from)
-            .collect::<Result<_, _>>()?,
-        next_page_token,
-    })
-}
-
-async fn get_definition(
-    pool: &PgPool,
-    request: pb::GetMetricDefinitionRequest,
-) -> Result<pb::MetricDefinition, ApiError> {
-    let pb::GetMetricDefinitionRequest { name } = request;
-    let key = parse_metric_name("name", &name)?;
-    catalog::get(&mut *pool.acquire().await?, &key)
-        .await?
-        .ok_or(ApiError::NotFound {
-            kind: ResourceKind::Metric,
-            name,
-        })?
-        .try_into()
-}
-
-async fn create_definition(
-    pool: &PgPool,
-    request: pb::CreateMetricDefinitionRequest,
-) -> Result<pb::MetricDefinition, ApiError> {
-    let mut violations = Violations::default();
-    let request_id = idempotency::parse_request_id(&mut violations, &request.request_id);
-    violations.finish(())?;
-    let known = catalog::load_all(&mut *pool.acquire().await?).await?;
-    let metric = NewMetric::parse(request.metric_definition.as_ref(), &known)?;
-    idempotency::once(
-        pool,
-        request_id,
-        "CreateMetricDefinition",
-        &request,
-        async |tx| {
-            catalog::insert(tx, &metric).await?;
-            catalog::get(tx, &metric.key)
-                .await?
-                .ok_or_else(|| ApiError::internal("a metric just created is missing"))?
-                .try_into()
-        },
-    )
-    .await
 }
 
 async fn write_observations(
@@ -348,7 +258,7 @@ impl pb::metric_service_server::MetricService for MetricApi {
         request: Request<pb::ListMetricDefinitionsRequest>,
     ) -> Result<Response<pb::ListMetricDefinitionsResponse>, Status> {
         Ok(Response::new(
-            list_definitions(&self.pool, request.into_inner()).await?,
+            catalog::service::list_definitions(&self.pool, request.into_inner()).await?,
         ))
     }
 
@@ -357,7 +267,7 @@ impl pb::metric_service_server::MetricService for MetricApi {
         request: Request<pb::GetMetricDefinitionRequest>,
     ) -> Result<Response<pb::MetricDefinition>, Status> {
         Ok(Response::new(
-            get_definition(&self.pool, request.into_inner()).await?,
+            catalog::service::get_definition(&self.pool, request.into_inner()).await?,
         ))
     }
 
@@ -366,7 +276,7 @@ impl pb::metric_service_server::MetricService for MetricApi {
         request: Request<pb::CreateMetricDefinitionRequest>,
     ) -> Result<Response<pb::MetricDefinition>, Status> {
         Ok(Response::new(
-            create_definition(&self.pool, request.into_inner()).await?,
+            catalog::service::create_definition(&self.pool, request.into_inner()).await?,
         ))
     }
 
@@ -413,7 +323,7 @@ impl pb::metric_service_server::MetricService for MetricApi {
     ) -> Result<Response<pb::ListObservationsResponse>, Status> {
         let mut conn = self.pool.acquire().await.map_err(ApiError::from)?;
         Ok(Response::new(
-            query::list_observations(&mut conn, request.into_inner()).await?,
+            list::list_observations(&mut conn, request.into_inner()).await?,
         ))
     }
 

@@ -5,45 +5,44 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 
-use super::aggregate::{Aggregation, Formula, Terms};
+use super::Better;
+use super::formula::{Aggregation, Formula, Terms};
 use super::model::NewMetric;
 use crate::api::enums::ProtoEnum;
 use crate::api::filter::Conditions;
-use crate::audits::findings::Direction;
 use crate::error::{ApiError, ResourceKind};
 
-/// A definition row.
+/// A definition row as stored; decoded into a [`MetricRecord`] at once.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct MetricRow {
-    /// The key.
-    pub metric_key: String,
+struct MetricRow {
+    metric_key: String,
+    display_name: String,
+    description: String,
+    unit: String,
+    kind: String,
+    aggregation: Option<String>,
+    better: String,
+    scale: Option<f64>,
+    builtin: bool,
+}
+
+/// A metric definition with its formula, enum columns decoded.
+#[derive(Debug, Clone)]
+pub struct MetricRecord {
+    /// The key, which is also the id.
+    pub key: String,
     /// The label.
     pub display_name: String,
     /// What it measures.
     pub description: String,
     /// The unit.
     pub unit: String,
-    /// `BASE` or `DERIVED`.
-    pub kind: String,
-    /// A base metric's aggregation name.
-    pub aggregation: Option<String>,
-    /// `HIGHER` or `LOWER`.
-    pub better: String,
-    /// A derived metric's scale.
-    pub scale: Option<f64>,
+    /// Which way the metric improves.
+    pub better: Better,
     /// Shipped with goalpost.
     pub builtin: bool,
-}
-
-/// A definition with its formula terms.
-#[derive(Debug, Clone)]
-pub struct MetricRecord {
-    /// The definition.
-    pub row: MetricRow,
-    /// (term key, coefficient) above the bar, in order.
-    pub numerator: Terms,
-    /// (term key, coefficient) below the bar, in order.
-    pub denominator: Terms,
+    /// How its value over a window is computed.
+    pub computation: Computation,
 }
 
 /// How a metric is computed, as the query engine needs it.
@@ -58,32 +57,51 @@ pub enum Computation {
 impl MetricRecord {
     /// Whether the metric is observed directly.
     pub fn is_base(&self) -> bool {
-        self.row.kind == "BASE"
+        matches!(self.computation, Computation::Base(_))
     }
 
-    /// How the metric is computed.
-    pub fn computation(&self) -> Result<Computation, ApiError> {
-        if !self.is_base() {
-            return Ok(Computation::Derived(Formula {
-                numerator: self.numerator.clone(),
-                denominator: self.denominator.clone(),
-                scale: self.row.scale.unwrap_or(1.0),
-            }));
+    /// The base aggregation, for a base metric.
+    pub fn aggregation(&self) -> Option<Aggregation> {
+        match self.computation {
+            Computation::Base(aggregation) => Some(aggregation),
+            Computation::Derived(_) => None,
         }
-        let aggregation = match self.row.aggregation.as_deref() {
-            Some("SUM") => Aggregation::Sum,
-            Some("LAST") => Aggregation::Last,
-            Some("AVG") => Aggregation::Avg,
-            Some("MIN") => Aggregation::Min,
-            Some("MAX") => Aggregation::Max,
-            other => {
-                return Err(ApiError::internal(format!(
-                    "metric {} has aggregation {other:?}",
-                    self.row.metric_key
-                )));
-            }
+    }
+
+    fn decode(row: MetricRow, numerator: Terms, denominator: Terms) -> Result<Self, ApiError> {
+        let corrupt = |what: &str, value: &str| {
+            ApiError::internal(format!("metric {} has {what} {value:?}", row.metric_key))
         };
-        Ok(Computation::Base(aggregation))
+        let better = match row.better.as_str() {
+            "HIGHER" => Better::Higher,
+            "LOWER" => Better::Lower,
+            other => return Err(corrupt("better", other)),
+        };
+        let computation = match (row.kind.as_str(), row.aggregation.as_deref()) {
+            ("DERIVED", _) => Computation::Derived(Formula {
+                numerator,
+                denominator,
+                scale: row.scale.unwrap_or(1.0),
+            }),
+            ("BASE", Some(name)) => Computation::Base(match name {
+                "SUM" => Aggregation::Sum,
+                "LAST" => Aggregation::Last,
+                "AVG" => Aggregation::Avg,
+                "MIN" => Aggregation::Min,
+                "MAX" => Aggregation::Max,
+                other => return Err(corrupt("aggregation", other)),
+            }),
+            (other, _) => return Err(corrupt("kind", other)),
+        };
+        Ok(MetricRecord {
+            key: row.metric_key,
+            display_name: row.display_name,
+            description: row.description,
+            unit: row.unit,
+            better,
+            builtin: row.builtin,
+            computation,
+        })
     }
 }
 
@@ -96,7 +114,7 @@ pub async fn load_all(conn: &mut PgConnection) -> Result<HashMap<String, MetricR
     let records = with_terms(conn, rows).await?;
     Ok(records
         .into_iter()
-        .map(|record| (record.row.metric_key.clone(), record))
+        .map(|record| (record.key.clone(), record))
         .collect())
 }
 
@@ -153,17 +171,12 @@ async fn with_terms(
         }
         .push((term, coefficient));
     }
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|row| {
             let (numerator, denominator) = by_metric.remove(&row.metric_key).unwrap_or_default();
-            MetricRecord {
-                row,
-                numerator,
-                denominator,
-            }
+            MetricRecord::decode(row, numerator, denominator)
         })
-        .collect())
+        .collect()
 }
 
 /// Stores a custom definition and its terms.
@@ -235,11 +248,11 @@ pub async fn unknown_keys(
     .await?)
 }
 
-/// The "better" direction of each of `keys` found in the catalog.
+/// Which way each of `keys` found in the catalog improves.
 pub async fn directions(
     executor: impl PgExecutor<'_>,
     keys: &[String],
-) -> Result<HashMap<String, Direction>, ApiError> {
+) -> Result<HashMap<String, Better>, ApiError> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "select metric_key, better from metric_definition where metric_key = any($1)",
     )
@@ -250,9 +263,9 @@ pub async fn directions(
         .into_iter()
         .map(|(key, better)| {
             let direction = if better == "LOWER" {
-                Direction::Lower
+                Better::Lower
             } else {
-                Direction::Higher
+                Better::Higher
             };
             (key, direction)
         })

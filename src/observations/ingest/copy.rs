@@ -4,13 +4,10 @@ use chrono::DateTime;
 use sqlx::PgConnection;
 
 use super::StagedRow;
-use super::rollup::DailyPartials;
+use super::rollup::{DAY_MICROS, DailyPartials};
 
 /// Microseconds between the Unix epoch and PostgreSQL's epoch, 2000-01-01.
 const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
-/// Microseconds in a day.
-pub(super) const DAY_MICROS: i64 = 86_400_000_000;
 
 /// The binary COPY header: signature, flags, header extension length.
 const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";

@@ -1,0 +1,8 @@
+//! Reading observations: listing them, and the window evaluator that
+//! QueryMetric and progress share.
+
+pub mod buckets;
+pub mod combine;
+pub mod evaluate;
+pub mod list;
+pub mod query;
