@@ -89,19 +89,6 @@ pub async fn write_in(conn: &mut PgConnection, rows: Vec<StagedRow>) -> Result<i
     loader.finish().await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batch_sizes_are_bounded() {
-        assert!(check_batch_size(0).is_err());
-        assert!(check_batch_size(1).is_ok());
-        assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE).is_ok());
-        assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE + 1).is_err());
-    }
-}
-
 /// Records rows the caller built and checked itself (base metrics of the
 /// catalog, existing accounts) in the caller's transaction `conn`, creating
 /// their series there too: the in-process entry of CompleteAudit's
@@ -120,4 +107,17 @@ pub async fn record_in(
         resolver.stage(&mut lookup, rows).await?
     };
     write_in(conn, staged).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_sizes_are_bounded() {
+        assert!(check_batch_size(0).is_err());
+        assert!(check_batch_size(1).is_ok());
+        assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE).is_ok());
+        assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE + 1).is_err());
+    }
 }
