@@ -14,4 +14,5 @@ mod metrics;
 mod observations;
 mod odd_values;
 mod platform;
+mod progress;
 mod query_consistency;
