@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audits;
+mod goals;
 mod helpers;
 mod idempotency;
 mod ingest_corrections;
