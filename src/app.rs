@@ -165,7 +165,7 @@ impl Application {
         let goals = GoalServiceServer::new(GoalApi::new(pool.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
         let progress =
-            ProgressServiceServer::new(ProgressApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
+            ProgressServiceServer::new(ProgressApi::new(pool.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES);
 
         let stopping = async {
             shutdown.await;

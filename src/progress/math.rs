@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::catalog::Better;
-use crate::goals::model::{Checkpoint, Framework, TargetMode, TargetSpec};
+use crate::goals::model::{Checkpoint, TargetMode, TargetSpec};
 
 /// Nanoseconds in one day, for exact day arithmetic on timestamps.
 const NANOS_PER_DAY: i128 = 86_400 * 1_000_000_000;
@@ -322,6 +322,7 @@ pub fn grade(score: f64) -> Grade {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::goals::model::Framework;
     use Better::{Higher, Lower};
     use TargetMode::{AtLeast, AtMost, Reach};
     use chrono::TimeDelta;
