@@ -164,8 +164,8 @@ impl Application {
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
         let goals = GoalServiceServer::new(GoalApi::new(pool.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let progress =
-            ProgressServiceServer::new(ProgressApi::new(pool.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let progress = ProgressServiceServer::new(ProgressApi::new(pool.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
         let stopping = async {
             shutdown.await;

@@ -74,7 +74,10 @@ pub fn goal_progress(goal: &Goal, progress: GoalProgress) -> pb::GoalProgress {
     }
 }
 
-fn key_result_progress(key_result: &KeyResult, progress: KeyResultProgress) -> pb::KeyResultProgress {
+fn key_result_progress(
+    key_result: &KeyResult,
+    progress: KeyResultProgress,
+) -> pb::KeyResultProgress {
     pb::KeyResultProgress {
         key_result: KEY_RESULTS.name(key_result.goal_id, key_result.id),
         baseline: progress.baseline,
@@ -84,12 +87,14 @@ fn key_result_progress(key_result: &KeyResult, progress: KeyResultProgress) -> p
         score: progress.score,
         expected: progress.expected,
         status: status(progress.status) as i32,
-        forecast: progress.forecast.map(|forecast| pb::key_result_progress::Forecast {
-            projected_value: forecast.projected_value,
-            projected_score: forecast.projected_score,
-            // A line crossing the target beyond year 9999 has no timestamp.
-            completion_time: forecast.completion_time.and_then(time::to_proto_checked),
-        }),
+        forecast: progress
+            .forecast
+            .map(|forecast| pb::key_result_progress::Forecast {
+                projected_value: forecast.projected_value,
+                projected_score: forecast.projected_score,
+                // A line crossing the target beyond year 9999 has no timestamp.
+                completion_time: forecast.completion_time.and_then(time::to_proto_checked),
+            }),
         last_observation_time: time::to_proto_opt(progress.last_observation_time),
     }
 }

@@ -147,8 +147,7 @@ impl<'a> MetricReads<'a> {
                 .iter()
                 .map(|at| window_at(self.measure, period.start, *at)),
         );
-        let mut values =
-            evaluate::evaluate(conn, &self.plan, &self.selection, &windows).await?;
+        let mut values = evaluate::evaluate(conn, &self.plan, &self.selection, &windows).await?;
         let baseline = match baseline_window {
             Ok(_) => values.remove(0),
             Err(fixed) => fixed,
@@ -189,7 +188,13 @@ impl Evaluator {
                     .await?,
             );
         }
-        Ok(combine_goal(period, threshold, as_of, &goal.key_results, key_results))
+        Ok(combine_goal(
+            period,
+            threshold,
+            as_of,
+            &goal.key_results,
+            key_results,
+        ))
     }
 
     async fn key_result_progress(
@@ -202,8 +207,10 @@ impl Evaluator {
     ) -> Result<KeyResultProgress, ApiError> {
         let measure = match &key_result.measure {
             Measure::Milestones(milestones) => {
-                let done: Vec<Option<DateTime<Utc>>> =
-                    milestones.iter().map(|milestone| milestone.done_time).collect();
+                let done: Vec<Option<DateTime<Utc>>> = milestones
+                    .iter()
+                    .map(|milestone| milestone.done_time)
+                    .collect();
                 return Ok(milestone_progress(&done, period, threshold, as_of));
             }
             Measure::Metric(measure) => measure,
@@ -277,8 +284,10 @@ impl Evaluator {
         for key_result in &goal.key_results {
             let column = match &key_result.measure {
                 Measure::Milestones(milestones) => {
-                    let done: Vec<Option<DateTime<Utc>>> =
-                        milestones.iter().map(|milestone| milestone.done_time).collect();
+                    let done: Vec<Option<DateTime<Utc>>> = milestones
+                        .iter()
+                        .map(|milestone| milestone.done_time)
+                        .collect();
                     moments
                         .iter()
                         .map(|at| {
@@ -463,7 +472,12 @@ fn milestone_progress(
         expected,
         status: math::status(Some(score), expected, threshold, as_of, period.deadline),
         forecast: None,
-        last_observation_time: done.iter().flatten().filter(|at| **at <= as_of).max().copied(),
+        last_observation_time: done
+            .iter()
+            .flatten()
+            .filter(|at| **at <= as_of)
+            .max()
+            .copied(),
     }
 }
 
@@ -517,10 +531,7 @@ async fn last_observation_time(
             organisation,
         } => (false, accounts.clone(), *organisation),
     };
-    let day_start = at
-        .date_naive()
-        .and_time(chrono::NaiveTime::MIN)
-        .and_utc();
+    let day_start = at.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
     Ok(sqlx::query_scalar(
         "with selected as (
              select series_id from series

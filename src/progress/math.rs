@@ -376,7 +376,11 @@ mod tests {
 
     #[test]
     fn worked_example_b_okr_is_yellow_and_on_track() {
-        let (at, deadline, success) = (day(90.0), day(180.0), Framework::Okr.default_success_threshold());
+        let (at, deadline, success) = (
+            day(90.0),
+            day(180.0),
+            Framework::Okr.default_success_threshold(),
+        );
         let expected = time_fraction(period(0.0, 180.0), at);
         assert_eq!((expected, success), (0.5, 0.7));
         let verdict = |score| status(score, expected, success, at, deadline);

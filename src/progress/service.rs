@@ -167,19 +167,14 @@ async fn get_progress_history(
         .and_then(|at| violations.absorb(time::from_proto("start", at)));
     let end = end
         .as_ref()
-        .map(|_| moment(&mut violations, "end", end.as_ref(), now))
-        .flatten();
-    let interval = match validate::enum_value::<pb::Interval>(
-        &mut violations,
-        "interval",
-        interval,
-        false,
-    ) {
-        Some(pb::Interval::Hour) => Interval::Hour,
-        Some(pb::Interval::Week) => Interval::Week,
-        Some(pb::Interval::Month) => Interval::Month,
-        _ => Interval::Day,
-    };
+        .and_then(|_| moment(&mut violations, "end", end.as_ref(), now));
+    let interval =
+        match validate::enum_value::<pb::Interval>(&mut violations, "interval", interval, false) {
+            Some(pb::Interval::Hour) => Interval::Hour,
+            Some(pb::Interval::Week) => Interval::Week,
+            Some(pb::Interval::Month) => Interval::Month,
+            _ => Interval::Day,
+        };
     let goal_id = violations.finish(goal_id)?;
     let Some(goal_id) = goal_id else {
         return Err(ApiError::internal("validated fields are missing"));
@@ -217,7 +212,9 @@ fn history_moments(
     let too_many = || {
         ApiError::invalid_field(
             "interval",
-            format!("would make more than {MAX_BUCKETS} steps: use a longer interval or a shorter range"),
+            format!(
+                "would make more than {MAX_BUCKETS} steps: use a longer interval or a shorter range"
+            ),
         )
     };
     let mut moments: Vec<DateTime<Utc>> = buckets::buckets(start, end, interval)

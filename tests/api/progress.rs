@@ -84,7 +84,10 @@ pub fn metric_key_result(metric_key: &str, accounts: &[&str], window_days: i32) 
         title: format!("Move {metric_key}"),
         kind: pb::key_result::Kind::Metric as i32,
         metric_key: metric_key.to_owned(),
-        accounts: accounts.iter().map(|account| (*account).to_owned()).collect(),
+        accounts: accounts
+            .iter()
+            .map(|account| (*account).to_owned())
+            .collect(),
         window_days,
         ..Default::default()
     }
@@ -107,7 +110,11 @@ pub fn milestone_key_result(steps: &[&str]) -> pb::KeyResult {
 }
 
 /// Adds a key result to `goal`, failing the test if that fails.
-pub async fn add_key_result(app: &TestApp, goal: &pb::Goal, key_result: pb::KeyResult) -> pb::KeyResult {
+pub async fn add_key_result(
+    app: &TestApp,
+    goal: &pb::Goal,
+    key_result: pb::KeyResult,
+) -> pb::KeyResult {
     goal_client(app)
         .create_key_result(pb::CreateKeyResultRequest {
             parent: goal.name.clone(),
@@ -169,7 +176,11 @@ pub fn assert_close(found: f64, expected: f64, what: &str) {
 /// Asserts an optional value is present and close to `expected`.
 #[track_caller]
 pub fn assert_some_close(found: Option<f64>, expected: f64, what: &str) {
-    assert_close(found.unwrap_or_else(|| panic!("{what}: no data")), expected, what);
+    assert_close(
+        found.unwrap_or_else(|| panic!("{what}: no data")),
+        expected,
+        what,
+    );
 }
 
 /// The status of a progress message as the enum.

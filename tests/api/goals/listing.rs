@@ -73,7 +73,8 @@ async fn list_filters_select_by_type_framework_state_owner_team_and_parent() {
             ..smart_goal()
         })
         .await;
-    app.create_key_result(&parent.name, metric_key_result()).await;
+    app.create_key_result(&parent.name, metric_key_result())
+        .await;
     app.activate_goal(&parent.name).await.unwrap();
     app.create_goal(pb::Goal {
         title: "child okr".into(),
@@ -103,10 +104,7 @@ async fn list_filters_select_by_type_framework_state_owner_team_and_parent() {
         (r#"team = "brand""#, vec!["child okr"]),
         (r#"parent = """#, vec!["parent", "recruiting"]),
         (by_parent.as_str(), vec!["child okr"]),
-        (
-            r#"state = DRAFT AND team = "social""#,
-            vec!["recruiting"],
-        ),
+        (r#"state = DRAFT AND team = "social""#, vec!["recruiting"]),
     ];
     for (filter, expected) in cases {
         assert_eq!(list(&app, filter).await, expected, "{filter}");

@@ -16,7 +16,12 @@ use crate::helpers::{TestApp, assert_error, assert_violations, spawn_app};
 async fn followers_goal(app: &TestApp, title: &str) -> pb::Goal {
     let smart = create_goal(
         app,
-        goal(title, Framework::Smart, "2026-01-01T00:00:00Z", "2026-07-01T00:00:00Z"),
+        goal(
+            title,
+            Framework::Smart,
+            "2026-01-01T00:00:00Z",
+            "2026-07-01T00:00:00Z",
+        ),
     )
     .await;
     add_key_result(
@@ -95,8 +100,15 @@ async fn a_history_steps_daily_and_matches_single_answers() {
     assert_eq!(history.steps.len(), 33);
     assert_eq!(history.steps[0].time, Some(at("2026-02-28T00:00:00Z")));
     assert_eq!(history.steps[32].time, Some(at("2026-03-31T12:00:00Z")));
-    assert_eq!(history.steps[0].key_results[0].score, None, "nothing observed yet");
-    assert_some_close(history.steps[1].key_results[0].score, 0.1, "Mar 1 counts 1100");
+    assert_eq!(
+        history.steps[0].key_results[0].score, None,
+        "nothing observed yet"
+    );
+    assert_some_close(
+        history.steps[1].key_results[0].score,
+        0.1,
+        "Mar 1 counts 1100",
+    );
     for step in [5usize, 17, 32] {
         let time = history.steps[step].time.unwrap();
         let single = progress_client(&app)
@@ -109,7 +121,10 @@ async fn a_history_steps_daily_and_matches_single_answers() {
             .into_inner();
         assert_close(history.steps[step].score, single.score, "score");
         assert_close(history.steps[step].expected, single.expected, "expected");
-        assert_eq!(history.steps[step].key_results[0].score, single.key_results[0].score);
+        assert_eq!(
+            history.steps[step].key_results[0].score,
+            single.key_results[0].score
+        );
     }
 }
 
@@ -118,11 +133,24 @@ async fn a_report_counts_goals_per_status_on_every_page() {
     let app = spawn_app().await;
     observe_march_followers(&app).await;
     let mut names = Vec::new();
-    for title in ["Grow followers one", "Grow followers two", "Grow followers three"] {
+    for title in [
+        "Grow followers one",
+        "Grow followers two",
+        "Grow followers three",
+    ] {
         names.push(followers_goal(&app, title).await.name);
     }
     // A draft without data.
-    create_goal(&app, goal("Draft goal here", Framework::Okr, "2026-01-01T00:00:00Z", "2026-07-01T00:00:00Z")).await;
+    create_goal(
+        &app,
+        goal(
+            "Draft goal here",
+            Framework::Okr,
+            "2026-01-01T00:00:00Z",
+            "2026-07-01T00:00:00Z",
+        ),
+    )
+    .await;
 
     let mut seen = Vec::new();
     let mut token = String::new();
@@ -132,7 +160,11 @@ async fn a_report_counts_goals_per_status_on_every_page() {
                 page_size: 2,
                 page_token: token.clone(),
                 filter: "framework = SMART".into(),
-                as_of: if token.is_empty() { Some(at("2026-03-31T12:00:00Z")) } else { None },
+                as_of: if token.is_empty() {
+                    Some(at("2026-03-31T12:00:00Z"))
+                } else {
+                    None
+                },
             })
             .await
             .expect("a report page")
@@ -150,7 +182,11 @@ async fn a_report_counts_goals_per_status_on_every_page() {
             "the same counts on every page"
         );
         for row in &page.goal_progress {
-            assert_eq!(row.as_of, Some(at("2026-03-31T12:00:00Z")), "one moment for the report");
+            assert_eq!(
+                row.as_of,
+                Some(at("2026-03-31T12:00:00Z")),
+                "one moment for the report"
+            );
             seen.push(row.goal.clone());
         }
         if page.next_page_token.is_empty() {
@@ -188,7 +224,11 @@ async fn check_goal_reports_each_check_and_achievability() {
         .expect("check the goal")
         .into_inner();
     assert!(checked.passed);
-    let names: Vec<&str> = checked.checks.iter().map(|check| check.check.as_str()).collect();
+    let names: Vec<&str> = checked
+        .checks
+        .iter()
+        .map(|check| check.check.as_str())
+        .collect();
     assert_eq!(names, ["SPECIFIC", "MEASURABLE", "RELEVANT", "TIME_BOUND"]);
     assert!(checked.checks.iter().all(|check| !check.message.is_empty()));
     let judged = &checked.achievability[0];

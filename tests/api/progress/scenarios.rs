@@ -6,8 +6,8 @@ use goalpost::pb::key_result::TargetMode;
 use goalpost::pb::metric_definition::{Aggregation, Better};
 
 use super::{
-    activate, add_key_result, assert_close, assert_some_close, create_goal, goal,
-    mark_done, metric_key_result, milestone_key_result, observe, progress_at, status_of,
+    activate, add_key_result, assert_close, assert_some_close, create_goal, goal, mark_done,
+    metric_key_result, milestone_key_result, observe, progress_at, status_of,
 };
 use crate::helpers::spawn_app;
 use crate::metrics::{base_metric, create_metric};
@@ -29,7 +29,12 @@ async fn worked_example_a_smart_decrease_is_on_track() {
     observe(&app, &[("water_use", "", "2026-03-30T08:00:00Z", 45.0)]).await;
     let smart = create_goal(
         &app,
-        goal("Save water at strategic suppliers", Framework::Smart, "2026-01-01T00:00:00Z", "2026-07-01T00:00:00Z"),
+        goal(
+            "Save water at strategic suppliers",
+            Framework::Smart,
+            "2026-01-01T00:00:00Z",
+            "2026-07-01T00:00:00Z",
+        ),
     )
     .await;
     add_key_result(
@@ -83,7 +88,12 @@ async fn worked_example_b_okr_is_yellow_and_on_track() {
     .await;
     let okr = create_goal(
         &app,
-        goal("Win the audience", Framework::Okr, "2026-01-01T00:00:00Z", "2026-06-30T00:00:00Z"),
+        goal(
+            "Win the audience",
+            Framework::Okr,
+            "2026-01-01T00:00:00Z",
+            "2026-06-30T00:00:00Z",
+        ),
     )
     .await;
     add_key_result(
@@ -96,7 +106,12 @@ async fn worked_example_b_okr_is_yellow_and_on_track() {
         },
     )
     .await;
-    let steps = add_key_result(&app, &okr, milestone_key_result(&["personas", "policy", "crisis plan"])).await;
+    let steps = add_key_result(
+        &app,
+        &okr,
+        milestone_key_result(&["personas", "policy", "crisis plan"]),
+    )
+    .await;
     mark_done(&app, &steps, 0, "2026-02-01T00:00:00Z").await;
     mark_done(&app, &steps, 1, "2026-03-15T00:00:00Z").await;
     add_key_result(
@@ -144,7 +159,9 @@ async fn worked_example_b_okr_is_yellow_and_on_track() {
 async fn smart_goal_cutting_a_metric_against_a_baseline_year() {
     let app = spawn_app().await;
     let mut rows = Vec::new();
-    let months = ["01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12"];
+    let months = [
+        "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12",
+    ];
     let times: Vec<(String, String)> = months
         .iter()
         .map(|month| {
@@ -163,7 +180,12 @@ async fn smart_goal_cutting_a_metric_against_a_baseline_year() {
     observe(&app, &rows).await;
     let smart = create_goal(
         &app,
-        goal("Cut paid social spend by a fifth", Framework::Smart, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z"),
+        goal(
+            "Cut paid social spend by a fifth",
+            Framework::Smart,
+            "2026-01-01T00:00:00Z",
+            "2027-01-01T00:00:00Z",
+        ),
     )
     .await;
     add_key_result(
@@ -197,7 +219,11 @@ async fn smart_goal_cutting_a_metric_against_a_baseline_year() {
     // A second earlier, the reverse.
     let before_noon = progress_at(&app, &smart, "2026-06-15T11:59:59Z").await;
     assert_some_close(before_noon.key_results[0].current, 10500.0, "before noon");
-    assert_some_close(before_noon.key_results[0].progress, 0.625, "progress before noon");
+    assert_some_close(
+        before_noon.key_results[0].progress,
+        0.625,
+        "progress before noon",
+    );
 }
 
 /// An OKR in the spirit of "a billion hours of watch time a day": daily
@@ -208,9 +234,18 @@ async fn smart_goal_cutting_a_metric_against_a_baseline_year() {
 async fn watch_time_okr_is_graded_from_three_key_results() {
     let app = spawn_app().await;
     create_metric(&app, base_metric("watch_hours", Aggregation::Sum)).await;
-    let main_app = app.create_account(pb::account::Network::Youtube, "main").await.name;
-    let search = app.create_account(pb::account::Network::Youtube, "search").await.name;
-    let kids = app.create_account(pb::account::Network::Youtube, "kids").await.name;
+    let main_app = app
+        .create_account(pb::account::Network::Youtube, "main")
+        .await
+        .name;
+    let search = app
+        .create_account(pb::account::Network::Youtube, "search")
+        .await
+        .name;
+    let kids = app
+        .create_account(pb::account::Network::Youtube, "kids")
+        .await
+        .name;
     observe(
         &app,
         &[
@@ -234,7 +269,12 @@ async fn watch_time_okr_is_graded_from_three_key_results() {
     .await;
     let okr = create_goal(
         &app,
-        goal("A billion hours of watch time a day", Framework::Okr, "2026-01-01T00:00:00Z", "2026-12-31T00:00:00Z"),
+        goal(
+            "A billion hours of watch time a day",
+            Framework::Okr,
+            "2026-01-01T00:00:00Z",
+            "2026-12-31T00:00:00Z",
+        ),
     )
     .await;
     add_key_result(
@@ -257,7 +297,12 @@ async fn watch_time_okr_is_graded_from_three_key_results() {
         },
     )
     .await;
-    let vr = add_key_result(&app, &okr, milestone_key_result(&["studio", "pilot", "catalogue", "launch"])).await;
+    let vr = add_key_result(
+        &app,
+        &okr,
+        milestone_key_result(&["studio", "pilot", "catalogue", "launch"]),
+    )
+    .await;
     mark_done(&app, &vr, 0, "2026-02-10T00:00:00Z").await;
     activate(&app, &okr).await;
 
@@ -313,10 +358,20 @@ async fn reputation_okr_mixes_milestones_a_count_and_a_decrease() {
     .await;
     let okr = create_goal(
         &app,
-        goal("Be the trusted voice of the industry", Framework::Okr, "2026-01-01T00:00:00Z", "2026-07-01T00:00:00Z"),
+        goal(
+            "Be the trusted voice of the industry",
+            Framework::Okr,
+            "2026-01-01T00:00:00Z",
+            "2026-07-01T00:00:00Z",
+        ),
     )
     .await;
-    let events = add_key_result(&app, &okr, milestone_key_result(&["SocialCon", "BrandSummit", "CX Days"])).await;
+    let events = add_key_result(
+        &app,
+        &okr,
+        milestone_key_result(&["SocialCon", "BrandSummit", "CX Days"]),
+    )
+    .await;
     mark_done(&app, &events, 1, "2026-03-02T00:00:00Z").await;
     add_key_result(
         &app,
