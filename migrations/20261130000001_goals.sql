@@ -29,6 +29,7 @@ create table goal (
     final_score        double precision,
     final_status       text,
     final_grade        text,
+    close_time         timestamptz,
     create_time        timestamptz not null default now(),
     update_time        timestamptz not null default now(),
     revision           bigint not null default 1,

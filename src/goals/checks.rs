@@ -236,6 +236,7 @@ mod tests {
             deadline: Some(now() + TimeDelta::days(180)),
             success_threshold: None,
             key_results,
+            closing: None,
             create_time: now(),
             update_time: now(),
             revision: 1,

@@ -96,6 +96,12 @@ impl From<&Goal> for pb::Goal {
             create_time: Some(time::to_proto(goal.create_time)),
             update_time: Some(time::to_proto(goal.update_time)),
             etag: etag::etag(goal.revision),
+            closing: goal.closing.map(|closing| pb::goal::Closing {
+                close_time: Some(time::to_proto(closing.time)),
+                score: closing.score,
+                status: crate::progress::convert::status(closing.status) as i32,
+                grade: crate::progress::convert::grade(closing.grade) as i32,
+            }),
         }
     }
 }

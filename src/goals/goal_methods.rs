@@ -1,6 +1,8 @@
 //! The goal methods of `GoalService`: parse the request, check it against
 //! the stored goal under its row lock, write, and return the goal whole.
 
+use crate::goals::model::Closing;
+use crate::progress::evaluate::Evaluator;
 use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -321,7 +323,23 @@ pub async fn close(pool: &PgPool, request: pb::CloseGoalRequest) -> Result<pb::G
         }
         GoalState::Active => {}
     }
-    repo::set_goal_state(&mut *tx, goal_id, GoalState::Closed, Utc::now()).await?;
+    // The final numbers are those of the closing moment, in the closing
+    // transaction: what GetGoalProgress answered just before.
+    let now = Utc::now();
+    let evaluator = Evaluator::new(&mut tx).await?;
+    let progress = evaluator.goal_progress(&mut tx, &current, now).await?;
+    repo::set_goal_state(&mut *tx, goal_id, GoalState::Closed, now).await?;
+    repo::record_closing(
+        &mut *tx,
+        goal_id,
+        Closing {
+            time: now,
+            score: progress.score,
+            status: progress.status,
+            grade: progress.grade,
+        },
+    )
+    .await?;
     let goal = reload(&mut tx, goal_id).await?;
     tx.commit().await?;
     Ok(goal)

@@ -96,6 +96,8 @@ pub struct Goal {
     pub success_threshold: Option<f64>,
     /// The key results, in creation order.
     pub key_results: Vec<KeyResult>,
+    /// The progress frozen when the goal was closed; `None` before.
+    pub closing: Option<Closing>,
     /// When the goal was created.
     pub create_time: DateTime<Utc>,
     /// When the goal's own fields or state last changed.
@@ -237,6 +239,47 @@ impl KeyResult {
     }
 }
 
+/// Where a goal or key result stands against what is expected of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Nothing to judge: the key result has no current value, or no key result of the goal has.
+    NoData,
+    /// Before the deadline, with nothing required yet or at least 0.9 of the required score.
+    OnTrack,
+    /// Before the deadline, with 0.6 or more, but less than 0.9, of the required score.
+    AtRisk,
+    /// Before the deadline, with less than 0.6 of the required score.
+    OffTrack,
+    /// A full score before the deadline, or the success threshold met from the deadline on.
+    Achieved,
+    /// The success threshold not met at or after the deadline.
+    Missed,
+}
+
+/// The OKR colour of a score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Grade {
+    /// A score under 0.4.
+    Red,
+    /// A score of 0.4 or more but under 0.7.
+    Yellow,
+    /// A score of 0.7 or more.
+    Green,
+}
+
+/// A closed goal's progress at the moment it was closed, kept as it was.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Closing {
+    /// When the goal was closed.
+    pub time: DateTime<Utc>,
+    /// Its score then.
+    pub score: f64,
+    /// Its status then.
+    pub status: Status,
+    /// Its grade then.
+    pub grade: Grade,
+}
+
 /// A stored enum text that is not one of the enum's values: a schema bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stored value {value:?} is not a {enumeration}")]
@@ -282,6 +325,11 @@ macro_rules! stored_names {
 }
 
 stored_names!(Framework, "framework", { Smart => "SMART", Okr => "OKR" });
+stored_names!(Status, "progress status", {
+    NoData => "NO_DATA", OnTrack => "ON_TRACK", AtRisk => "AT_RISK",
+    OffTrack => "OFF_TRACK", Achieved => "ACHIEVED", Missed => "MISSED",
+});
+stored_names!(Grade, "grade", { Red => "RED", Yellow => "YELLOW", Green => "GREEN" });
 stored_names!(GoalState, "goal state", {
     Draft => "DRAFT", Active => "ACTIVE", Closed => "CLOSED",
 });

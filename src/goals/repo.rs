@@ -14,8 +14,8 @@ use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::model::{
-    BaselineSpec, Checkpoint, Goal, KeyResult, Measure, MetricMeasure, Milestone, TargetSpec,
-    UnknownValue,
+    BaselineSpec, Checkpoint, Closing, Goal, KeyResult, Measure, MetricMeasure, Milestone,
+    TargetSpec, UnknownValue,
 };
 use crate::api::filter::{Conditions, FieldKind, FilterField};
 use crate::api::list::ListRequest;
@@ -94,6 +94,10 @@ struct GoalRow {
     start_time: Option<DateTime<Utc>>,
     deadline: Option<DateTime<Utc>>,
     success_threshold: Option<f64>,
+    final_score: Option<f64>,
+    final_status: Option<String>,
+    final_grade: Option<String>,
+    close_time: Option<DateTime<Utc>>,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
     revision: i64,
@@ -102,7 +106,7 @@ struct GoalRow {
 /// The goal columns read, in [`GoalRow`] order.
 const GOAL_COLUMNS: &str = "goal_id, title, description, goal_type, framework, state, owner, team,
     parent_goal_id, business_objective, start_time, deadline, success_threshold,
-    create_time, update_time, revision";
+    final_score, final_status, final_grade, close_time, create_time, update_time, revision";
 
 /// A key result row as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -330,6 +334,20 @@ async fn load_key_results(
 }
 
 fn decode_goal(row: GoalRow, key_results: Vec<KeyResult>) -> Result<Goal, UnknownValue> {
+    let closing = match (
+        row.close_time,
+        row.final_score,
+        row.final_status,
+        row.final_grade,
+    ) {
+        (Some(time), Some(score), Some(status), Some(grade)) => Some(Closing {
+            time,
+            score,
+            status: status.parse()?,
+            grade: grade.parse()?,
+        }),
+        _ => None,
+    };
     Ok(Goal {
         id: row.goal_id,
         title: row.title,
@@ -345,6 +363,7 @@ fn decode_goal(row: GoalRow, key_results: Vec<KeyResult>) -> Result<Goal, Unknow
         deadline: row.deadline,
         success_threshold: row.success_threshold,
         key_results,
+        closing,
         create_time: row.create_time,
         update_time: row.update_time,
         revision: row.revision,

@@ -47,7 +47,8 @@ pub fn status_counts(counts: [i32; 6]) -> Vec<pb::ProgressStatusCount> {
         .collect()
 }
 
-fn grade(grade: Grade) -> pb::Grade {
+/// The proto value of a grade.
+pub fn grade(grade: Grade) -> pb::Grade {
     match grade {
         Grade::Red => pb::Grade::Red,
         Grade::Yellow => pb::Grade::Yellow,

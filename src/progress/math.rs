@@ -9,37 +9,10 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::Better;
 use crate::goals::model::{Checkpoint, TargetMode, TargetSpec};
+pub use crate::goals::model::{Grade, Status};
 
 /// Nanoseconds in one day, for exact day arithmetic on timestamps.
 const NANOS_PER_DAY: i128 = 86_400 * 1_000_000_000;
-
-/// Where a goal or key result stands against what is expected of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    /// Nothing to judge: the key result has no current value, or no key result of the goal has.
-    NoData,
-    /// Before the deadline, with nothing required yet or at least 0.9 of the required score.
-    OnTrack,
-    /// Before the deadline, with 0.6 or more, but less than 0.9, of the required score.
-    AtRisk,
-    /// Before the deadline, with less than 0.6 of the required score.
-    OffTrack,
-    /// A full score before the deadline, or the success threshold met from the deadline on.
-    Achieved,
-    /// The success threshold not met at or after the deadline.
-    Missed,
-}
-
-/// The OKR colour of a score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Grade {
-    /// A score under 0.4.
-    Red,
-    /// A score of 0.4 or more but under 0.7.
-    Yellow,
-    /// A score of 0.7 or more.
-    Green,
-}
 
 /// The time frame of a goal. Bundled so that start, deadline and the moment of
 /// evaluation, three values of one type, cannot be passed in the wrong order.

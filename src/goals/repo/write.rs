@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, violated_constraint};
 use crate::goals::input::GoalFields;
 use crate::goals::key_result_input::KeyResultFields;
-use crate::goals::model::{BaselineSpec, GoalState, Measure, TargetSpec};
+use crate::goals::model::{BaselineSpec, Closing, GoalState, Measure, TargetSpec};
 
 /// The advisory lock every parent change holds until its transaction ends,
 /// so that two crossing changes (A under B, B under A) cannot both pass the
@@ -104,6 +104,26 @@ pub async fn set_goal_state(
     .bind(goal_id)
     .bind(state.as_db())
     .bind(start_if_unset)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Records a closed goal's final result.
+pub async fn record_closing(
+    executor: impl PgExecutor<'_>,
+    goal_id: Uuid,
+    closing: Closing,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "update goal set close_time = $2, final_score = $3, final_status = $4, final_grade = $5
+         where goal_id = $1",
+    )
+    .bind(goal_id)
+    .bind(closing.time)
+    .bind(closing.score)
+    .bind(closing.status.as_db())
+    .bind(closing.grade.as_db())
     .execute(executor)
     .await?;
     Ok(())

@@ -301,3 +301,35 @@ async fn bad_progress_requests_are_invalid_or_not_found() {
         .unwrap_err();
     assert_violations(&status, &["interval"]);
 }
+
+#[tokio::test]
+async fn closing_a_goal_records_its_final_result() {
+    let app = spawn_app().await;
+    let smart = followers_goal(&app, "Grow our follower base").await;
+    let an_hour_ago = (chrono::Utc::now() - chrono::TimeDelta::hours(1)).to_rfc3339();
+    observe(&app, &[("followers", "", an_hour_ago.as_str(), 1500.0)]).await;
+    let closed = super::goal_client(&app)
+        .close_goal(pb::CloseGoalRequest {
+            name: smart.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect("close the goal")
+        .into_inner();
+    let closing = closed.closing.expect("the final result");
+    // 1500 of 1000 → 2000 scores 0.5, past the deadline of a SMART goal.
+    assert_close(closing.score, 0.5, "final score");
+    assert_eq!(status_of(closing.status), pb::ProgressStatus::Missed);
+    assert_eq!(pb::Grade::try_from(closing.grade), Ok(pb::Grade::Yellow));
+    assert!(closing.close_time.is_some());
+    // Later observations do not change what was recorded.
+    observe(&app, &[("followers", "", an_hour_ago.as_str(), 2500.0)]).await;
+    let again = super::goal_client(&app)
+        .get_goal(pb::GetGoalRequest {
+            name: smart.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.closing, Some(closing));
+}
