@@ -64,12 +64,7 @@ pub struct ChildCollection {
 impl ChildCollection {
     /// The name of the child `id` of parent `parent_id`.
     pub fn name(&self, parent_id: Uuid, id: Uuid) -> String {
-        format!(
-            "{}/{}/{}",
-            self.parent.name(parent_id),
-            self.segment,
-            id
-        )
+        format!("{}/{}/{}", self.parent.name(parent_id), self.segment, id)
     }
 
     /// The (parent id, child id) of a well-formed name of this collection.
@@ -176,7 +171,10 @@ mod tests {
         let (goal, key_result) = (new_id(), new_id());
         let name = KEY_RESULTS.name(goal, key_result);
         assert_eq!(name, format!("goals/{goal}/keyResults/{key_result}"));
-        assert_eq!(KEY_RESULTS.parse("name", &name).unwrap(), (goal, key_result));
+        assert_eq!(
+            KEY_RESULTS.parse("name", &name).unwrap(),
+            (goal, key_result)
+        );
     }
 
     #[test]
@@ -199,7 +197,9 @@ mod tests {
                 panic!("{description}: expected INVALID_ARGUMENT");
             };
             assert!(
-                violations[0].description.contains("goals/{goal}/keyResults/{key_result}"),
+                violations[0]
+                    .description
+                    .contains("goals/{goal}/keyResults/{key_result}"),
                 "{description}"
             );
         }

@@ -163,6 +163,10 @@ mod tests {
         let crisis = info(GoalType::CrisisManagement);
         assert!(crisis.milestone_based);
         assert_eq!(crisis.recommended_metric_keys, ["sentiment_score"]);
-        assert!(info(GoalType::MarketInsights).recommended_metric_keys.is_empty());
+        assert!(
+            info(GoalType::MarketInsights)
+                .recommended_metric_keys
+                .is_empty()
+        );
     }
 }

@@ -61,9 +61,13 @@ impl GoalFields {
             false,
             Lines::Multi,
         );
-        let goal_type =
-            validate::enum_value::<pb::GoalType>(violations, &field("goal_type"), goal.goal_type, true)
-                .and_then(GoalType::from_proto);
+        let goal_type = validate::enum_value::<pb::GoalType>(
+            violations,
+            &field("goal_type"),
+            goal.goal_type,
+            true,
+        )
+        .and_then(GoalType::from_proto);
         let framework = validate::enum_value::<pb::goal::Framework>(
             violations,
             &field("framework"),

@@ -229,7 +229,10 @@ fn parse_baseline(
         .baseline_end
         .as_ref()
         .and_then(|t| violations.absorb(time::from_proto(&field("baseline_end"), t)));
-    match (key_result.baseline_start.is_some(), key_result.baseline_end.is_some()) {
+    match (
+        key_result.baseline_start.is_some(),
+        key_result.baseline_end.is_some(),
+    ) {
         (true, false) => violations.add(
             field("baseline_end"),
             "must be set together with baseline_start",
@@ -292,7 +295,9 @@ fn parse_target(
             if baseline == Some(BaselineSpec::Value(value)) {
                 violations.add(
                     field("target_value"),
-                    format!("equals baseline_value {value}: a target must differ from its baseline"),
+                    format!(
+                        "equals baseline_value {value}: a target must differ from its baseline"
+                    ),
                 );
                 return None;
             }
@@ -341,7 +346,11 @@ fn parse_checkpoints(
     let mut parsed = Vec::with_capacity(checkpoints.len());
     for (index, checkpoint) in checkpoints.iter().enumerate() {
         let field = |name: &str| format!("{prefix}.checkpoints[{index}].{name}");
-        validate::bounded_value(violations, || field("target_value"), checkpoint.target_value);
+        validate::bounded_value(
+            violations,
+            || field("target_value"),
+            checkpoint.target_value,
+        );
         let Some(timestamp) = &checkpoint.time else {
             violations.add(field("time"), "is required");
             continue;
@@ -352,7 +361,9 @@ fn parse_checkpoints(
         if let Some(first) = first_index_of.insert(time, index) {
             violations.add(
                 field("time"),
-                format!("repeats the time of checkpoints[{first}]: give each checkpoint its own time"),
+                format!(
+                    "repeats the time of checkpoints[{first}]: give each checkpoint its own time"
+                ),
             );
             continue;
         }

@@ -49,7 +49,10 @@ async fn check_references(
             if missing.contains(id) {
                 violations.add(
                     format!("key_result.accounts[{index}]"),
-                    format!("{} does not exist: create the account first", ACCOUNTS.name(*id)),
+                    format!(
+                        "{} does not exist: create the account first",
+                        ACCOUNTS.name(*id)
+                    ),
                 );
             }
         }
@@ -228,7 +231,12 @@ pub async fn delete(pool: &PgPool, request: pb::DeleteKeyResultRequest) -> Resul
     })
     .await?;
     let current = find(&goal, key_result_id)?;
-    etag::check(&given_etag, current.revision, ResourceKind::KeyResult, &name)?;
+    etag::check(
+        &given_etag,
+        current.revision,
+        ResourceKind::KeyResult,
+        &name,
+    )?;
     ensure_open(&goal)?;
     repo::delete_key_result(&mut *tx, key_result_id).await?;
     tx.commit().await?;

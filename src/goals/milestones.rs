@@ -29,12 +29,18 @@ pub async fn set_done(
     let mut violations = Violations::default();
     let ids = violations.absorb(KEY_RESULTS.parse("key_result", &key_result));
     let milestone = if milestone_id.is_empty() {
-        violations.add("milestone_id", "is required: the id of one of the key result's milestones");
+        violations.add(
+            "milestone_id",
+            "is required: the id of one of the key result's milestones",
+        );
         None
     } else {
         let parsed = Uuid::try_parse(&milestone_id).ok();
         if parsed.is_none() {
-            violations.add("milestone_id", format!("must be a milestone's id, a UUID, got {milestone_id:?}"));
+            violations.add(
+                "milestone_id",
+                format!("must be a milestone's id, a UUID, got {milestone_id:?}"),
+            );
         }
         parsed
     };
@@ -51,13 +57,19 @@ pub async fn set_done(
             {
                 violations.add(
                     "done_time",
-                    format!("must not be in the future, got {} (now is {})", at.to_rfc3339(), now.to_rfc3339()),
+                    format!(
+                        "must not be in the future, got {} (now is {})",
+                        at.to_rfc3339(),
+                        now.to_rfc3339()
+                    ),
                 );
             }
             at
         }
     };
-    let (Some((goal_id, key_result_id)), Some(milestone_id)) = violations.finish((ids, milestone))? else {
+    let (Some((goal_id, key_result_id)), Some(milestone_id)) =
+        violations.finish((ids, milestone))?
+    else {
         return Err(ApiError::internal("validated fields missing"));
     };
 
@@ -71,7 +83,12 @@ pub async fn set_done(
         .iter()
         .find(|candidate| candidate.id == key_result_id)
         .ok_or_else(|| KEY_RESULTS.not_found(goal_id, key_result_id))?;
-    etag::check(&given_etag, current.revision, ResourceKind::KeyResult, &key_result)?;
+    etag::check(
+        &given_etag,
+        current.revision,
+        ResourceKind::KeyResult,
+        &key_result,
+    )?;
     ensure_open(&goal)?;
     let Measure::Milestones(milestones) = &current.measure else {
         return Err(ApiError::failed_precondition(

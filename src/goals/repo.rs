@@ -56,10 +56,7 @@ pub fn filter_fields() -> &'static [FilterField] {
             FilterField {
                 name: "state",
                 column: "state",
-                kind: stored(
-                    GoalState::ALL.iter().map(|v| v.as_db()).collect(),
-                    "STATE_",
-                ),
+                kind: stored(GoalState::ALL.iter().map(|v| v.as_db()).collect(), "STATE_"),
             },
             FilterField {
                 name: "owner",
@@ -147,7 +144,9 @@ pub async fn get_goal(conn: &mut PgConnection, id: Uuid) -> Result<Option<Goal>,
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
-    Ok(with_key_results(conn, row.into_iter().collect()).await?.pop())
+    Ok(with_key_results(conn, row.into_iter().collect())
+        .await?
+        .pop())
 }
 
 /// Reads one goal with its key results and locks its row as `lock` says.
@@ -165,7 +164,9 @@ pub async fn lock_goal(
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
-    Ok(with_key_results(conn, row.into_iter().collect()).await?.pop())
+    Ok(with_key_results(conn, row.into_iter().collect())
+        .await?
+        .pop())
 }
 
 /// Reads up to `limit` goals matching `conditions` after `after` in id
@@ -204,7 +205,8 @@ pub async fn matching_goal_ids(
     executor: impl PgExecutor<'_>,
     conditions: &Conditions,
 ) -> Result<Vec<Uuid>, ApiError> {
-    let mut query: QueryBuilder<Postgres> = QueryBuilder::new("select goal_id from goal where true");
+    let mut query: QueryBuilder<Postgres> =
+        QueryBuilder::new("select goal_id from goal where true");
     conditions.push_to(&mut query);
     query.push(" order by goal_id");
     Ok(query.build_query_scalar().fetch_all(executor).await?)
@@ -217,13 +219,12 @@ pub async fn get_key_result(
     goal_id: Uuid,
     key_result_id: Uuid,
 ) -> Result<Option<KeyResult>, ApiError> {
-    let rows: Vec<KeyResultRow> = sqlx::query_as(
-        "select * from key_result where key_result_id = $1 and goal_id = $2",
-    )
-    .bind(key_result_id)
-    .bind(goal_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows: Vec<KeyResultRow> =
+        sqlx::query_as("select * from key_result where key_result_id = $1 and goal_id = $2")
+            .bind(key_result_id)
+            .bind(goal_id)
+            .fetch_all(&mut *conn)
+            .await?;
     Ok(load_key_results(conn, rows).await?.pop())
 }
 
@@ -244,7 +245,10 @@ async fn with_key_results(
     .await?;
     let mut by_goal: HashMap<Uuid, Vec<KeyResult>> = HashMap::new();
     for key_result in load_key_results(conn, key_result_rows).await? {
-        by_goal.entry(key_result.goal_id).or_default().push(key_result);
+        by_goal
+            .entry(key_result.goal_id)
+            .or_default()
+            .push(key_result);
     }
     rows.into_iter()
         .map(|row| {
@@ -288,7 +292,10 @@ async fn load_key_results(
 
     let mut accounts_of: HashMap<Uuid, Vec<Option<Uuid>>> = HashMap::new();
     for (key_result_id, account_id) in accounts {
-        accounts_of.entry(key_result_id).or_default().push(account_id);
+        accounts_of
+            .entry(key_result_id)
+            .or_default()
+            .push(account_id);
     }
     let mut checkpoints_of: HashMap<Uuid, Vec<Checkpoint>> = HashMap::new();
     for (key_result_id, time, target_value) in checkpoints {
@@ -299,11 +306,14 @@ async fn load_key_results(
     }
     let mut milestones_of: HashMap<Uuid, Vec<Milestone>> = HashMap::new();
     for (key_result_id, id, title, done_time) in milestones {
-        milestones_of.entry(key_result_id).or_default().push(Milestone {
-            id,
-            title,
-            done_time,
-        });
+        milestones_of
+            .entry(key_result_id)
+            .or_default()
+            .push(Milestone {
+                id,
+                title,
+                done_time,
+            });
     }
     rows.into_iter()
         .map(|row| {

@@ -152,7 +152,8 @@ impl TestApp {
     /// A SMART goal with one metric key result, activated.
     async fn active_smart_goal(&self) -> pb::Goal {
         let goal = self.create_goal(smart_goal()).await;
-        self.create_key_result(&goal.name, metric_key_result()).await;
+        self.create_key_result(&goal.name, metric_key_result())
+            .await;
         self.activate_goal(&goal.name).await.expect("activate")
     }
 
@@ -167,12 +168,11 @@ impl TestApp {
             "key_result_checkpoint",
             "milestone",
         ] {
-            let found: Vec<String> = sqlx::query_scalar(&format!(
-                "select t::text from {table} t order by t::text"
-            ))
-            .fetch_all(&self.pool)
-            .await
-            .expect("read the goal tables");
+            let found: Vec<String> =
+                sqlx::query_scalar(&format!("select t::text from {table} t order by t::text"))
+                    .fetch_all(&self.pool)
+                    .await
+                    .expect("read the goal tables");
             rows.extend(found.into_iter().map(|row| format!("{table}: {row}")));
         }
         rows

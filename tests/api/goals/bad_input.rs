@@ -119,7 +119,10 @@ async fn bad_goals_are_rejected_with_every_violation_and_nothing_stored() {
             .await
             .unwrap_err();
         assert_violations(&error, &fields);
-        assert!(app.goal_tables().await.is_empty(), "{description} stored something");
+        assert!(
+            app.goal_tables().await.is_empty(),
+            "{description} stored something"
+        );
     }
 }
 
@@ -358,7 +361,10 @@ async fn bad_key_results_are_rejected_with_every_violation_and_nothing_stored() 
                 ],
                 ..metric()
             },
-            vec!["key_result.checkpoints[1].time", "key_result.checkpoints[2].time"],
+            vec![
+                "key_result.checkpoints[1].time",
+                "key_result.checkpoints[2].time",
+            ],
         ),
         (
             "values beyond 1e15",
@@ -397,7 +403,11 @@ async fn bad_key_results_are_rejected_with_every_violation_and_nothing_stored() 
             .await
             .unwrap_err();
         assert_violations(&error, &fields);
-        assert_eq!(app.goal_tables().await, before, "{description} stored something");
+        assert_eq!(
+            app.goal_tables().await,
+            before,
+            "{description} stored something"
+        );
     }
 }
 
@@ -497,7 +507,12 @@ async fn bad_updates_are_rejected_and_change_nothing() {
         assert_eq!(app.goal_tables().await, before, "{description}");
     }
 
-    let key_result_cases: Vec<(&str, pb::KeyResult, Option<prost_types::FieldMask>, Vec<&str>)> = vec![
+    let key_result_cases: Vec<(
+        &str,
+        pb::KeyResult,
+        Option<prost_types::FieldMask>,
+        Vec<&str>,
+    )> = vec![
         (
             "a NaN weight",
             pb::KeyResult {
@@ -546,7 +561,11 @@ async fn malformed_names_are_invalid_and_unknown_ones_not_found() {
     let app = spawn_app().await;
     let goal = app.create_goal(smart_goal()).await;
     let mut client = app.goals();
-    for name in ["", "goals/nope", "accounts/0190b6f4-5e6b-7c1d-9a2e-3f4a5b6c7d8e"] {
+    for name in [
+        "",
+        "goals/nope",
+        "accounts/0190b6f4-5e6b-7c1d-9a2e-3f4a5b6c7d8e",
+    ] {
         let error = client
             .get_goal(pb::GetGoalRequest { name: name.into() })
             .await
@@ -568,7 +587,10 @@ async fn malformed_names_are_invalid_and_unknown_ones_not_found() {
             .unwrap_err();
         assert_violations(&error, &["name"]);
     }
-    let missing = format!("{}/keyResults/0190b6f4-5e6b-7c1d-9a2e-3f4a5b6c7d8e", goal.name);
+    let missing = format!(
+        "{}/keyResults/0190b6f4-5e6b-7c1d-9a2e-3f4a5b6c7d8e",
+        goal.name
+    );
     let error = client
         .get_key_result(pb::GetKeyResultRequest { name: missing })
         .await
@@ -581,7 +603,10 @@ async fn malformed_names_are_invalid_and_unknown_ones_not_found() {
         .unwrap_err();
     assert_error(&error, Code::NotFound, "GOAL_NOT_FOUND");
     let error = client
-        .create_key_result(create_key_result_request("goals/x", pb::KeyResult::default()))
+        .create_key_result(create_key_result_request(
+            "goals/x",
+            pb::KeyResult::default(),
+        ))
         .await
         .unwrap_err();
     assert_violations(&error, &["parent", "key_result.title", "key_result.kind"]);

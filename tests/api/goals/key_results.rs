@@ -36,15 +36,26 @@ async fn a_metric_key_result_is_created_read_and_returned_with_its_goal() {
             },
         )
         .await;
-    assert!(created.name.starts_with(&format!("{}/keyResults/", goal.name)));
+    assert!(
+        created
+            .name
+            .starts_with(&format!("{}/keyResults/", goal.name))
+    );
     assert_eq!(created.kind, Kind::Metric as i32);
-    assert_eq!(created.weight, Some(1.0), "reads return the weight in effect");
+    assert_eq!(
+        created.weight,
+        Some(1.0),
+        "reads return the weight in effect"
+    );
     assert_eq!(created.target_mode, TargetMode::Reach as i32);
     assert_eq!(created.accounts, [account.name.clone(), String::new()]);
     let times: Vec<_> = created.checkpoints.iter().map(|c| c.time).collect();
     assert_eq!(
         times,
-        [Some(ts("2027-03-01T00:00:00Z")), Some(ts("2027-05-01T00:00:00Z"))],
+        [
+            Some(ts("2027-03-01T00:00:00Z")),
+            Some(ts("2027-05-01T00:00:00Z"))
+        ],
         "checkpoints are stored sorted by time"
     );
 
@@ -61,8 +72,15 @@ async fn a_metric_key_result_is_created_read_and_returned_with_its_goal() {
         .create_key_result(&goal.name, milestone_key_result(&["Write a policy"]))
         .await;
     let with_goal = app.get_goal(&goal.name).await;
-    assert_eq!(with_goal.key_results, [created, second], "in creation order");
-    assert_eq!(with_goal.etag, goal.etag, "key results do not change the goal's etag");
+    assert_eq!(
+        with_goal.key_results,
+        [created, second],
+        "in creation order"
+    );
+    assert_eq!(
+        with_goal.etag, goal.etag,
+        "key results do not change the goal's etag"
+    );
 }
 
 #[tokio::test]
@@ -134,10 +152,17 @@ async fn an_updated_milestone_list_keeps_the_identity_and_done_state_of_named_mi
         .await
         .unwrap()
         .into_inner();
-    let titles: Vec<_> = updated.milestones.iter().map(|m| m.title.as_str()).collect();
+    let titles: Vec<_> = updated
+        .milestones
+        .iter()
+        .map(|m| m.title.as_str())
+        .collect();
     assert_eq!(titles, ["Crisis plan", "Social media policy"]);
     assert_eq!(updated.milestones[1].id, policy);
-    assert!(updated.milestones[1].done, "a kept milestone keeps its done state");
+    assert!(
+        updated.milestones[1].done,
+        "a kept milestone keeps its done state"
+    );
     assert_eq!(
         updated.milestones[1].done_time,
         Some(ts("2026-10-01T00:00:00Z"))
@@ -195,7 +220,11 @@ async fn a_metric_key_result_switches_from_a_target_value_to_a_change_percent() 
     assert_eq!(switched.target_value, None);
     assert_eq!(switched.target_change_percent, Some(-20.0));
     assert_eq!(switched.weight, Some(2.5));
-    assert_eq!(switched.baseline_value, Some(1000.0), "unmasked fields stay");
+    assert_eq!(
+        switched.baseline_value,
+        Some(1000.0),
+        "unmasked fields stay"
+    );
 
     let mut clear_weight = update(&["weight"]);
     if let Some(key_result) = clear_weight.key_result.as_mut() {
@@ -207,7 +236,11 @@ async fn a_metric_key_result_switches_from_a_target_value_to_a_change_percent() 
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(defaulted.weight, Some(1.0), "a cleared weight is the default");
+    assert_eq!(
+        defaulted.weight,
+        Some(1.0),
+        "a cleared weight is the default"
+    );
 }
 
 #[tokio::test]
@@ -335,7 +368,11 @@ async fn deleting_an_account_a_key_result_measures_is_refused_cleanly() {
         name: account.name.clone(),
         etag: String::new(),
     };
-    let error = app.audits().delete_account(delete.clone()).await.unwrap_err();
+    let error = app
+        .audits()
+        .delete_account(delete.clone())
+        .await
+        .unwrap_err();
     assert_error(&error, Code::FailedPrecondition, "ACCOUNT_IN_USE");
     assert_eq!(precondition_types(&error), ["ACCOUNT_IN_USE"]);
 

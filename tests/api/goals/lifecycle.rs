@@ -24,7 +24,11 @@ async fn the_ten_goal_types_are_listed_with_their_recommended_metrics() {
         .into_inner()
         .goal_types;
     let listed: Vec<i32> = types.iter().map(|t| t.goal_type).collect();
-    assert_eq!(listed, (1..=10).collect::<Vec<_>>(), "every type, in enum order");
+    assert_eq!(
+        listed,
+        (1..=10).collect::<Vec<_>>(),
+        "every type, in enum order"
+    );
     let conversions = &types[GoalType::Conversions as usize - 1];
     assert_eq!(
         conversions.recommended_metric_keys,
@@ -43,7 +47,11 @@ async fn the_ten_goal_types_are_listed_with_their_recommended_metrics() {
     assert!(crisis.milestone_based);
     assert_eq!(crisis.recommended_metric_keys, ["sentiment_score"]);
     assert_eq!(crisis.suggested_milestones.len(), 3);
-    assert!(types.iter().all(|t| !t.display_name.is_empty() && !t.description.is_empty()));
+    assert!(
+        types
+            .iter()
+            .all(|t| !t.display_name.is_empty() && !t.description.is_empty())
+    );
 }
 
 #[tokio::test]
@@ -54,7 +62,10 @@ async fn a_created_goal_is_a_draft_that_can_be_read_back() {
     assert_eq!(created.state, State::Draft as i32);
     assert_eq!(created.title, "Grow Instagram followers by half");
     assert_eq!(created.start_time, Some(ts(START)));
-    assert_eq!(created.success_threshold, None, "the default follows the framework");
+    assert_eq!(
+        created.success_threshold, None,
+        "the default follows the framework"
+    );
     assert!(created.key_results.is_empty() && !created.etag.is_empty());
     assert_eq!(app.get_goal(&created.name).await, created);
 }
@@ -66,8 +77,18 @@ async fn a_retried_create_goal_with_the_same_request_id_returns_the_first_goal()
         goal: Some(smart_goal()),
         request_id: "0190b6f4-5e6b-7c1d-9a2e-3f4a5b6c7d8e".into(),
     };
-    let first = app.goals().create_goal(request.clone()).await.unwrap().into_inner();
-    let retry = app.goals().create_goal(request.clone()).await.unwrap().into_inner();
+    let first = app
+        .goals()
+        .create_goal(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let retry = app
+        .goals()
+        .create_goal(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(first, retry);
     assert_eq!(app.count("goal").await, 1);
 
@@ -153,7 +174,8 @@ async fn an_update_and_its_reversal_restore_the_goal() {
 async fn a_stale_etag_aborts_every_goal_write_and_changes_nothing() {
     let app = spawn_app().await;
     let created = app.create_goal(smart_goal()).await;
-    app.create_key_result(&created.name, metric_key_result()).await;
+    app.create_key_result(&created.name, metric_key_result())
+        .await;
     let stale = created.etag.clone();
     app.goals()
         .update_goal(pb::UpdateGoalRequest {
@@ -220,12 +242,16 @@ async fn a_smart_goal_is_activated_then_closed_and_frozen() {
             ..smart_goal()
         })
         .await;
-    app.create_key_result(&draft.name, metric_key_result()).await;
+    app.create_key_result(&draft.name, metric_key_result())
+        .await;
     let before = chrono::Utc::now().timestamp();
     let active = app.activate_goal(&draft.name).await.unwrap();
     assert_eq!(active.state, State::Active as i32);
     let start = active.start_time.expect("activation sets the start");
-    assert!(start.seconds >= before - 1, "the start is the moment of activation");
+    assert!(
+        start.seconds >= before - 1,
+        "the start is the moment of activation"
+    );
     assert_eq!(
         app.activate_goal(&draft.name).await.unwrap(),
         active,
@@ -372,7 +398,8 @@ async fn an_okr_needs_one_to_five_key_results_to_be_activated() {
 
     let crowded = app.create_goal(okr_goal()).await;
     for _ in 0..6 {
-        app.create_key_result(&crowded.name, metric_key_result()).await;
+        app.create_key_result(&crowded.name, metric_key_result())
+            .await;
     }
     let error = app.activate_goal(&crowded.name).await.unwrap_err();
     assert_eq!(precondition_types(&error), ["KEY_RESULT_COUNT"]);
@@ -424,7 +451,10 @@ async fn an_active_goal_keeps_its_checkpoints_inside_its_time_frame() {
     app.activate_goal(&goal.name).await.unwrap();
     let before = app.goal_tables().await;
     for (description, deadline) in [
-        ("a deadline before the checkpoint", Some(ts("2027-03-01T00:00:00Z"))),
+        (
+            "a deadline before the checkpoint",
+            Some(ts("2027-03-01T00:00:00Z")),
+        ),
         ("no deadline", None),
     ] {
         let error = app
@@ -468,7 +498,8 @@ async fn only_drafts_that_no_goal_names_as_parent_can_be_deleted() {
             ..okr_goal()
         })
         .await;
-    app.create_key_result(&child.name, metric_key_result()).await;
+    app.create_key_result(&child.name, metric_key_result())
+        .await;
     assert_eq!(child.parent, parent.name);
 
     let mut client = app.goals();
@@ -479,7 +510,11 @@ async fn only_drafts_that_no_goal_names_as_parent_can_be_deleted() {
     let error = client.delete_goal(delete(&parent.name)).await.unwrap_err();
     assert_error(&error, Code::FailedPrecondition, "GOAL_HAS_CHILDREN");
     client.delete_goal(delete(&child.name)).await.unwrap();
-    assert_eq!(app.count("key_result").await, 0, "key results go with the goal");
+    assert_eq!(
+        app.count("key_result").await,
+        0,
+        "key results go with the goal"
+    );
     client.delete_goal(delete(&parent.name)).await.unwrap();
     let gone = client.delete_goal(delete(&parent.name)).await.unwrap_err();
     assert_error(&gone, Code::NotFound, "GOAL_NOT_FOUND");
@@ -565,5 +600,8 @@ async fn parents_must_exist_and_never_form_a_cycle() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(moved.parent, c.name, "allowed once b no longer descends from a");
+    assert_eq!(
+        moved.parent, c.name,
+        "allowed once b no longer descends from a"
+    );
 }

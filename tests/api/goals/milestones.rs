@@ -42,7 +42,10 @@ async fn a_milestone_is_done_undone_and_redone_with_a_backdated_time() {
     let first_time = done.milestones[0].done_time.expect("done now");
     assert!(done.milestones[0].done && first_time.seconds >= before - 1);
     assert!(!done.milestones[1].done);
-    assert_ne!(done.etag, created.etag, "a milestone change is a key result change");
+    assert_ne!(
+        done.etag, created.etag,
+        "a milestone change is a key result change"
+    );
 
     let again = client
         .set_milestone_done(set_done(&done, 0, true, None))
@@ -149,7 +152,11 @@ async fn bad_milestone_updates_are_refused_and_change_nothing() {
         })
         .await
         .unwrap_err();
-    assert_error(&on_metric, Code::FailedPrecondition, "KEY_RESULT_NOT_MILESTONE");
+    assert_error(
+        &on_metric,
+        Code::FailedPrecondition,
+        "KEY_RESULT_NOT_MILESTONE",
+    );
     let stale = client
         .set_milestone_done(pb::SetMilestoneDoneRequest {
             etag: "r0".into(),

@@ -74,7 +74,10 @@ async fn crossing_parent_changes_never_store_a_cycle() {
         let a = app.create_goal(smart_goal()).await;
         let b = app.create_goal(smart_goal()).await;
         let mut calls = JoinSet::new();
-        for (goal, parent) in [(a.name.clone(), b.name.clone()), (b.name.clone(), a.name.clone())] {
+        for (goal, parent) in [
+            (a.name.clone(), b.name.clone()),
+            (b.name.clone(), a.name.clone()),
+        ] {
             let mut client = app.goals();
             let request = pb::UpdateGoalRequest {
                 goal: Some(pb::Goal {
@@ -93,7 +96,10 @@ async fn crossing_parent_changes_never_store_a_cycle() {
                 Err(error) => assert_violations(&error, &["goal.parent"]),
             }
         }
-        assert_eq!(won, 1, "round {round}: exactly one of the crossing changes lands");
+        assert_eq!(
+            won, 1,
+            "round {round}: exactly one of the crossing changes lands"
+        );
     }
     let cycles: i64 = sqlx::query_scalar(
         "select count(*) from goal a join goal b on a.parent_goal_id = b.goal_id
@@ -137,7 +143,11 @@ async fn concurrent_milestone_updates_on_one_key_result_all_land() {
         .await
         .unwrap()
         .into_inner();
-    assert!(read.milestones.iter().all(|m| m.done && m.done_time.is_some()));
+    assert!(
+        read.milestones
+            .iter()
+            .all(|m| m.done && m.done_time.is_some())
+    );
     let revision: i64 = sqlx::query_scalar("select revision from key_result")
         .fetch_one(&app.pool)
         .await
