@@ -16,6 +16,17 @@ pub fn resolve(
     updatable: &[&'static str],
     is_populated: impl Fn(&str) -> bool,
 ) -> Result<Vec<&'static str>, ApiError> {
+    resolve_ignoring(mask, updatable, &[], is_populated)
+}
+
+/// [`resolve`] for resources whose contract ignores the `ignored` paths
+/// (their output-only fields) rather than refusing them.
+pub fn resolve_ignoring(
+    mask: Option<&FieldMask>,
+    updatable: &[&'static str],
+    ignored: &[&str],
+    is_populated: impl Fn(&str) -> bool,
+) -> Result<Vec<&'static str>, ApiError> {
     let paths = mask.map(|mask| mask.paths.as_slice()).unwrap_or_default();
     if paths.is_empty() {
         return Ok(updatable
@@ -33,6 +44,7 @@ pub fn resolve(
         match updatable.iter().find(|known| **known == path) {
             Some(known) if !resolved.contains(known) => resolved.push(*known),
             Some(_) => {}
+            None if ignored.contains(&path.as_str()) => {}
             None => violations.add(
                 format!("update_mask.paths[{index}]"),
                 format!(
@@ -80,6 +92,25 @@ mod tests {
             resolve(Some(&mask(&[])), FIELDS, |p| p == "owner").unwrap(),
             ["owner"]
         );
+    }
+
+    #[test]
+    fn ignored_paths_are_skipped_without_shifting_the_indices_of_others() {
+        let ApiError::InvalidArgument(violations) = resolve_ignoring(
+            Some(&mask(&["etag", "owner", "colour"])),
+            FIELDS,
+            &["etag"],
+            |_| false,
+        )
+        .unwrap_err() else {
+            panic!("expected INVALID_ARGUMENT");
+        };
+        assert_eq!(violations[0].field, "update_mask.paths[2]");
+        let resolved = resolve_ignoring(Some(&mask(&["etag", "owner"])), FIELDS, &["etag"], |_| {
+            false
+        })
+        .unwrap();
+        assert_eq!(resolved, ["owner"]);
     }
 
     #[test]

@@ -204,6 +204,16 @@ pub const GOAL_UPDATABLE_FIELDS: &[&str] = &[
     "success_threshold",
 ];
 
+/// The goal's output-only fields: named in an update mask, they are ignored.
+pub const GOAL_OUTPUT_ONLY_FIELDS: &[&str] = &[
+    "name",
+    "state",
+    "key_results",
+    "create_time",
+    "update_time",
+    "etag",
+];
+
 /// Copies the masked goal fields of `source` onto `target`.
 pub fn apply_goal_mask(target: &mut pb::Goal, source: &pb::Goal, paths: &[&str]) {
     for path in paths {
@@ -260,6 +270,10 @@ pub const KEY_RESULT_UPDATABLE_FIELDS: &[&str] = &[
     "checkpoints",
     "milestones",
 ];
+
+/// The key result's output-only fields: named in an update mask, they are
+/// ignored. (`kind` is not among them: naming it is refused.)
+pub const KEY_RESULT_OUTPUT_ONLY_FIELDS: &[&str] = &["name", "create_time", "update_time", "etag"];
 
 /// Copies the masked key result fields of `source` onto `target`.
 pub fn apply_key_result_mask(target: &mut pb::KeyResult, source: &pb::KeyResult, paths: &[&str]) {

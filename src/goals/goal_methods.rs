@@ -8,7 +8,9 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::checks::framework_checks_at;
-use super::convert::{GOAL_UPDATABLE_FIELDS, apply_goal_mask, goal_is_populated};
+use super::convert::{
+    GOAL_OUTPUT_ONLY_FIELDS, GOAL_UPDATABLE_FIELDS, apply_goal_mask, goal_is_populated,
+};
 use super::input::GoalFields;
 use super::model::{Goal, GoalState};
 use super::repo::{self, GoalLock};
@@ -105,9 +107,12 @@ pub async fn update(pool: &PgPool, request: pb::UpdateGoalRequest) -> Result<pb:
         return Err(ApiError::invalid_field("goal", "is required"));
     };
     let goal_id = GOALS.parse("goal.name", &changes.name)?;
-    let paths = field_mask::resolve(update_mask.as_ref(), GOAL_UPDATABLE_FIELDS, |path| {
-        goal_is_populated(&changes, path)
-    })?;
+    let paths = field_mask::resolve_ignoring(
+        update_mask.as_ref(),
+        GOAL_UPDATABLE_FIELDS,
+        GOAL_OUTPUT_ONLY_FIELDS,
+        |path| goal_is_populated(&changes, path),
+    )?;
 
     let mut tx = pool.begin().await?;
     let current = lock_goal(&mut tx, goal_id, GoalLock::Change, || {

@@ -8,7 +8,10 @@ use std::collections::HashSet;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::convert::{KEY_RESULT_UPDATABLE_FIELDS, apply_key_result_mask, key_result_is_populated};
+use super::convert::{
+    KEY_RESULT_OUTPUT_ONLY_FIELDS, KEY_RESULT_UPDATABLE_FIELDS, apply_key_result_mask,
+    key_result_is_populated,
+};
 use super::key_result_input::{self, MilestoneIds, ParsedKeyResult};
 use super::model::{Goal, KeyResult, Measure};
 use super::repo::{self, GoalLock};
@@ -169,9 +172,12 @@ pub async fn update(
     };
     let (goal_id, key_result_id) = KEY_RESULTS.parse("key_result.name", &changes.name)?;
     refuse_kind_in_mask(update_mask.as_ref())?;
-    let paths = field_mask::resolve(update_mask.as_ref(), KEY_RESULT_UPDATABLE_FIELDS, |path| {
-        key_result_is_populated(&changes, path)
-    })?;
+    let paths = field_mask::resolve_ignoring(
+        update_mask.as_ref(),
+        KEY_RESULT_UPDATABLE_FIELDS,
+        KEY_RESULT_OUTPUT_ONLY_FIELDS,
+        |path| key_result_is_populated(&changes, path),
+    )?;
 
     let mut tx = pool.begin().await?;
     let goal = lock_goal(&mut tx, goal_id, GoalLock::Change, || {

@@ -11,7 +11,9 @@ use tonic::Status;
 
 use crate::helpers::TestApp;
 
+mod activation;
 mod bad_input;
+mod bad_updates;
 mod key_results;
 mod lifecycle;
 mod listing;

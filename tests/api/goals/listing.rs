@@ -69,7 +69,7 @@ async fn list_filters_select_by_type_framework_state_owner_team_and_parent() {
     let app = spawn_app().await;
     let parent = app
         .create_goal(pb::Goal {
-            title: "parent".into(),
+            title: "the parent goal".into(),
             ..smart_goal()
         })
         .await;
@@ -97,12 +97,15 @@ async fn list_filters_select_by_type_framework_state_owner_team_and_parent() {
         ("goal_type = BRAND_AWARENESS", vec!["child okr"]),
         ("goal_type = GOAL_TYPE_RECRUITMENT", vec!["recruiting"]),
         ("framework = OKR", vec!["child okr"]),
-        ("framework != FRAMEWORK_OKR", vec!["parent", "recruiting"]),
-        ("state = ACTIVE", vec!["parent"]),
+        (
+            "framework != FRAMEWORK_OKR",
+            vec!["the parent goal", "recruiting"],
+        ),
+        ("state = ACTIVE", vec!["the parent goal"]),
         ("state = STATE_DRAFT", vec!["child okr", "recruiting"]),
         (r#"owner = "bo@example.com""#, vec!["recruiting"]),
         (r#"team = "brand""#, vec!["child okr"]),
-        (r#"parent = """#, vec!["parent", "recruiting"]),
+        (r#"parent = """#, vec!["the parent goal", "recruiting"]),
         (by_parent.as_str(), vec!["child okr"]),
         (r#"state = DRAFT AND team = "social""#, vec!["recruiting"]),
     ];
