@@ -242,6 +242,29 @@ pub(crate) async fn delete_account(
         .map(drop)
 }
 
+/// Waits until a load in this test's database holds its accounts (`for key
+/// share`, a RowShareLock on `account`): its first batch is in. Polled, so
+/// the test does not depend on how fast a busy machine loads.
+async fn wait_for_account_hold(app: &TestApp) {
+    for _ in 0..600 {
+        let held: bool = sqlx::query_scalar(
+            "select exists (
+                 select 1 from pg_locks l join pg_class c on c.oid = l.relation
+                 where l.database = (select oid from pg_database where datname = current_database())
+                   and c.relname = 'account' and l.mode = 'RowShareLock' and l.granted
+             )",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .expect("read pg_locks");
+        if held {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the stream never loaded its first batch");
+}
+
 #[tokio::test]
 async fn a_delete_during_a_stream_waits_for_it_and_then_refuses() {
     let app = spawn_app().await;
@@ -256,8 +279,7 @@ async fn a_delete_during_a_stream_waits_for_it_and_then_refuses() {
         2.0,
     );
     assert!(open.send(&rows).await);
-    // Wait until the stream has loaded its first batch.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_for_account_hold(&app).await;
     let deleting = tokio::spawn(delete_account(app.audits(), account.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!deleting.is_finished(), "the delete waits for the stream");
