@@ -274,6 +274,31 @@ pub(crate) async fn assert_rollups_match_observations(app: &TestApp) {
         mismatches.is_empty(),
         "rollups out of step: {mismatches:#?}"
     );
+    // The organisation-level rollups are every series' rollups of a metric
+    // and day together (sums compared to the last few bits: they are added
+    // up in a different order).
+    let mismatches: Vec<String> = sqlx::query_scalar(
+        "with combined as (
+             select s.metric_key, d.day, sum(d.value_sum) as value_sum,
+                    sum(d.value_count)::int8 as value_count,
+                    min(d.value_min) as value_min, max(d.value_max) as value_max
+             from observation_daily d join series s using (series_id)
+             group by 1, 2
+         )
+         select format('%s on %s: series %s, organisation %s', metric_key, day, c, g)
+         from combined c full join observation_daily_organisation g using (metric_key, day)
+         where c.value_count is distinct from g.value_count
+            or c.value_min is distinct from g.value_min
+            or c.value_max is distinct from g.value_max
+            or abs(c.value_sum - g.value_sum) > 1e-9 * greatest(1, abs(c.value_sum))",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("compare organisation rollups with series rollups");
+    assert!(
+        mismatches.is_empty(),
+        "organisation rollups out of step: {mismatches:#?}"
+    );
 }
 
 /// Waits until no client connection of the test database is inside a

@@ -90,7 +90,7 @@ const INSERT_DELTAS: [&str; 2] = [
 /// replaced. The rollup rows are locked first: a concurrent writer folding
 /// fresh rows into one of them then either committed before (and the
 /// recomputation sees its rows) or waits and folds its rows in after.
-const RECOMPUTE_REPLACED_DAYS: [&str; 3] = [
+const RECOMPUTE_REPLACED_DAYS: [&str; 2] = [
     "select 1 from observation_daily d join observation_replaced_day r using (series_id, day)
      order by d.series_id, d.day for update of d",
     "insert into observation_daily as d
@@ -107,7 +107,46 @@ const RECOMPUTE_REPLACED_DAYS: [&str; 3] = [
          value_sum = excluded.value_sum, value_count = excluded.value_count,
          value_min = excluded.value_min, value_max = excluded.value_max,
          last_value = excluded.last_value, last_observed_at = excluded.last_observed_at",
-    "truncate observation_replaced_day",
+];
+
+/// Adds the session's deltas to the organisation-level rollups, per metric
+/// and day, in key order (so two loads lock shared rows in the same order).
+/// Runs before the per-series merge, which empties the deltas.
+const ADD_ORGANISATION_DELTAS: &str = "
+insert into observation_daily_organisation as g
+    (metric_key, day, value_sum, value_count, value_min, value_max)
+select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min), max(d.value_max)
+from observation_daily_delta d
+join series s using (series_id)
+group by s.metric_key, d.day
+order by s.metric_key, d.day
+on conflict (metric_key, day) do update set
+    value_sum = g.value_sum + excluded.value_sum,
+    value_count = g.value_count + excluded.value_count,
+    value_min = least(g.value_min, excluded.value_min),
+    value_max = greatest(g.value_max, excluded.value_max)";
+
+/// Recomputes the organisation-level rollups of the (metric, day) pairs
+/// where values were replaced, from the (already recomputed) per-series
+/// rollups. The rows are locked first and read in a later statement, so a
+/// concurrent load's delta is either committed before the read (and seen)
+/// or added after this transaction commits.
+const RECOMPUTE_ORGANISATION_DAYS: [&str; 2] = [
+    "select 1 from observation_daily_organisation g
+     join (select distinct s.metric_key, r.day from observation_replaced_day r join series s using (series_id)) r
+         using (metric_key, day)
+     order by g.metric_key, g.day for update of g",
+    "insert into observation_daily_organisation as g
+         (metric_key, day, value_sum, value_count, value_min, value_max)
+     select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min), max(d.value_max)
+     from (select distinct s.metric_key, r.day from observation_replaced_day r join series s using (series_id)) r
+     join series s on s.metric_key = r.metric_key
+     join observation_daily d on d.series_id = s.series_id and d.day = r.day
+     group by s.metric_key, d.day
+     order by s.metric_key, d.day
+     on conflict (metric_key, day) do update set
+         value_sum = excluded.value_sum, value_count = excluded.value_count,
+         value_min = excluded.value_min, value_max = excluded.value_max",
 ];
 
 /// How often the end-of-load merge is tried when PostgreSQL breaks a
@@ -163,12 +202,22 @@ async fn merge_pending_once(
     pending: PendingRollups,
 ) -> Result<(), sqlx::Error> {
     if pending.deltas {
+        sqlx::query(ADD_ORGANISATION_DELTAS)
+            .execute(&mut *conn)
+            .await?;
         merge_deltas(conn).await?;
     }
     if pending.replaced_days {
-        for statement in RECOMPUTE_REPLACED_DAYS {
+        // Series first: the organisation's days are recomputed from them.
+        for statement in RECOMPUTE_REPLACED_DAYS
+            .iter()
+            .chain(&RECOMPUTE_ORGANISATION_DAYS)
+        {
             sqlx::query(statement).execute(&mut *conn).await?;
         }
+        sqlx::query("truncate observation_replaced_day")
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

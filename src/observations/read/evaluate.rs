@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::buckets::{self, Bucket};
 use super::combine::Combined;
+use super::day_grid;
 use crate::catalog::formula::{Aggregation, Formula};
 use crate::catalog::repo::{Computation, MetricRecord};
 use crate::error::ApiError;
@@ -173,13 +174,49 @@ pub async fn evaluate(
     selection: &Selection,
     windows: &[Window],
 ) -> Result<Vec<Option<f64>>, ApiError> {
-    let combined = combine(conn, &metric.base_keys(), selection, windows).await?;
+    let combined = read_bases(conn, &metric.bases, selection, windows).await?;
     Ok((0..windows.len())
         .map(|index| metric.value(|key| combined.get(&(index, key.to_owned())).copied()))
         .collect())
 }
 
-/// The selected series of `base_keys` combined per (window index, key).
+/// The selected series of each base metric combined per (window index,
+/// key). Composable aggregates are read as a [day grid](super::day_grid);
+/// LAST, which needs each series' own latest value, and windows cut at
+/// other moments than midnights (hourly buckets), per series.
+async fn read_bases(
+    conn: &mut PgConnection,
+    bases: &[(String, Aggregation)],
+    selection: &Selection,
+    windows: &[Window],
+) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
+    let cut_within_days = windows
+        .windows(2)
+        .any(|pair| pair[0].end == pair[1].start && pair[1].start.time() != chrono::NaiveTime::MIN);
+    let (composable, per_series): (Vec<&str>, Vec<&str>) = {
+        let mut composable = Vec::new();
+        let mut per_series = Vec::new();
+        for (key, aggregation) in bases {
+            if *aggregation == Aggregation::Last || cut_within_days {
+                per_series.push(key.as_str());
+            } else {
+                composable.push(key.as_str());
+            }
+        }
+        (composable, per_series)
+    };
+    let mut combined = FxHashMap::default();
+    if !composable.is_empty() {
+        combined.extend(day_grid::combine(conn, &composable, selection, windows).await?);
+    }
+    if !per_series.is_empty() {
+        combined.extend(combine(conn, &per_series, selection, windows).await?);
+    }
+    Ok(combined)
+}
+
+/// The selected series of `base_keys` combined per (window index, key),
+/// series by series.
 async fn combine(
     conn: &mut PgConnection,
     base_keys: &[&str],

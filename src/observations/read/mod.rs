@@ -3,6 +3,7 @@
 
 pub mod buckets;
 pub mod combine;
+pub mod day_grid;
 pub mod evaluate;
 pub mod list;
 pub mod query;

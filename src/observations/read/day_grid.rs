@@ -1,0 +1,292 @@
+//! Windows of composable aggregates (SUM, AVG, MIN, MAX) read as a grid of
+//! days: every whole UTC day any window needs is read once, already
+//! combined across the selected series (from the organisation-level rollups
+//! when every series is selected, one row per metric and day), and each
+//! window then folds its own days and its raw edges. Many overlapping
+//! windows (a forecast's daily samples, a history's steps) so cost the days
+//! they span, not the days of each window again.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rustc_hash::FxHashMap;
+use sqlx::PgConnection;
+
+use super::buckets::{self, Bucket};
+use super::combine::Combined;
+use super::evaluate::{Selection, Window};
+use crate::error::ApiError;
+
+/// What one window reads: whole days and up to two raw edges.
+struct WindowReads {
+    days: Option<(NaiveDate, NaiveDate)>,
+    raw: Vec<usize>,
+}
+
+/// The combined aggregates of `keys` per (window index, key).
+pub async fn combine(
+    conn: &mut PgConnection,
+    keys: &[&str],
+    selection: &Selection,
+    windows: &[Window],
+) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
+    let mut raw_ranges: Vec<Bucket> = Vec::new();
+    let mut reads = Vec::with_capacity(windows.len());
+    for window in windows {
+        if window.end <= window.start {
+            reads.push(WindowReads {
+                days: None,
+                raw: Vec::new(),
+            });
+            continue;
+        }
+        let plan = buckets::read_plan(window.start, window.end, buckets::Interval::Whole);
+        let raw = plan
+            .raw_ranges
+            .iter()
+            .map(
+                |range| match raw_ranges.iter().position(|known| known == range) {
+                    Some(index) => index,
+                    None => {
+                        raw_ranges.push(*range);
+                        raw_ranges.len() - 1
+                    }
+                },
+            )
+            .collect();
+        reads.push(WindowReads {
+            days: plan.rollup_days,
+            raw,
+        });
+    }
+    let day_ranges = coalesce(reads.iter().filter_map(|read| read.days).collect());
+    let grid = read_days(conn, keys, selection, &day_ranges).await?;
+    let edges = read_raw(conn, keys, selection, &raw_ranges).await?;
+
+    let mut combined = FxHashMap::default();
+    for (index, read) in reads.iter().enumerate() {
+        for key in keys {
+            let mut total: Option<Combined> = None;
+            if let (Some((first, after)), Some(days)) = (read.days, grid.get(*key)) {
+                for day in days.range(first..after).map(|(_, day)| day) {
+                    total = Some(merge(total, *day));
+                }
+            }
+            for range in &read.raw {
+                if let Some(edge) = edges.get(&(*range, (*key).to_owned())) {
+                    total = Some(merge(total, *edge));
+                }
+            }
+            if let Some(total) = total {
+                combined.insert((index, (*key).to_owned()), total);
+            }
+        }
+    }
+    Ok(combined)
+}
+
+fn merge(so_far: Option<Combined>, more: Combined) -> Combined {
+    match so_far {
+        None => more,
+        Some(so_far) => Combined {
+            sum: so_far.sum + more.sum,
+            count: so_far.count + more.count,
+            min: so_far.min.min(more.min),
+            max: so_far.max.max(more.max),
+            last_sum: 0.0,
+        },
+    }
+}
+
+/// Day ranges `[first, after)` merged where they overlap or touch, sorted.
+fn coalesce(mut ranges: Vec<(NaiveDate, NaiveDate)>) -> Vec<(NaiveDate, NaiveDate)> {
+    ranges.sort();
+    let mut merged: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for (first, after) in ranges {
+        match merged.last_mut() {
+            Some(last) if first <= last.1 => last.1 = last.1.max(after),
+            _ => merged.push((first, after)),
+        }
+    }
+    merged
+}
+
+#[derive(sqlx::FromRow)]
+struct DayRow {
+    metric_key: String,
+    day: NaiveDate,
+    value_sum: f64,
+    value_count: i64,
+    value_min: f64,
+    value_max: f64,
+}
+
+/// Every selected series of each key combined per day, over `ranges`.
+async fn read_days(
+    conn: &mut PgConnection,
+    keys: &[&str],
+    selection: &Selection,
+    ranges: &[(NaiveDate, NaiveDate)],
+) -> Result<FxHashMap<String, BTreeMap<NaiveDate, Combined>>, ApiError> {
+    if ranges.is_empty() {
+        return Ok(FxHashMap::default());
+    }
+    let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
+    let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
+    let rows: Vec<DayRow> = match selection {
+        Selection::All => {
+            sqlx::query_as(
+                "select g.metric_key, g.day, g.value_sum, g.value_count, g.value_min, g.value_max
+                 from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
+                 join observation_daily_organisation g
+                     on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",
+            )
+            .bind(keys)
+            .bind(&firsts)
+            .bind(&afters)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        Selection::Some {
+            accounts,
+            organisation,
+        } => {
+            sqlx::query_as(
+                "with selected as (
+                     select series_id, metric_key from series
+                     where metric_key = any($1)
+                       and (account_id = any($2) or ($3 and account_id is null))
+                 )
+                 select s.metric_key, d.day, sum(d.value_sum) as value_sum,
+                        sum(d.value_count)::int8 as value_count,
+                        min(d.value_min) as value_min, max(d.value_max) as value_max
+                 from unnest($4::date[], $5::date[]) as r(first_day, after_last_day)
+                 cross join lateral (
+                     select * from observation_daily d
+                     where d.series_id = any((select array_agg(series_id) from selected)::int8[])
+                       and d.day >= r.first_day and d.day < r.after_last_day
+                 ) d
+                 join selected s using (series_id)
+                 group by s.metric_key, d.day",
+            )
+            .bind(keys)
+            .bind(accounts)
+            .bind(organisation)
+            .bind(&firsts)
+            .bind(&afters)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
+    let mut grid: FxHashMap<String, BTreeMap<NaiveDate, Combined>> = FxHashMap::default();
+    for row in rows {
+        grid.entry(row.metric_key).or_default().insert(
+            row.day,
+            Combined {
+                sum: row.value_sum,
+                count: row.value_count,
+                min: row.value_min,
+                max: row.value_max,
+                last_sum: 0.0,
+            },
+        );
+    }
+    Ok(grid)
+}
+
+#[derive(sqlx::FromRow)]
+struct EdgeRow {
+    range_index: i32,
+    metric_key: String,
+    value_sum: f64,
+    value_count: i64,
+    value_min: f64,
+    value_max: f64,
+}
+
+/// Every selected series of each key combined per raw range.
+async fn read_raw(
+    conn: &mut PgConnection,
+    keys: &[&str],
+    selection: &Selection,
+    ranges: &[Bucket],
+) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
+    if ranges.is_empty() {
+        return Ok(FxHashMap::default());
+    }
+    let (all, accounts, organisation) = match selection {
+        Selection::All => (true, Vec::new(), true),
+        Selection::Some {
+            accounts,
+            organisation,
+        } => (false, accounts.clone(), *organisation),
+    };
+    let starts: Vec<DateTime<Utc>> = ranges.iter().map(|range| range.start).collect();
+    let ends: Vec<DateTime<Utc>> = ranges.iter().map(|range| range.end).collect();
+    let rows: Vec<EdgeRow> = sqlx::query_as(
+        "with selected as (
+             select series_id, metric_key from series
+             where metric_key = any($1)
+               and ($2 or account_id = any($3) or ($4 and account_id is null))
+         )
+         select (r.position - 1)::int4 as range_index, s.metric_key, sum(o.value) as value_sum,
+                count(*)::int8 as value_count, min(o.value) as value_min, max(o.value) as value_max
+         from unnest($5::timestamptz[], $6::timestamptz[]) with ordinality as r(range_start, range_end, position)
+         cross join lateral (
+             select o.series_id, o.value from observation o
+             where o.series_id = any((select array_agg(series_id) from selected)::int8[])
+               and o.observed_at >= r.range_start and o.observed_at < r.range_end
+         ) o
+         join selected s using (series_id)
+         group by r.position, s.metric_key",
+    )
+    .bind(keys)
+    .bind(all)
+    .bind(&accounts)
+    .bind(organisation)
+    .bind(&starts)
+    .bind(&ends)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            Some((
+                (usize::try_from(row.range_index).ok()?, row.metric_key),
+                Combined {
+                    sum: row.value_sum,
+                    count: row.value_count,
+                    min: row.value_min,
+                    max: row.value_max,
+                    last_sum: 0.0,
+                },
+            ))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn overlapping_and_touching_day_ranges_merge() {
+        let merged = coalesce(vec![
+            (day("2026-03-10"), day("2026-03-20")),
+            (day("2026-03-01"), day("2026-03-05")),
+            (day("2026-03-05"), day("2026-03-12")),
+            (day("2026-04-01"), day("2026-04-02")),
+        ]);
+        assert_eq!(
+            merged,
+            [
+                (day("2026-03-01"), day("2026-03-20")),
+                (day("2026-04-01"), day("2026-04-02")),
+            ]
+        );
+    }
+}
