@@ -14,8 +14,8 @@ use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::model::{
-    BaselineSpec, Checkpoint, Closing, Goal, KeyResult, Measure, MetricMeasure, Milestone,
-    TargetSpec, UnknownValue,
+    BaselineSpec, Checkpoint, Closing, Framework, Goal, GoalState, GoalType, KeyResult, Measure,
+    MetricMeasure, Milestone, TargetSpec, UnknownValue,
 };
 use crate::api::filter::{Conditions, FieldKind, FilterField};
 use crate::api::list::ListRequest;
@@ -35,7 +35,6 @@ pub fn filter_fields() -> &'static [FilterField] {
             prefix,
             values: names,
         };
-        use super::model::{Framework, GoalState, GoalType};
         vec![
             FilterField {
                 name: "goal_type",
