@@ -13,9 +13,10 @@ use sqlx::PgConnection;
 
 use super::forecast::{self, DailyValue, Forecast, ForecastTarget};
 use super::math::{self, Grade, Period, Status, WeightedScore};
+use crate::api::names::GOALS;
 use crate::catalog::Better;
 use crate::catalog::repo::MetricRecord;
-use crate::error::ApiError;
+use crate::error::{ApiError, PreconditionViolation};
 use crate::goals::model::{BaselineSpec, Goal, KeyResult, Measure, MetricMeasure};
 use crate::observations::read::evaluate::{self, MetricPlan, Selection, Window};
 
@@ -74,18 +75,27 @@ pub struct ScoreStep {
     pub key_results: Vec<(Option<f64>, f64)>,
 }
 
-/// Far enough ahead to stand for "no deadline yet" (a draft): the expected
-/// score then stays 0 and nothing is ever late.
-const NO_DEADLINE: TimeDelta = TimeDelta::days(365 * 1000);
+/// The goal's time frame, which progress needs; a draft may not have one
+/// yet (activation requires it).
+pub fn period_of(goal: &Goal) -> Option<Period> {
+    Some(Period {
+        start: goal.start_time?,
+        deadline: goal.deadline?,
+    })
+}
 
-/// The goal's time frame. A draft may lack a start (activation sets it) or
-/// a deadline: its creation stands in for the start, and a deadline far
-/// ahead for the deadline.
-pub fn period_of(goal: &Goal) -> Period {
-    let start = goal.start_time.unwrap_or(goal.create_time);
-    Period {
-        start,
-        deadline: goal.deadline.unwrap_or(start + NO_DEADLINE),
+/// FAILED_PRECONDITION for progress asked of a goal without a time frame.
+pub fn not_time_bound(goal: &Goal) -> ApiError {
+    ApiError::FailedPrecondition {
+        reason: "GOAL_NOT_TIME_BOUND",
+        message:
+            "the goal has no time frame yet, so it has no progress: set its start_time and deadline"
+                .into(),
+        violations: vec![PreconditionViolation {
+            kind: "TIME_BOUND".into(),
+            subject: GOALS.name(goal.id),
+            description: "progress needs both start_time and deadline".into(),
+        }],
     }
 }
 
@@ -179,7 +189,7 @@ impl Evaluator {
         goal: &Goal,
         as_of: DateTime<Utc>,
     ) -> Result<GoalProgress, ApiError> {
-        let period = period_of(goal);
+        let period = period_of(goal).ok_or_else(|| not_time_bound(goal))?;
         let threshold = goal.effective_success_threshold();
         let mut key_results = Vec::with_capacity(goal.key_results.len());
         for key_result in &goal.key_results {
@@ -278,7 +288,7 @@ impl Evaluator {
         goal: &Goal,
         moments: &[DateTime<Utc>],
     ) -> Result<Vec<ScoreStep>, ApiError> {
-        let period = period_of(goal);
+        let period = period_of(goal).ok_or_else(|| not_time_bound(goal))?;
         // Per key result, (score, expected) at each moment.
         let mut columns: Vec<Vec<(Option<f64>, f64)>> = Vec::new();
         for key_result in &goal.key_results {
@@ -371,8 +381,10 @@ impl Evaluator {
         let Measure::Metric(measure) = &key_result.measure else {
             return Ok(None);
         };
-        let period = period_of(goal);
-        let Some(reads) = MetricReads::of(measure, &self.catalog) else {
+        // A draft without a time frame has no deadline to aim at.
+        let (Some(period), Some(reads)) =
+            (period_of(goal), MetricReads::of(measure, &self.catalog))
+        else {
             return Ok(Some(Achievability::default()));
         };
         let history_end = goal.start_time.unwrap_or(as_of);

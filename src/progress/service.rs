@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::convert;
-use super::evaluate::{Evaluator, period_of};
+use super::evaluate::{Evaluator, not_time_bound, period_of};
 use crate::api::list::ListRequest;
 use crate::api::names::GOALS;
 use crate::api::time;
@@ -132,7 +132,8 @@ async fn list_goal_progress(
     let mut counts = [0i32; 6];
     let mut rows = Vec::new();
     let after = list.after.map(|(id, _)| id);
-    for goal in &goals {
+    // Goals without a time frame have no progress and are left out.
+    for goal in goals.iter().filter(|goal| period_of(goal).is_some()) {
         let progress = evaluator.goal_progress(&mut tx, goal, as_of).await?;
         counts[convert::status_index(progress.status)] += 1;
         if after.is_none_or(|after| goal.id > after) && rows.len() as i64 <= list.page_size {
@@ -182,7 +183,7 @@ async fn get_progress_history(
     let mut conn = pool.acquire().await?;
     let mut tx = snapshot(&mut conn).await?;
     let goal = load_goal(&mut tx, goal_id).await?;
-    let period = period_of(&goal);
+    let period = period_of(&goal).ok_or_else(|| not_time_bound(&goal))?;
     let start = start.unwrap_or(period.start);
     let end = end.unwrap_or_else(|| now.min(goal.deadline.unwrap_or(now)));
     let moments = history_moments(start, end, interval)?;

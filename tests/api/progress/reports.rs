@@ -277,6 +277,38 @@ async fn bad_progress_requests_are_invalid_or_not_found() {
         .await
         .unwrap_err();
     assert_error(&status, Code::NotFound, "GOAL_NOT_FOUND");
+    // A draft without a deadline has no time frame, so no progress.
+    let draft = create_goal(
+        &app,
+        pb::Goal {
+            deadline: None,
+            ..goal(
+                "Undated draft goal",
+                Framework::Okr,
+                "2026-01-01T00:00:00Z",
+                "2026-07-01T00:00:00Z",
+            )
+        },
+    )
+    .await;
+    let status = client
+        .get_goal_progress(pb::GetGoalProgressRequest {
+            goal: draft.name.clone(),
+            as_of: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(crate::helpers::precondition_types(&status), ["TIME_BOUND"]);
+    let report = client
+        .list_goal_progress(pb::ListGoalProgressRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        report.goal_progress.len(),
+        1,
+        "the undated draft is left out"
+    );
     // Before the goal was created (and before any data): fine, NO_DATA.
     let early = progress_at(&app, &smart, "2020-01-01T00:00:00Z").await;
     assert_eq!(status_of(early.status), pb::ProgressStatus::NoData);
