@@ -1,6 +1,7 @@
 //! Progress numbers to their proto form.
 
-use super::evaluate::{Achievability, GoalProgress, KeyResultProgress, ScoreStep};
+use super::achievability::Achievability;
+use super::evaluate::{GoalProgress, KeyResultProgress, ScoreStep};
 use super::forecast;
 use super::math::{Grade, Status};
 use crate::api::names::{GOALS, KEY_RESULTS};

@@ -4,6 +4,7 @@
 //! `evaluate` feeds them window values read through the observation
 //! evaluator; `service` and `convert` are the gRPC edge.
 
+pub mod achievability;
 pub mod convert;
 pub mod evaluate;
 pub mod forecast;

@@ -68,6 +68,21 @@ fn moment(
     Some(at)
 }
 
+/// The goal named in `goal` and the moment `as_of` (now when absent), with
+/// every problem of both reported at once.
+fn goal_at(
+    goal: &str,
+    as_of: Option<&prost_types::Timestamp>,
+) -> Result<(Uuid, DateTime<Utc>), ApiError> {
+    let mut violations = Violations::default();
+    let goal_id = violations.absorb(GOALS.parse("goal", goal));
+    let as_of = moment(&mut violations, "as_of", as_of, Utc::now());
+    match violations.finish((goal_id, as_of))? {
+        (Some(goal_id), Some(as_of)) => Ok((goal_id, as_of)),
+        _ => Err(ApiError::internal("validated fields are missing")),
+    }
+}
+
 async fn load_goal(conn: &mut PgConnection, id: Uuid) -> Result<Goal, ApiError> {
     repo::get_goal(conn, id)
         .await?
@@ -79,14 +94,7 @@ async fn get_goal_progress(
     request: pb::GetGoalProgressRequest,
 ) -> Result<pb::GoalProgress, ApiError> {
     let pb::GetGoalProgressRequest { goal, as_of } = request;
-    let now = Utc::now();
-    let mut violations = Violations::default();
-    let goal_id = violations.absorb(GOALS.parse("goal", &goal));
-    let as_of = moment(&mut violations, "as_of", as_of.as_ref(), now);
-    let (goal_id, as_of) = violations.finish((goal_id, as_of))?;
-    let (Some(goal_id), Some(as_of)) = (goal_id, as_of) else {
-        return Err(ApiError::internal("validated fields are missing"));
-    };
+    let (goal_id, as_of) = goal_at(&goal, as_of.as_ref())?;
     let mut conn = pool.acquire().await?;
     let mut tx = snapshot(&mut conn).await?;
     let goal = load_goal(&mut tx, goal_id).await?;
@@ -235,14 +243,7 @@ async fn check_goal(
     request: pb::CheckGoalRequest,
 ) -> Result<pb::CheckGoalResponse, ApiError> {
     let pb::CheckGoalRequest { goal, as_of } = request;
-    let now = Utc::now();
-    let mut violations = Violations::default();
-    let goal_id = violations.absorb(GOALS.parse("goal", &goal));
-    let as_of = moment(&mut violations, "as_of", as_of.as_ref(), now);
-    let (goal_id, as_of) = violations.finish((goal_id, as_of))?;
-    let (Some(goal_id), Some(as_of)) = (goal_id, as_of) else {
-        return Err(ApiError::internal("validated fields are missing"));
-    };
+    let (goal_id, as_of) = goal_at(&goal, as_of.as_ref())?;
     let mut conn = pool.acquire().await?;
     let mut tx = snapshot(&mut conn).await?;
     let goal = load_goal(&mut tx, goal_id).await?;

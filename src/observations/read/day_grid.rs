@@ -33,7 +33,7 @@ pub async fn combine(
     let mut raw_ranges: Vec<Bucket> = Vec::new();
     let mut reads = Vec::with_capacity(windows.len());
     for window in windows {
-        if window.end <= window.start {
+        if window.is_empty() {
             reads.push(WindowReads {
                 days: None,
                 raw: Vec::new(),

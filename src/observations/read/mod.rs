@@ -6,4 +6,5 @@ pub mod combine;
 pub mod day_grid;
 pub mod evaluate;
 pub mod list;
+pub mod per_series;
 pub mod query;
