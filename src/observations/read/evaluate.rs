@@ -189,21 +189,23 @@ async fn read_bases(
     selection: &Selection,
     windows: &[Window],
 ) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
-    let cut_within_days = windows
-        .windows(2)
-        .any(|pair| pair[0].end == pair[1].start && pair[1].start.time() != chrono::NaiveTime::MIN);
-    let (composable, per_series): (Vec<&str>, Vec<&str>) = {
-        let mut composable = Vec::new();
-        let mut per_series = Vec::new();
-        for (key, aggregation) in bases {
-            if *aggregation == Aggregation::Last || cut_within_days {
-                per_series.push(key.as_str());
-            } else {
-                composable.push(key.as_str());
-            }
-        }
-        (composable, per_series)
+    // Buckets cut at other moments than midnights (hours) cannot use
+    // rollups at all: one pass over their raw rows serves every aggregate.
+    let cut_within_days = windows.len() > 1
+        && windows.windows(2).all(|pair| pair[0].end == pair[1].start)
+        && windows[1..]
+            .iter()
+            .any(|window| window.start.time() != chrono::NaiveTime::MIN);
+    let read_per_series =
+        |aggregation: Aggregation| aggregation == Aggregation::Last || cut_within_days;
+    let keys_where = |per_series: bool| -> Vec<&str> {
+        bases
+            .iter()
+            .filter(|(_, aggregation)| read_per_series(*aggregation) == per_series)
+            .map(|(key, _)| key.as_str())
+            .collect()
     };
+    let (per_series, composable) = (keys_where(true), keys_where(false));
     let mut combined = FxHashMap::default();
     if !composable.is_empty() {
         combined.extend(day_grid::combine(conn, &composable, selection, windows).await?);

@@ -14,7 +14,9 @@ use super::evaluate::{Selection, Window};
 use crate::error::ApiError;
 
 /// The selected series of `base_keys` combined per (window index, key),
-/// series by series.
+/// series by series. Contiguous windows may ask for any aggregate; other
+/// windows only for LAST (composable aggregates of such windows are read as
+/// a day grid), for which each series' latest value is all that is read.
 pub async fn combine(
     conn: &mut PgConnection,
     base_keys: &[&str],
@@ -229,8 +231,11 @@ parts as (
 });
 
 /// Windows that overlap or leave gaps (a key result's current and baseline
-/// windows, a forecast's daily samples): each window reads its own whole
-/// days and edges.
+/// windows, a forecast's daily samples), for LAST: per window and series,
+/// the latest of the trailing raw edge, the whole days and the leading raw
+/// edge, each found by one probe of its index (`limit 1` from the newest;
+/// an empty part is skipped by a one-time filter). The cost follows windows
+/// × series, never the days inside a window.
 static SEPARATE_WINDOWS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{SELECTED},
@@ -239,27 +244,32 @@ windows as (
                          $9::timestamptz[], $10::timestamptz[])
         with ordinality as w(first_day, after_last_day, leading_start, leading_end,
                              trailing_start, trailing_end, position)
-),
-parts as (
-    select d.series_id, (w.position - 1)::int4 as window_index,
-           d.value_sum, d.value_count, d.value_min, d.value_max, d.last_value, d.last_observed_at
-    from windows w
-    cross join lateral (
-        select * from observation_daily d
-        where d.series_id = any((select array_agg(series_id) from selected)::int8[])
-          and d.day >= w.first_day and d.day < w.after_last_day
-    ) d
-    union all
-    select o.series_id, (w.position - 1)::int4, o.value, 1, o.value, o.value, o.value, o.observed_at
-    from windows w
-    cross join lateral (
-        select o.series_id, o.observed_at, o.value from observation o
-        where o.series_id = any((select array_agg(series_id) from selected)::int8[])
-          and ((o.observed_at >= w.leading_start and o.observed_at < w.leading_end)
-            or (o.observed_at >= w.trailing_start and o.observed_at < w.trailing_end))
-    ) o
-),
-{COMBINE_PARTS}"
+)
+select (w.position - 1)::int4 as window, s.metric_key, sum(latest.value) as value_sum,
+       count(*)::int8 as value_count, min(latest.value) as value_min,
+       max(latest.value) as value_max, sum(latest.value) as last_sum
+from windows w
+cross join selected s
+cross join lateral (
+    select c.value from (
+        (select o.value, o.observed_at as at from observation o
+         where w.trailing_start < w.trailing_end and o.series_id = s.series_id
+           and o.observed_at >= w.trailing_start and o.observed_at < w.trailing_end
+         order by o.observed_at desc limit 1)
+        union all
+        (select d.last_value, d.last_observed_at from observation_daily d
+         where w.first_day < w.after_last_day and d.series_id = s.series_id
+           and d.day >= w.first_day and d.day < w.after_last_day
+         order by d.day desc limit 1)
+        union all
+        (select o.value, o.observed_at from observation o
+         where w.leading_start < w.leading_end and o.series_id = s.series_id
+           and o.observed_at >= w.leading_start and o.observed_at < w.leading_end
+         order by o.observed_at desc limit 1)
+    ) c
+    order by c.at desc limit 1
+) latest
+group by w.position, s.metric_key"
     )
 });
 
