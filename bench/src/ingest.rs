@@ -87,7 +87,7 @@ async fn run(args: &IngestArgs, harness: &Harness<'_>) -> Result<()> {
         verdict(peak_rss_mib < 256.0)
     );
 
-    query_latencies(&mut metrics, &loaded.chosen, args.query_iterations).await?;
+    query_latencies(&mut metrics, &loaded.chosen, args.query_iterations, None).await?;
     list_page_times(&mut metrics, rows.min(LIST_ROWS)).await?;
     db.close()
         .await

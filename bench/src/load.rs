@@ -52,6 +52,8 @@ const NETWORKS: [Network; 11] = [
 pub struct Loaded {
     /// What was loaded.
     pub plan: Arc<Plan>,
+    /// The accounts' resource names, in plan order.
+    pub account_names: Vec<String>,
     /// The observed metrics' definitions, in plan order.
     pub chosen: Vec<pb::MetricDefinition>,
     /// How the load went.
@@ -116,7 +118,12 @@ pub async fn load_dataset(
             format!("observation holds {stored} rows after the load, expected {rows}").into(),
         );
     }
-    Ok(Loaded { plan, chosen, load })
+    Ok(Loaded {
+        plan,
+        account_names,
+        chosen,
+        load,
+    })
 }
 
 /// Creates `count` accounts named `bench-{i}` on rotating networks and

@@ -64,9 +64,11 @@ mod baseline;
 mod database;
 mod dataset;
 mod error;
+mod goals;
 mod harness;
 mod ingest;
 mod load;
+mod progress;
 mod queries;
 mod report;
 mod service;
@@ -89,6 +91,9 @@ enum BenchCommand {
     /// Load observations through StreamObservations and through psql's binary
     /// \copy, compare the rates, and time QueryMetric over the loaded data.
     Ingest(IngestArgs),
+    /// Load the ingest data set, create goals over it, and time
+    /// ProgressService's reads and QueryMetric against their goals.
+    Progress(ProgressArgs),
 }
 
 /// The shape of the data set every benchmark loads, and what to keep.
@@ -129,12 +134,38 @@ struct IngestArgs {
     query_iterations: u32,
 }
 
+/// Settings of `goalpost-bench progress`.
+#[derive(Debug, Args)]
+struct ProgressArgs {
+    /// The data set.
+    #[command(flatten)]
+    data: DataArgs,
+
+    /// How many goals to create, each of three key results.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    goals: u32,
+
+    /// Timed calls of GetGoalProgress (each case) and QueryMetric (each
+    /// query), after 10 warm-up calls.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    iterations: u32,
+
+    /// Timed GetProgressHistory calls, after 10 warm-up calls.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    history_iterations: u32,
+
+    /// Timed ListGoalProgress calls, after 10 warm-up calls.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    list_iterations: u32,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         BenchCommand::Ingest(args) => ingest::ingest(args).await,
+        BenchCommand::Progress(args) => progress::progress(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

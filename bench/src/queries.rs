@@ -12,7 +12,7 @@ use tonic::transport::Channel;
 use crate::dataset::{DAY_MICROS, timestamp};
 use crate::error::{Context, Result};
 use crate::load::list_definitions;
-use crate::report::{Latency, WARMUP_CALLS};
+use crate::report::{Latency, LatencyGoal, WARMUP_CALLS, verdict};
 
 /// Length of the QueryMetric window, in days.
 const QUERY_DAYS: i64 = 30;
@@ -28,11 +28,12 @@ struct QueryCase {
 }
 
 /// Times QueryMetric over every account at this data size and prints one
-/// line per case.
+/// line per case, with a verdict when there is a `goal`.
 pub async fn query_latencies(
     metrics: &mut MetricServiceClient<Channel>,
     chosen: &[pb::MetricDefinition],
     iterations: u32,
+    goal: Option<&LatencyGoal>,
 ) -> Result<()> {
     let sum_metric = chosen
         .iter()
@@ -93,8 +94,11 @@ pub async fn query_latencies(
             }
         }
         let stats = Latency::of(&mut samples);
+        let judged = goal.map_or(String::new(), |goal| {
+            format!(", {}: {}", goal.describe(), verdict(goal.met_by(&stats)))
+        });
         println!(
-            "  {:<40} p50 {:>7.2}  p99 {:>7.2}  mean {:>7.2}  ({with_data}/{} buckets with data)",
+            "  {:<40} p50 {:>7.2}  p99 {:>7.2}  mean {:>7.2}  ({with_data}/{} buckets with data{judged})",
             case.label, stats.p50_ms, stats.p99_ms, stats.mean_ms, case.buckets
         );
     }

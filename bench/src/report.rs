@@ -1,7 +1,12 @@
 //! What the benchmarks print: latency percentiles, rates, and verdicts
 //! against goals.
 
+use std::fmt::Write as _;
 use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::Result;
 
 /// Calls made before timing a case, so connection set-up, plan caching and
 /// a cold buffer cache do not count.
@@ -34,6 +39,85 @@ impl Latency {
             mean_ms: total / samples.len().max(1) as f64,
         }
     }
+}
+
+/// Times `call`: [`WARMUP_CALLS`] untimed calls, then `iterations` timed
+/// ones. The call gets its index (warm-ups included), so it can vary its
+/// request.
+pub async fn time_calls(
+    iterations: u32,
+    mut call: impl AsyncFnMut(u32) -> Result<()>,
+) -> Result<Latency> {
+    let mut samples = Vec::with_capacity(usize::try_from(iterations).unwrap_or(0));
+    for index in 0..WARMUP_CALLS + iterations {
+        let started = Instant::now();
+        call(index).await?;
+        if index >= WARMUP_CALLS {
+            samples.push(started.elapsed());
+        }
+    }
+    Ok(Latency::of(&mut samples))
+}
+
+/// The most a case's latency may be to meet its goal; a bound left out is
+/// not judged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LatencyGoal {
+    /// The most the median may be, in milliseconds.
+    pub p50_ms: Option<f64>,
+    /// The most the 99th percentile may be, in milliseconds.
+    pub p99_ms: Option<f64>,
+}
+
+impl LatencyGoal {
+    /// A goal on the median alone.
+    pub fn p50(ms: f64) -> LatencyGoal {
+        LatencyGoal {
+            p50_ms: Some(ms),
+            p99_ms: None,
+        }
+    }
+
+    /// A goal on the median and the 99th percentile.
+    pub fn p50_p99(p50_ms: f64, p99_ms: f64) -> LatencyGoal {
+        LatencyGoal {
+            p50_ms: Some(p50_ms),
+            p99_ms: Some(p99_ms),
+        }
+    }
+
+    /// Whether `stats` is within every bound.
+    pub fn met_by(&self, stats: &Latency) -> bool {
+        self.p50_ms.is_none_or(|bound| stats.p50_ms <= bound)
+            && self.p99_ms.is_none_or(|bound| stats.p99_ms <= bound)
+    }
+
+    /// The goal as the report states it, such as `goal p50 ≤ 2, p99 ≤ 10`.
+    pub fn describe(&self) -> String {
+        let mut text = String::from("goal");
+        let bounds = [("p50", self.p50_ms), ("p99", self.p99_ms)];
+        for (i, (name, bound)) in bounds
+            .iter()
+            .filter_map(|(name, bound)| bound.map(|bound| (name, bound)))
+            .enumerate()
+        {
+            let separator = if i == 0 { " " } else { ", " };
+            let _ = write!(text, "{separator}{name} ≤ {bound}");
+        }
+        text
+    }
+}
+
+/// Prints one latency line with its goal and verdict.
+pub fn print_latency(label: &str, stats: &Latency, goal: &LatencyGoal) {
+    println!(
+        "  {label:<48} p50 {:>8.2}  p99 {:>8.2}  mean {:>8.2}  ({}: {})",
+        stats.p50_ms,
+        stats.p99_ms,
+        stats.mean_ms,
+        goal.describe(),
+        verdict(goal.met_by(stats))
+    );
 }
 
 /// The first line under a report's title: the machine and the server.
@@ -89,6 +173,21 @@ mod tests {
                 p99_ms: 0.0,
                 mean_ms: 0.0
             }
+        );
+    }
+
+    #[test]
+    fn goals_judge_only_their_bounds() {
+        let stats = Latency {
+            p50_ms: 2.0,
+            p99_ms: 12.0,
+            mean_ms: 3.0,
+        };
+        assert!(LatencyGoal::p50(2.0).met_by(&stats));
+        assert!(!LatencyGoal::p50_p99(2.0, 10.0).met_by(&stats));
+        assert_eq!(
+            LatencyGoal::p50_p99(2.0, 10.0).describe(),
+            "goal p50 ≤ 2, p99 ≤ 10"
         );
     }
 
