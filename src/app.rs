@@ -162,9 +162,10 @@ impl Application {
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
         let metrics = MetricServiceServer::new(MetricApi::new(pool.clone(), stream_limits))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let goals = GoalServiceServer::new(GoalApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let progress =
-            ProgressServiceServer::new(ProgressApi).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let goals = GoalServiceServer::new(GoalApi::new(pool.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let progress = ProgressServiceServer::new(ProgressApi::new(pool.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
         let stopping = async {
             shutdown.await;

@@ -32,6 +32,9 @@ pub enum ResourceKind {
     Goal,
     /// A key result (`goals/{goal}/keyResults/{key_result}`).
     KeyResult,
+    /// A milestone of a milestone key result, named by the key result and the
+    /// milestone's id.
+    Milestone,
 }
 
 impl ResourceKind {
@@ -43,6 +46,7 @@ impl ResourceKind {
             ResourceKind::Metric => "METRIC",
             ResourceKind::Goal => "GOAL",
             ResourceKind::KeyResult => "KEY_RESULT",
+            ResourceKind::Milestone => "MILESTONE",
         }
     }
 
@@ -54,6 +58,7 @@ impl ResourceKind {
             ResourceKind::Metric => "goalpost.v1.MetricDefinition",
             ResourceKind::Goal => "goalpost.v1.Goal",
             ResourceKind::KeyResult => "goalpost.v1.KeyResult",
+            ResourceKind::Milestone => "goalpost.v1.KeyResult.Milestone",
         }
     }
 }
@@ -66,6 +71,7 @@ impl fmt::Display for ResourceKind {
             ResourceKind::Metric => "metric",
             ResourceKind::Goal => "goal",
             ResourceKind::KeyResult => "key result",
+            ResourceKind::Milestone => "milestone",
         })
     }
 }

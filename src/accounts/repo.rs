@@ -201,6 +201,19 @@ pub async fn audit_count(executor: impl PgExecutor<'_>, account_id: Uuid) -> Res
     )
 }
 
+/// How many key results measure an account.
+pub async fn key_result_count(
+    executor: impl PgExecutor<'_>,
+    account_id: Uuid,
+) -> Result<i64, ApiError> {
+    Ok(sqlx::query_scalar(
+        "select count(distinct key_result_id) from key_result_account where account_id = $1",
+    )
+    .bind(account_id)
+    .fetch_one(executor)
+    .await?)
+}
+
 /// Whether any observation is stored for an account.
 pub async fn has_observations(
     executor: impl PgExecutor<'_>,

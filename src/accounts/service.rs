@@ -179,6 +179,19 @@ pub async fn delete(pool: &PgPool, request: pb::DeleteAccountRequest) -> Result<
             ),
         ));
     }
+    // Key results lock the account (`for key share`) while they store a
+    // reference to it, so this count sees every one committed before the
+    // delete; one arriving later fails its foreign key instead.
+    let key_results = repo::key_result_count(&mut *tx, account_id).await?;
+    if key_results > 0 {
+        return Err(ApiError::failed_precondition(
+            "ACCOUNT_IN_USE",
+            name,
+            format!(
+                "{key_results} key result(s) measure the account and cannot lose it: remove it from their accounts first, or set its status to STATUS_RETIRED instead"
+            ),
+        ));
+    }
     if repo::has_observations(&mut *tx, account_id).await? {
         return Err(ApiError::failed_precondition(
             "ACCOUNT_HAS_OBSERVATIONS",

@@ -13,6 +13,14 @@ pub fn to_proto(time: DateTime<Utc>) -> Timestamp {
     }
 }
 
+/// A UTC time as a protobuf timestamp when it falls in the years 0001-9999
+/// that RFC 3339 (and so every client) can print; else `None`.
+pub fn to_proto_checked(time: DateTime<Utc>) -> Option<Timestamp> {
+    (1..=9999)
+        .contains(&chrono::Datelike::year(&time))
+        .then(|| to_proto(time))
+}
+
 /// An optional UTC time as an optional protobuf timestamp.
 pub fn to_proto_opt(time: Option<DateTime<Utc>>) -> Option<Timestamp> {
     time.map(to_proto)

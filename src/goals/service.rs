@@ -1,140 +1,215 @@
-//! `GoalService`. Goals and key results are a later issue; until it lands
-//! every method answers UNIMPLEMENTED and says so.
+//! `GoalService`: the tonic implementation delegates to the goal methods
+//! ([`super::goal_methods`]), the key result methods ([`super::key_results`])
+//! and SetMilestoneDone ([`super::milestones`]); the checks they share live
+//! here.
 
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
-use crate::error::ApiError;
+use super::model::{Goal, GoalState};
+use super::repo::{self, GoalLock};
+use super::{catalog, goal_methods, key_results, milestones};
+use crate::api::names::GOALS;
+use crate::api::time;
+use crate::error::{ApiError, Violations};
 use crate::pb;
 
-const MISSING: &str = "goals and key results have not landed in this build";
-
 /// The gRPC `GoalService`.
-#[derive(Debug, Clone, Default)]
-pub struct GoalApi;
+#[derive(Debug, Clone)]
+pub struct GoalApi {
+    pool: PgPool,
+}
+
+impl GoalApi {
+    /// The service over a database pool.
+    pub fn new(pool: PgPool) -> Self {
+        GoalApi { pool }
+    }
+}
+
+/// Locks a goal for a change of it or its key results; NOT_FOUND as `missing`
+/// says when there is no such goal.
+pub(super) async fn lock_goal(
+    conn: &mut PgConnection,
+    goal_id: Uuid,
+    lock: GoalLock,
+    missing: impl FnOnce() -> ApiError,
+) -> Result<Goal, ApiError> {
+    repo::lock_goal(conn, goal_id, lock)
+        .await?
+        .ok_or_else(missing)
+}
+
+/// FAILED_PRECONDITION GOAL_CLOSED for a closed goal: neither it nor its key
+/// results change any more.
+pub(super) fn ensure_open(goal: &Goal) -> Result<(), ApiError> {
+    if goal.state == GoalState::Closed {
+        return Err(ApiError::failed_precondition(
+            "GOAL_CLOSED",
+            GOALS.name(goal.id),
+            "the goal is closed: neither it nor its key results change any more",
+        ));
+    }
+    Ok(())
+}
+
+/// Records a violation for each checkpoint not strictly inside the active
+/// goal's time frame `(start, deadline)`; checkpoints of drafts are checked
+/// at activation instead.
+pub(super) fn check_checkpoints_in_frame(
+    violations: &mut Violations,
+    prefix: &str,
+    checkpoints: &[pb::key_result::Checkpoint],
+    goal: &Goal,
+) {
+    let (GoalState::Active, Some(start), Some(deadline)) =
+        (goal.state, goal.start_time, goal.deadline)
+    else {
+        return;
+    };
+    for (index, checkpoint) in checkpoints.iter().enumerate() {
+        let Some(at) = checkpoint.time.as_ref().and_then(time::to_utc) else {
+            continue;
+        };
+        if !inside(at, start, deadline) {
+            violations.add(
+                format!("{prefix}.checkpoints[{index}].time"),
+                format!(
+                    "must lie strictly between the active goal's start_time {} and deadline {}, got {}",
+                    start.to_rfc3339(),
+                    deadline.to_rfc3339(),
+                    at.to_rfc3339()
+                ),
+            );
+        }
+    }
+}
+
+/// Whether `at` lies strictly between `start` and `deadline`.
+pub(super) fn inside(at: DateTime<Utc>, start: DateTime<Utc>, deadline: DateTime<Utc>) -> bool {
+    start < at && at < deadline
+}
 
 #[tonic::async_trait]
 impl pb::goal_service_server::GoalService for GoalApi {
     async fn list_goal_types(
         &self,
-        _: Request<pb::ListGoalTypesRequest>,
+        request: Request<pb::ListGoalTypesRequest>,
     ) -> Result<Response<pb::ListGoalTypesResponse>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/ListGoalTypes",
-            MISSING,
-        ))
+        let pb::ListGoalTypesRequest {} = request.into_inner();
+        Ok(Response::new(pb::ListGoalTypesResponse {
+            goal_types: catalog::all()
+                .iter()
+                .map(pb::GoalTypeDefinition::from)
+                .collect(),
+        }))
     }
 
     async fn create_goal(
         &self,
-        _: Request<pb::CreateGoalRequest>,
+        request: Request<pb::CreateGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/CreateGoal",
-            MISSING,
+        Ok(Response::new(
+            goal_methods::create(&self.pool, request.into_inner()).await?,
         ))
     }
 
-    async fn get_goal(&self, _: Request<pb::GetGoalRequest>) -> Result<Response<pb::Goal>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/GetGoal",
-            MISSING,
+    async fn get_goal(
+        &self,
+        request: Request<pb::GetGoalRequest>,
+    ) -> Result<Response<pb::Goal>, Status> {
+        Ok(Response::new(
+            goal_methods::get(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn list_goals(
         &self,
-        _: Request<pb::ListGoalsRequest>,
+        request: Request<pb::ListGoalsRequest>,
     ) -> Result<Response<pb::ListGoalsResponse>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/ListGoals",
-            MISSING,
+        Ok(Response::new(
+            goal_methods::list(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn update_goal(
         &self,
-        _: Request<pb::UpdateGoalRequest>,
+        request: Request<pb::UpdateGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/UpdateGoal",
-            MISSING,
+        Ok(Response::new(
+            goal_methods::update(&self.pool, request.into_inner()).await?,
         ))
     }
 
-    async fn delete_goal(&self, _: Request<pb::DeleteGoalRequest>) -> Result<Response<()>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/DeleteGoal",
-            MISSING,
-        ))
+    async fn delete_goal(
+        &self,
+        request: Request<pb::DeleteGoalRequest>,
+    ) -> Result<Response<()>, Status> {
+        goal_methods::delete(&self.pool, request.into_inner()).await?;
+        Ok(Response::new(()))
     }
 
     async fn activate_goal(
         &self,
-        _: Request<pb::ActivateGoalRequest>,
+        request: Request<pb::ActivateGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/ActivateGoal",
-            MISSING,
+        Ok(Response::new(
+            goal_methods::activate(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn close_goal(
         &self,
-        _: Request<pb::CloseGoalRequest>,
+        request: Request<pb::CloseGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/CloseGoal",
-            MISSING,
+        Ok(Response::new(
+            goal_methods::close(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn create_key_result(
         &self,
-        _: Request<pb::CreateKeyResultRequest>,
+        request: Request<pb::CreateKeyResultRequest>,
     ) -> Result<Response<pb::KeyResult>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/CreateKeyResult",
-            MISSING,
+        Ok(Response::new(
+            key_results::create(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn get_key_result(
         &self,
-        _: Request<pb::GetKeyResultRequest>,
+        request: Request<pb::GetKeyResultRequest>,
     ) -> Result<Response<pb::KeyResult>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/GetKeyResult",
-            MISSING,
+        Ok(Response::new(
+            key_results::get(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn update_key_result(
         &self,
-        _: Request<pb::UpdateKeyResultRequest>,
+        request: Request<pb::UpdateKeyResultRequest>,
     ) -> Result<Response<pb::KeyResult>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/UpdateKeyResult",
-            MISSING,
+        Ok(Response::new(
+            key_results::update(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn delete_key_result(
         &self,
-        _: Request<pb::DeleteKeyResultRequest>,
+        request: Request<pb::DeleteKeyResultRequest>,
     ) -> Result<Response<()>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/DeleteKeyResult",
-            MISSING,
-        ))
+        key_results::delete(&self.pool, request.into_inner()).await?;
+        Ok(Response::new(()))
     }
 
     async fn set_milestone_done(
         &self,
-        _: Request<pb::SetMilestoneDoneRequest>,
+        request: Request<pb::SetMilestoneDoneRequest>,
     ) -> Result<Response<pb::KeyResult>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.GoalService/SetMilestoneDone",
-            MISSING,
+        Ok(Response::new(
+            milestones::set_done(&self.pool, request.into_inner()).await?,
         ))
     }
 }

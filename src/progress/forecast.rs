@@ -61,9 +61,10 @@ pub struct Forecast {
 }
 
 /// How achievable a target looks from the metric's history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Achievability {
     /// Too little data to judge.
+    #[default]
     Unknown,
     /// The target is met already, or needs no steeper a slope than the best one seen.
     Likely,

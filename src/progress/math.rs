@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::catalog::Better;
-use crate::goals::model::{Framework, TargetMode};
+use crate::goals::model::{Checkpoint, TargetMode, TargetSpec};
 
 /// Nanoseconds in one day, for exact day arithmetic on timestamps.
 const NANOS_PER_DAY: i128 = 86_400 * 1_000_000_000;
@@ -49,24 +49,6 @@ pub struct Period {
     pub start: DateTime<Utc>,
     /// When the goal is due.
     pub deadline: DateTime<Utc>,
-}
-
-/// How a key result states its target.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum TargetSpec {
-    /// An absolute value to reach.
-    Value(f64),
-    /// A change relative to the baseline, in percent (negative for decreases).
-    ChangePercent(f64),
-}
-
-/// An interim target: the value the key result should have at a moment.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Checkpoint {
-    /// When the interim target is due.
-    pub time: DateTime<Utc>,
-    /// The value expected then.
-    pub value: f64,
 }
 
 /// One key result's share of its goal's score.
@@ -207,7 +189,7 @@ pub fn expected_value(
     let inside = checkpoints
         .iter()
         .filter(|checkpoint| checkpoint.time > period.start && checkpoint.time < period.deadline)
-        .map(|checkpoint| (checkpoint.time, checkpoint.value));
+        .map(|checkpoint| (checkpoint.time, checkpoint.target_value));
     let mut from = (period.start, baseline);
     for to in inside.chain(std::iter::once((period.deadline, target))) {
         if at < to.0 {
@@ -292,20 +274,6 @@ pub fn goal_score(parts: &[WeightedScore]) -> GoalScore {
     }
 }
 
-/// The success threshold a framework uses unless a goal overrides it:
-/// SMART goals succeed at the target, OKRs are stretch goals met at 0.7.
-pub fn default_threshold(framework: Framework) -> f64 {
-    match framework {
-        Framework::Smart => 1.0,
-        Framework::Okr => 0.7,
-    }
-}
-
-/// A goal's success threshold: its own when set, else its framework's.
-pub fn threshold(framework: Framework, goal_threshold: Option<f64>) -> f64 {
-    goal_threshold.unwrap_or_else(|| default_threshold(framework))
-}
-
 /// Where a score stands at `at` (DESIGN §2). A goal passes `None` when none of
 /// its key results has data. The comparisons are the plain formulas
 /// (`score >= 0.9 * required`), so a score computed as exactly 0.9 r is on
@@ -354,6 +322,7 @@ pub fn grade(score: f64) -> Grade {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::goals::model::Framework;
     use Better::{Higher, Lower};
     use TargetMode::{AtLeast, AtMost, Reach};
     use chrono::TimeDelta;
@@ -377,7 +346,10 @@ mod tests {
     }
     fn checkpoint(n: f64, value: f64) -> Checkpoint {
         let time = day(n);
-        Checkpoint { time, value }
+        Checkpoint {
+            time,
+            target_value: value,
+        }
     }
     fn weighted(rows: &[(f64, f64)]) -> Vec<WeightedScore> {
         let scores = rows.iter().map(|&(weight, score)| (weight, data(score)));
@@ -397,14 +369,18 @@ mod tests {
         let expected = time_fraction(Period { start, deadline }, at);
         assert_eq!(expected, 90.0 / 181.0);
         assert!((expected - 0.49724).abs() < 5e-6);
-        let success = threshold(Framework::Smart, None);
+        let success = Framework::Smart.default_success_threshold();
         let verdict = status(Some(0.5), expected, success, at, deadline);
         assert_eq!(verdict, Status::OnTrack);
     }
 
     #[test]
     fn worked_example_b_okr_is_yellow_and_on_track() {
-        let (at, deadline, success) = (day(90.0), day(180.0), threshold(Framework::Okr, None));
+        let (at, deadline, success) = (
+            day(90.0),
+            day(180.0),
+            Framework::Okr.default_success_threshold(),
+        );
         let expected = time_fraction(period(0.0, 180.0), at);
         assert_eq!((expected, success), (0.5, 0.7));
         let verdict = |score| status(score, expected, success, at, deadline);
@@ -549,13 +525,6 @@ mod tests {
             let got = (got.score, got.complete, got.any_data);
             assert_eq!(got, (score, complete, any_data), "{case}");
         }
-    }
-
-    #[test]
-    fn thresholds_default_by_framework_and_yield_to_the_goal() {
-        assert_eq!(threshold(Framework::Smart, None), 1.0);
-        assert_eq!(threshold(Framework::Okr, None), 0.7);
-        assert_eq!(threshold(Framework::Okr, Some(0.6)), 0.6);
     }
 
     #[test]

@@ -1,23 +1,276 @@
-//! `ProgressService`. The progress math is a later issue; until it lands
-//! every method answers UNIMPLEMENTED and says so.
+//! `ProgressService`: parse the request, read the goals and evaluate them in
+//! one read-only snapshot, convert the numbers.
 
 use std::pin::Pin;
 
+use chrono::{DateTime, Utc};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
-use crate::error::ApiError;
+use super::convert;
+use super::evaluate::{Evaluator, period_of};
+use crate::api::list::ListRequest;
+use crate::api::names::GOALS;
+use crate::api::time;
+use crate::api::validate;
+use crate::error::{ApiError, Violations};
+use crate::goals::checks::framework_checks;
+use crate::goals::model::Goal;
+use crate::goals::repo;
+use crate::observations::read::buckets::{self, Interval, MAX_BUCKETS};
 use crate::pb;
 
-const MISSING: &str = "goal progress has not landed in this build";
-
 /// The gRPC `ProgressService`.
-#[derive(Debug, Clone, Default)]
-pub struct ProgressApi;
+#[derive(Debug, Clone)]
+pub struct ProgressApi {
+    pool: PgPool,
+}
+
+impl ProgressApi {
+    /// The service over a database pool.
+    pub fn new(pool: PgPool) -> Self {
+        ProgressApi { pool }
+    }
+}
 
 /// The stream type of WatchGoalProgress.
 pub type GoalProgressStream =
     Pin<Box<dyn Stream<Item = Result<pb::GoalProgress, Status>> + Send + 'static>>;
+
+/// One read-only snapshot for a whole answer.
+async fn snapshot(conn: &mut PgConnection) -> Result<Transaction<'_, Postgres>, ApiError> {
+    Ok(conn
+        .begin_with("begin isolation level repeatable read, read only")
+        .await?)
+}
+
+/// The moment to evaluate at: `as_of` when given (never in the future, where
+/// nothing has been observed yet), else now.
+fn moment(
+    violations: &mut Violations,
+    field: &str,
+    given: Option<&prost_types::Timestamp>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let Some(timestamp) = given else {
+        return Some(now);
+    };
+    let at = violations.absorb(time::from_proto(field, timestamp))?;
+    if at > now {
+        violations.add(
+            field,
+            "must not be in the future: progress counts only what has been observed, so evaluate at now or earlier",
+        );
+        return None;
+    }
+    Some(at)
+}
+
+async fn load_goal(conn: &mut PgConnection, id: Uuid) -> Result<Goal, ApiError> {
+    repo::get_goal(conn, id)
+        .await?
+        .ok_or_else(|| GOALS.not_found(id))
+}
+
+async fn get_goal_progress(
+    pool: &PgPool,
+    request: pb::GetGoalProgressRequest,
+) -> Result<pb::GoalProgress, ApiError> {
+    let pb::GetGoalProgressRequest { goal, as_of } = request;
+    let now = Utc::now();
+    let mut violations = Violations::default();
+    let goal_id = violations.absorb(GOALS.parse("goal", &goal));
+    let as_of = moment(&mut violations, "as_of", as_of.as_ref(), now);
+    let (goal_id, as_of) = violations.finish((goal_id, as_of))?;
+    let (Some(goal_id), Some(as_of)) = (goal_id, as_of) else {
+        return Err(ApiError::internal("validated fields are missing"));
+    };
+    let mut conn = pool.acquire().await?;
+    let mut tx = snapshot(&mut conn).await?;
+    let goal = load_goal(&mut tx, goal_id).await?;
+    let evaluator = Evaluator::new(&mut tx).await?;
+    let progress = evaluator.goal_progress(&mut tx, &goal, as_of).await?;
+    tx.commit().await?;
+    Ok(convert::goal_progress(&goal, progress))
+}
+
+/// The keyset position of a report page: the last goal's id and the
+/// report's moment in microseconds, so every page describes the same moment.
+type ReportKey = (Uuid, i64);
+
+async fn list_goal_progress(
+    pool: &PgPool,
+    request: pb::ListGoalProgressRequest,
+) -> Result<pb::ListGoalProgressResponse, ApiError> {
+    let pb::ListGoalProgressRequest {
+        page_size,
+        page_token,
+        filter,
+        as_of,
+    } = request;
+    let now = Utc::now();
+    let list: ListRequest<ReportKey> =
+        ListRequest::parse(page_size, &page_token, filter, repo::filter_fields())?;
+    let mut violations = Violations::default();
+    let given = as_of
+        .as_ref()
+        .map(|_| moment(&mut violations, "as_of", as_of.as_ref(), now));
+    violations.finish(())?;
+    let as_of = match (given.flatten(), &list.after) {
+        (Some(at), _) => at,
+        (None, Some((_, micros))) => DateTime::from_timestamp_micros(*micros).unwrap_or(now),
+        (None, None) => now,
+    };
+    let mut conn = pool.acquire().await?;
+    let mut tx = snapshot(&mut conn).await?;
+    let evaluator = Evaluator::new(&mut tx).await?;
+    // The counts cover the whole report, so every matching goal is
+    // evaluated; the page is the part of them after the token.
+    let goals = repo::list_goals(&mut tx, &list.conditions, None, i64::MAX).await?;
+    let mut counts = [0i32; 6];
+    let mut rows = Vec::new();
+    let after = list.after.map(|(id, _)| id);
+    for goal in &goals {
+        let progress = evaluator.goal_progress(&mut tx, goal, as_of).await?;
+        counts[convert::status_index(progress.status)] += 1;
+        if after.is_none_or(|after| goal.id > after) && rows.len() as i64 <= list.page_size {
+            rows.push((goal.id, convert::goal_progress(goal, progress)));
+        }
+    }
+    tx.commit().await?;
+    let micros = as_of.timestamp_micros();
+    let (rows, next_page_token) = list.into_page(rows, |(id, _)| (*id, micros));
+    Ok(pb::ListGoalProgressResponse {
+        goal_progress: rows.into_iter().map(|(_, progress)| progress).collect(),
+        status_counts: convert::status_counts(counts),
+        next_page_token,
+    })
+}
+
+async fn get_progress_history(
+    pool: &PgPool,
+    request: pb::GetProgressHistoryRequest,
+) -> Result<pb::GetProgressHistoryResponse, ApiError> {
+    let pb::GetProgressHistoryRequest {
+        goal,
+        start,
+        end,
+        interval,
+    } = request;
+    let now = Utc::now();
+    let mut violations = Violations::default();
+    let goal_id = violations.absorb(GOALS.parse("goal", &goal));
+    let start = start
+        .as_ref()
+        .and_then(|at| violations.absorb(time::from_proto("start", at)));
+    let end = end
+        .as_ref()
+        .and_then(|_| moment(&mut violations, "end", end.as_ref(), now));
+    let interval =
+        match validate::enum_value::<pb::Interval>(&mut violations, "interval", interval, false) {
+            Some(pb::Interval::Hour) => Interval::Hour,
+            Some(pb::Interval::Week) => Interval::Week,
+            Some(pb::Interval::Month) => Interval::Month,
+            _ => Interval::Day,
+        };
+    let goal_id = violations.finish(goal_id)?;
+    let Some(goal_id) = goal_id else {
+        return Err(ApiError::internal("validated fields are missing"));
+    };
+    let mut conn = pool.acquire().await?;
+    let mut tx = snapshot(&mut conn).await?;
+    let goal = load_goal(&mut tx, goal_id).await?;
+    let period = period_of(&goal);
+    let start = start.unwrap_or(period.start);
+    let end = end.unwrap_or_else(|| now.min(goal.deadline.unwrap_or(now)));
+    let moments = history_moments(start, end, interval)?;
+    let evaluator = Evaluator::new(&mut tx).await?;
+    let steps = evaluator.score_history(&mut tx, &goal, &moments).await?;
+    tx.commit().await?;
+    Ok(pb::GetProgressHistoryResponse {
+        steps: steps
+            .into_iter()
+            .map(|step| convert::history_step(&goal, step))
+            .collect(),
+    })
+}
+
+/// Every boundary of `interval` from `start` to `end`, both included.
+fn history_moments(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    interval: Interval,
+) -> Result<Vec<DateTime<Utc>>, ApiError> {
+    if end < start {
+        return Err(ApiError::invalid_field(
+            "end",
+            "must not be before start (which defaults to the goal's start_time)",
+        ));
+    }
+    let too_many = || {
+        ApiError::invalid_field(
+            "interval",
+            format!(
+                "would make more than {MAX_BUCKETS} steps: use a longer interval or a shorter range"
+            ),
+        )
+    };
+    let mut moments: Vec<DateTime<Utc>> = buckets::buckets(start, end, interval)
+        .map_err(|_| too_many())?
+        .into_iter()
+        .map(|bucket| bucket.start)
+        .collect();
+    moments.push(end);
+    if moments.len() > MAX_BUCKETS {
+        return Err(too_many());
+    }
+    Ok(moments)
+}
+
+async fn check_goal(
+    pool: &PgPool,
+    request: pb::CheckGoalRequest,
+) -> Result<pb::CheckGoalResponse, ApiError> {
+    let pb::CheckGoalRequest { goal, as_of } = request;
+    let now = Utc::now();
+    let mut violations = Violations::default();
+    let goal_id = violations.absorb(GOALS.parse("goal", &goal));
+    let as_of = moment(&mut violations, "as_of", as_of.as_ref(), now);
+    let (goal_id, as_of) = violations.finish((goal_id, as_of))?;
+    let (Some(goal_id), Some(as_of)) = (goal_id, as_of) else {
+        return Err(ApiError::internal("validated fields are missing"));
+    };
+    let mut conn = pool.acquire().await?;
+    let mut tx = snapshot(&mut conn).await?;
+    let goal = load_goal(&mut tx, goal_id).await?;
+    let evaluator = Evaluator::new(&mut tx).await?;
+    let mut achievability = Vec::new();
+    for key_result in &goal.key_results {
+        if let Some(judged) = evaluator
+            .achievability(&mut tx, &goal, key_result, as_of)
+            .await?
+        {
+            achievability.push(convert::achievability(&goal, key_result, judged));
+        }
+    }
+    tx.commit().await?;
+    let checks = framework_checks(&goal);
+    Ok(pb::CheckGoalResponse {
+        goal: GOALS.name(goal.id),
+        passed: checks.iter().all(|check| check.passed),
+        checks: checks
+            .into_iter()
+            .map(|check| pb::GoalCheck {
+                check: check.check.to_owned(),
+                passed: check.passed,
+                message: check.message,
+            })
+            .collect(),
+        achievability,
+    })
+}
 
 #[tonic::async_trait]
 impl pb::progress_service_server::ProgressService for ProgressApi {
@@ -25,31 +278,28 @@ impl pb::progress_service_server::ProgressService for ProgressApi {
 
     async fn get_goal_progress(
         &self,
-        _: Request<pb::GetGoalProgressRequest>,
+        request: Request<pb::GetGoalProgressRequest>,
     ) -> Result<Response<pb::GoalProgress>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.ProgressService/GetGoalProgress",
-            MISSING,
+        Ok(Response::new(
+            get_goal_progress(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn list_goal_progress(
         &self,
-        _: Request<pb::ListGoalProgressRequest>,
+        request: Request<pb::ListGoalProgressRequest>,
     ) -> Result<Response<pb::ListGoalProgressResponse>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.ProgressService/ListGoalProgress",
-            MISSING,
+        Ok(Response::new(
+            list_goal_progress(&self.pool, request.into_inner()).await?,
         ))
     }
 
     async fn get_progress_history(
         &self,
-        _: Request<pb::GetProgressHistoryRequest>,
+        request: Request<pb::GetProgressHistoryRequest>,
     ) -> Result<Response<pb::GetProgressHistoryResponse>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.ProgressService/GetProgressHistory",
-            MISSING,
+        Ok(Response::new(
+            get_progress_history(&self.pool, request.into_inner()).await?,
         ))
     }
 
@@ -59,17 +309,16 @@ impl pb::progress_service_server::ProgressService for ProgressApi {
     ) -> Result<Response<Self::WatchGoalProgressStream>, Status> {
         Err(ApiError::not_yet(
             "goalpost.v1.ProgressService/WatchGoalProgress",
-            MISSING,
+            "watching goal progress has not landed in this build",
         ))
     }
 
     async fn check_goal(
         &self,
-        _: Request<pb::CheckGoalRequest>,
+        request: Request<pb::CheckGoalRequest>,
     ) -> Result<Response<pb::CheckGoalResponse>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.ProgressService/CheckGoal",
-            MISSING,
+        Ok(Response::new(
+            check_goal(&self.pool, request.into_inner()).await?,
         ))
     }
 }

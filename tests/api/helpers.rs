@@ -10,6 +10,7 @@ use goalpost::db::local::{LocalPostgres, LocalPostgresOptions};
 use goalpost::db::pool::MIGRATOR;
 use goalpost::pb;
 use goalpost::pb::audit_service_client::AuditServiceClient;
+use goalpost::pb::goal_service_client::GoalServiceClient;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -206,6 +207,11 @@ impl TestApp {
     /// A client of AuditService.
     pub fn audits(&self) -> AuditServiceClient<Channel> {
         AuditServiceClient::new(self.channel.clone())
+    }
+
+    /// A client of GoalService.
+    pub fn goals(&self) -> GoalServiceClient<Channel> {
+        GoalServiceClient::new(self.channel.clone())
     }
 
     /// Stops the server gracefully and starts a new one on the same database,

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audits;
+mod goals;
 mod helpers;
 mod idempotency;
 mod ingest_corrections;
@@ -14,4 +15,5 @@ mod metrics;
 mod observations;
 mod odd_values;
 mod platform;
+mod progress;
 mod query_consistency;

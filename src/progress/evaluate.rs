@@ -1,0 +1,562 @@
+//! A goal and a moment in, its progress out: reads the window values the
+//! math needs through the [window evaluator](crate::observations::read::evaluate)
+//! and applies [`super::math`] and [`super::forecast`]. No protobuf.
+//!
+//! Every read of one answer runs in the caller's transaction, one snapshot,
+//! and only observations stamped at or before the moment count, so any
+//! past moment can be evaluated.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::PgConnection;
+
+use super::forecast::{self, DailyValue, Forecast, ForecastTarget};
+use super::math::{self, Grade, Period, Status, WeightedScore};
+use crate::catalog::Better;
+use crate::catalog::repo::MetricRecord;
+use crate::error::ApiError;
+use crate::goals::model::{BaselineSpec, Goal, KeyResult, Measure, MetricMeasure};
+use crate::observations::read::evaluate::{self, MetricPlan, Selection, Window};
+
+/// A goal's progress at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoalProgress {
+    /// The moment evaluated.
+    pub as_of: DateTime<Utc>,
+    /// The weighted mean of the key results' scores, no data counting 0.
+    pub score: f64,
+    /// The elapsed fraction of the goal's time frame.
+    pub expected: f64,
+    /// Where the goal stands.
+    pub status: Status,
+    /// The OKR colour of the score.
+    pub grade: Grade,
+    /// Whether every key result has data.
+    pub complete: bool,
+    /// Each key result's progress, in the goal's order.
+    pub key_results: Vec<KeyResultProgress>,
+}
+
+/// A key result's progress at one moment; `None` is no data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyResultProgress {
+    /// The value the key result starts from.
+    pub baseline: Option<f64>,
+    /// The value of its window ending at the moment.
+    pub current: Option<f64>,
+    /// The value to reach.
+    pub target: Option<f64>,
+    /// The way covered from baseline to target, unclamped.
+    pub progress: Option<f64>,
+    /// The score from 0 to 1.
+    pub score: Option<f64>,
+    /// The score expected at the moment.
+    pub expected: f64,
+    /// Where the key result stands.
+    pub status: Status,
+    /// The projection to the deadline.
+    pub forecast: Option<Forecast>,
+    /// The newest observation (or done milestone) at or before the moment.
+    pub last_observation_time: Option<DateTime<Utc>>,
+}
+
+/// A goal's and its key results' scores at one moment, for histories.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreStep {
+    /// The moment.
+    pub time: DateTime<Utc>,
+    /// The goal's score.
+    pub score: f64,
+    /// The goal's expected score.
+    pub expected: f64,
+    /// Each key result's (score, expected), in the goal's order.
+    pub key_results: Vec<(Option<f64>, f64)>,
+}
+
+/// Far enough ahead to stand for "no deadline yet" (a draft): the expected
+/// score then stays 0 and nothing is ever late.
+const NO_DEADLINE: TimeDelta = TimeDelta::days(365 * 1000);
+
+/// The goal's time frame. A draft may lack a start (activation sets it) or
+/// a deadline: its creation stands in for the start, and a deadline far
+/// ahead for the deadline.
+pub fn period_of(goal: &Goal) -> Period {
+    let start = goal.start_time.unwrap_or(goal.create_time);
+    Period {
+        start,
+        deadline: goal.deadline.unwrap_or(start + NO_DEADLINE),
+    }
+}
+
+/// The window of a metric key result ending at `at`: trailing
+/// `(at − window_days, at]`, or cumulative `[start, at]`.
+fn window_at(measure: &MetricMeasure, start: DateTime<Utc>, at: DateTime<Utc>) -> Window {
+    if measure.window_days > 0 {
+        Window::trailing(at, TimeDelta::days(i64::from(measure.window_days)))
+    } else {
+        Window::closed(start, at)
+    }
+}
+
+/// What a metric key result reads, resolved once per answer.
+struct MetricReads<'a> {
+    measure: &'a MetricMeasure,
+    plan: MetricPlan,
+    selection: Selection,
+    better: Better,
+}
+
+impl<'a> MetricReads<'a> {
+    fn of(measure: &'a MetricMeasure, catalog: &HashMap<String, MetricRecord>) -> Option<Self> {
+        let record = catalog.get(&measure.metric_key)?;
+        Some(MetricReads {
+            measure,
+            plan: MetricPlan::resolve(catalog, &measure.metric_key)?,
+            selection: Selection::from_list(measure.accounts.iter().copied()),
+            better: record.better,
+        })
+    }
+
+    /// The baseline's window when it is read from data, else its fixed
+    /// value (`Err`).
+    fn baseline_window(&self, period: Period) -> Result<Window, Option<f64>> {
+        match self.measure.baseline {
+            BaselineSpec::Value(value) => Err(Some(value)),
+            BaselineSpec::Range { start, end } => Ok(Window::closed(start, end)),
+            BaselineSpec::Default if self.measure.window_days == 0 => Err(Some(0.0)),
+            BaselineSpec::Default => Ok(window_at(self.measure, period.start, period.start)),
+        }
+    }
+
+    /// The baseline followed by the value of the window ending at each of
+    /// `moments`, in one read.
+    async fn values(
+        &self,
+        conn: &mut PgConnection,
+        period: Period,
+        moments: &[DateTime<Utc>],
+    ) -> Result<(Option<f64>, Vec<Option<f64>>), ApiError> {
+        let baseline_window = self.baseline_window(period);
+        let mut windows: Vec<Window> = Vec::with_capacity(moments.len() + 1);
+        if let Ok(window) = baseline_window {
+            windows.push(window);
+        }
+        windows.extend(
+            moments
+                .iter()
+                .map(|at| window_at(self.measure, period.start, *at)),
+        );
+        let mut values = evaluate::evaluate(conn, &self.plan, &self.selection, &windows).await?;
+        let baseline = match baseline_window {
+            Ok(_) => values.remove(0),
+            Err(fixed) => fixed,
+        };
+        Ok((baseline, values))
+    }
+}
+
+/// The days before a goal's start whose trends judge achievability.
+const HISTORY_DAYS: i64 = 365;
+
+/// Evaluates goals against one catalog snapshot.
+pub struct Evaluator {
+    catalog: HashMap<String, MetricRecord>,
+}
+
+impl Evaluator {
+    /// An evaluator reading the catalog in the caller's transaction.
+    pub async fn new(conn: &mut PgConnection) -> Result<Self, ApiError> {
+        Ok(Evaluator {
+            catalog: crate::catalog::repo::load_all(conn).await?,
+        })
+    }
+
+    /// The goal's progress at `as_of`, with forecasts.
+    pub async fn goal_progress(
+        &self,
+        conn: &mut PgConnection,
+        goal: &Goal,
+        as_of: DateTime<Utc>,
+    ) -> Result<GoalProgress, ApiError> {
+        let period = period_of(goal);
+        let threshold = goal.effective_success_threshold();
+        let mut key_results = Vec::with_capacity(goal.key_results.len());
+        for key_result in &goal.key_results {
+            key_results.push(
+                self.key_result_progress(conn, key_result, period, threshold, as_of)
+                    .await?,
+            );
+        }
+        Ok(combine_goal(
+            period,
+            threshold,
+            as_of,
+            &goal.key_results,
+            key_results,
+        ))
+    }
+
+    async fn key_result_progress(
+        &self,
+        conn: &mut PgConnection,
+        key_result: &KeyResult,
+        period: Period,
+        threshold: f64,
+        as_of: DateTime<Utc>,
+    ) -> Result<KeyResultProgress, ApiError> {
+        let measure = match &key_result.measure {
+            Measure::Milestones(milestones) => {
+                let done: Vec<Option<DateTime<Utc>>> = milestones
+                    .iter()
+                    .map(|milestone| milestone.done_time)
+                    .collect();
+                return Ok(milestone_progress(&done, period, threshold, as_of));
+            }
+            Measure::Metric(measure) => measure,
+        };
+        let Some(reads) = MetricReads::of(measure, &self.catalog) else {
+            return Ok(no_data(period, as_of, threshold));
+        };
+        let forecasting = as_of < period.deadline;
+        let mut moments = vec![as_of];
+        if forecasting {
+            moments.extend(forecast::forecast_days(as_of, period.start));
+        }
+        let (baseline, values) = reads.values(conn, period, &moments).await?;
+        let current = values[0];
+        let target = math::target(measure.target, baseline);
+        let score_of = |value: Option<f64>| {
+            math::score(measure.target_mode, reads.better, baseline, value, target)
+        };
+        let score = score_of(current);
+        let expected =
+            math::key_result_expected(period, as_of, baseline, target, &measure.checkpoints);
+        let forecast = if forecasting {
+            let daily: Vec<DailyValue> = moments[1..]
+                .iter()
+                .zip(&values[1..])
+                .filter_map(|(day_end, value)| {
+                    Some(DailyValue {
+                        day_end: *day_end,
+                        value: (*value)?,
+                    })
+                })
+                .collect();
+            let aim = target.map(|value| ForecastTarget {
+                value,
+                toward_increase: forecast::increase_moves_toward_target(
+                    measure.target_mode,
+                    reads.better,
+                    baseline,
+                    value,
+                ),
+            });
+            forecast::forecast(&daily, period, as_of, aim, |value| score_of(Some(value)))
+        } else {
+            None
+        };
+        let last_observation_time = last_observation_time(conn, &reads, as_of).await?;
+        Ok(KeyResultProgress {
+            baseline,
+            current,
+            target,
+            progress: math::progress(baseline, current, target),
+            score,
+            expected,
+            status: math::status(score, expected, threshold, as_of, period.deadline),
+            forecast,
+            last_observation_time,
+        })
+    }
+
+    /// The goal's and key results' scores at each of `moments` (sorted), one
+    /// read per key result.
+    pub async fn score_history(
+        &self,
+        conn: &mut PgConnection,
+        goal: &Goal,
+        moments: &[DateTime<Utc>],
+    ) -> Result<Vec<ScoreStep>, ApiError> {
+        let period = period_of(goal);
+        // Per key result, (score, expected) at each moment.
+        let mut columns: Vec<Vec<(Option<f64>, f64)>> = Vec::new();
+        for key_result in &goal.key_results {
+            let column = match &key_result.measure {
+                Measure::Milestones(milestones) => {
+                    let done: Vec<Option<DateTime<Utc>>> = milestones
+                        .iter()
+                        .map(|milestone| milestone.done_time)
+                        .collect();
+                    moments
+                        .iter()
+                        .map(|at| {
+                            (
+                                Some(math::milestone_score(&done, *at)),
+                                math::time_fraction(period, *at),
+                            )
+                        })
+                        .collect()
+                }
+                Measure::Metric(measure) => match MetricReads::of(measure, &self.catalog) {
+                    None => moments
+                        .iter()
+                        .map(|at| (None, math::time_fraction(period, *at)))
+                        .collect(),
+                    Some(reads) => {
+                        let (baseline, values) = reads.values(conn, period, moments).await?;
+                        let target = math::target(measure.target, baseline);
+                        moments
+                            .iter()
+                            .zip(values)
+                            .map(|(at, current)| {
+                                (
+                                    math::score(
+                                        measure.target_mode,
+                                        reads.better,
+                                        baseline,
+                                        current,
+                                        target,
+                                    ),
+                                    math::key_result_expected(
+                                        period,
+                                        *at,
+                                        baseline,
+                                        target,
+                                        &measure.checkpoints,
+                                    ),
+                                )
+                            })
+                            .collect()
+                    }
+                },
+            };
+            columns.push(column);
+        }
+        Ok(moments
+            .iter()
+            .enumerate()
+            .map(|(step, at)| {
+                let key_results: Vec<(Option<f64>, f64)> =
+                    columns.iter().map(|column| column[step]).collect();
+                let parts: Vec<WeightedScore> = goal
+                    .key_results
+                    .iter()
+                    .zip(&key_results)
+                    .map(|(key_result, (score, _))| WeightedScore {
+                        weight: key_result.weight,
+                        score: *score,
+                    })
+                    .collect();
+                ScoreStep {
+                    time: *at,
+                    score: math::goal_score(&parts).score,
+                    expected: math::time_fraction(period, *at),
+                    key_results,
+                }
+            })
+            .collect())
+    }
+
+    /// The achievability of a metric key result judged at `as_of`: the
+    /// slope still needed against the best 28-day trend of the year before
+    /// the goal's start. `None` for milestone key results.
+    pub async fn achievability(
+        &self,
+        conn: &mut PgConnection,
+        goal: &Goal,
+        key_result: &KeyResult,
+        as_of: DateTime<Utc>,
+    ) -> Result<Option<Achievability>, ApiError> {
+        let Measure::Metric(measure) = &key_result.measure else {
+            return Ok(None);
+        };
+        let period = period_of(goal);
+        let Some(reads) = MetricReads::of(measure, &self.catalog) else {
+            return Ok(Some(Achievability::default()));
+        };
+        let history_end = goal.start_time.unwrap_or(as_of);
+        let mut moments: Vec<DateTime<Utc>> = (1..=HISTORY_DAYS)
+            .rev()
+            .map(|days_before| history_end - TimeDelta::days(days_before))
+            .collect();
+        moments.push(as_of);
+        // A cumulative window counts from the goal's start, which says
+        // nothing of the year before it: there the running total since the
+        // year's beginning stands in, whose slope is the same rate.
+        let history_period = Period {
+            start: history_end - TimeDelta::days(HISTORY_DAYS),
+            deadline: history_end,
+        };
+        let (_, history) = reads
+            .values(conn, history_period, &moments[..moments.len() - 1])
+            .await?;
+        let (baseline, now) = reads
+            .values(conn, period, &moments[moments.len() - 1..])
+            .await?;
+        let target = math::target(measure.target, baseline);
+        let Some(target_value) = target else {
+            return Ok(Some(Achievability::default()));
+        };
+        let toward_increase = forecast::increase_moves_toward_target(
+            measure.target_mode,
+            reads.better,
+            baseline,
+            target_value,
+        );
+        let daily: Vec<DailyValue> = moments[..moments.len() - 1]
+            .iter()
+            .zip(history)
+            .filter_map(|(day_end, value)| {
+                Some(DailyValue {
+                    day_end: *day_end,
+                    value: value?,
+                })
+            })
+            .collect();
+        let best_slope = forecast::best_trend(&daily, toward_increase);
+        let required_slope = now[0]
+            .or(baseline)
+            .and_then(|from| forecast::required_slope(from, as_of, target_value, period.deadline));
+        Ok(Some(Achievability {
+            required_slope,
+            best_historical_slope: best_slope,
+            verdict: forecast::achievability(required_slope, best_slope, toward_increase),
+        }))
+    }
+}
+
+/// A metric key result's achievability.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Achievability {
+    /// The slope needed from as_of to the target by the deadline, per day.
+    pub required_slope: Option<f64>,
+    /// The steepest 28-day trend towards the target in the year examined.
+    pub best_historical_slope: Option<f64>,
+    /// The verdict.
+    pub verdict: forecast::Achievability,
+}
+
+/// A key result whose metric is missing from the catalog: no data.
+fn no_data(period: Period, as_of: DateTime<Utc>, threshold: f64) -> KeyResultProgress {
+    KeyResultProgress {
+        baseline: None,
+        current: None,
+        target: None,
+        progress: None,
+        score: None,
+        expected: math::time_fraction(period, as_of),
+        status: math::status(None, 0.0, threshold, as_of, period.deadline),
+        forecast: None,
+        last_observation_time: None,
+    }
+}
+
+/// A milestone key result: baseline 0, current the milestones done by
+/// `as_of`, target all of them.
+fn milestone_progress(
+    done: &[Option<DateTime<Utc>>],
+    period: Period,
+    threshold: f64,
+    as_of: DateTime<Utc>,
+) -> KeyResultProgress {
+    let count = math::milestones_done(done, as_of);
+    let score = math::milestone_score(done, as_of);
+    let expected = math::time_fraction(period, as_of);
+    KeyResultProgress {
+        baseline: Some(0.0),
+        current: Some(count.done as f64),
+        target: Some(count.total as f64),
+        progress: Some(score),
+        score: Some(score),
+        expected,
+        status: math::status(Some(score), expected, threshold, as_of, period.deadline),
+        forecast: None,
+        last_observation_time: done
+            .iter()
+            .flatten()
+            .filter(|at| **at <= as_of)
+            .max()
+            .copied(),
+    }
+}
+
+/// The goal's numbers from its key results'.
+fn combine_goal(
+    period: Period,
+    threshold: f64,
+    as_of: DateTime<Utc>,
+    key_results: &[KeyResult],
+    progress: Vec<KeyResultProgress>,
+) -> GoalProgress {
+    let parts: Vec<WeightedScore> = key_results
+        .iter()
+        .zip(&progress)
+        .map(|(key_result, progress)| WeightedScore {
+            weight: key_result.weight,
+            score: progress.score,
+        })
+        .collect();
+    let combined = math::goal_score(&parts);
+    let expected = math::time_fraction(period, as_of);
+    GoalProgress {
+        as_of,
+        score: combined.score,
+        expected,
+        status: math::status(
+            combined.any_data.then_some(combined.score),
+            expected,
+            threshold,
+            as_of,
+            period.deadline,
+        ),
+        grade: math::grade(combined.score),
+        complete: combined.complete,
+        key_results: progress,
+    }
+}
+
+/// The newest observation at or before `at` of any base metric the key
+/// result reads on its accounts: whole days before `at`'s from the rollups'
+/// last times, `at`'s own day from raw rows.
+async fn last_observation_time(
+    conn: &mut PgConnection,
+    reads: &MetricReads<'_>,
+    at: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let (all, accounts, organisation) = match &reads.selection {
+        Selection::All => (true, Vec::new(), true),
+        Selection::Some {
+            accounts,
+            organisation,
+        } => (false, accounts.clone(), *organisation),
+    };
+    let day_start = at.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+    Ok(sqlx::query_scalar(
+        "with selected as (
+             select series_id from series
+             where metric_key = any($1)
+               and ($2 or account_id = any($3) or ($4 and account_id is null))
+         )
+         select greatest(
+             (select max(o.observed_at) from observation o
+              where o.series_id = any((select array_agg(series_id) from selected)::int8[])
+                and o.observed_at >= $5 and o.observed_at <= $6),
+             (select max(last.last_observed_at) from selected s
+              cross join lateral (
+                  select d.last_observed_at from observation_daily d
+                  where d.series_id = s.series_id and d.day < $7
+                  order by d.day desc limit 1
+              ) last)
+         )",
+    )
+    .bind(reads.plan.base_keys())
+    .bind(all)
+    .bind(&accounts)
+    .bind(organisation)
+    .bind(day_start)
+    .bind(at)
+    .bind(at.date_naive())
+    .fetch_one(&mut *conn)
+    .await?)
+}
