@@ -205,7 +205,11 @@ fn key_result(
     };
     let relative = window_days != 0 && k % 2 == 1;
     let (baseline_start, baseline_end) = if relative {
-        let end = (timeline.data_start + 7 * DAY_MICROS).min(timeline.data_end);
+        // The data's first week, or its first day when it spans less (the
+        // range must not be empty).
+        let end = (timeline.data_start + 7 * DAY_MICROS)
+            .min(timeline.data_end)
+            .max(timeline.data_start + DAY_MICROS);
         (Some(timestamp(timeline.data_start)), Some(timestamp(end)))
     } else {
         (None, None)

@@ -150,11 +150,11 @@ struct ProgressArgs {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     iterations: u32,
 
-    /// Timed GetProgressHistory calls, after 10 warm-up calls.
+    /// Timed GetProgressHistory calls, after 2 warm-up calls.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     history_iterations: u32,
 
-    /// Timed ListGoalProgress calls, after 10 warm-up calls.
+    /// Timed ListGoalProgress calls, after 1 warm-up call.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     list_iterations: u32,
 }

@@ -86,9 +86,9 @@ async fn run(args: &ProgressArgs, harness: &Harness<'_>) -> Result<()> {
         ProgressServiceClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let iterations = args.iterations;
     println!(
-        "ProgressService, calls rotating through the goals after {WARMUP_CALLS} warm-ups (ms)"
+        "ProgressService, calls rotating through the goals after warm-ups ({WARMUP_CALLS} for GetGoalProgress, 1 for ListGoalProgress, 2 for GetProgressHistory) (ms)"
     );
-    let stats = time_calls(iterations, async |call| {
+    let stats = time_calls(WARMUP_CALLS, iterations, async |call| {
         let goal = &goals[call as usize % goals.len()];
         get_progress(&mut progress, goal, None).await
     })
@@ -100,7 +100,7 @@ async fn run(args: &ProgressArgs, harness: &Harness<'_>) -> Result<()> {
     );
 
     let mut rng = Rng::with_seed(AS_OF_SEED);
-    let stats = time_calls(iterations, async |call| {
+    let stats = time_calls(WARMUP_CALLS, iterations, async |call| {
         let goal = &goals[call as usize % goals.len()];
         let as_of = rng.i64(timeline.data_start..=timeline.data_end);
         get_progress(&mut progress, goal, Some(as_of)).await
@@ -114,7 +114,7 @@ async fn run(args: &ProgressArgs, harness: &Harness<'_>) -> Result<()> {
 
     let mut counts = Vec::new();
     let list_iterations = args.list_iterations;
-    let stats = time_calls(list_iterations, async |_| {
+    let stats = time_calls(1, list_iterations, async |_| {
         counts = list_progress(&mut progress, goals.len()).await?;
         Ok(())
     })
@@ -128,7 +128,7 @@ async fn run(args: &ProgressArgs, harness: &Harness<'_>) -> Result<()> {
     let history_iterations = args.history_iterations;
     let end = timeline.data_end - timeline.data_end.rem_euclid(DAY_MICROS);
     let start = end - (HISTORY_STEPS - 1) * DAY_MICROS;
-    let stats = time_calls(history_iterations, async |call| {
+    let stats = time_calls(2, history_iterations, async |call| {
         let goal = &goals[call as usize % goals.len()];
         history(&mut progress, goal, start, end).await
     })

@@ -41,18 +41,18 @@ impl Latency {
     }
 }
 
-/// Times `call`: [`WARMUP_CALLS`] untimed calls, then `iterations` timed
-/// ones. The call gets its index (warm-ups included), so it can vary its
-/// request.
+/// Times `call`: `warmups` untimed calls, then `iterations` timed ones.
+/// The call gets its index (warm-ups included), so it can vary its request.
 pub async fn time_calls(
+    warmups: u32,
     iterations: u32,
     mut call: impl AsyncFnMut(u32) -> Result<()>,
 ) -> Result<Latency> {
     let mut samples = Vec::with_capacity(usize::try_from(iterations).unwrap_or(0));
-    for index in 0..WARMUP_CALLS + iterations {
+    for index in 0..warmups + iterations {
         let started = Instant::now();
         call(index).await?;
-        if index >= WARMUP_CALLS {
+        if index >= warmups {
             samples.push(started.elapsed());
         }
     }
