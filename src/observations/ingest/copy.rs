@@ -18,7 +18,7 @@ const COPY_TRAILER: &[u8] = &[0xff, 0xff];
 /// Encodes rows in PostgreSQL's binary COPY format: a header, then per row a
 /// field count and each field as a length and its big-endian bytes. Four
 /// fixed-size fields make this simpler than pulling in a COPY encoder crate.
-pub(super) fn encode_rows(rows: &[StagedRow]) -> Vec<u8> {
+pub fn encode_rows(rows: &[StagedRow]) -> Vec<u8> {
     const ROW_BYTES: usize = 2 + 4 * 4 + 8 * 3 + 4;
     let mut buffer =
         Vec::with_capacity(COPY_HEADER.len() + rows.len() * ROW_BYTES + COPY_TRAILER.len());

@@ -25,7 +25,7 @@
 //! series get ids in the order rows first name them, so a backfill sent
 //! series by series appends at the right edge of the indexes.
 
-mod copy;
+pub mod copy;
 mod load;
 mod resolve;
 mod rollup;
