@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
 
@@ -196,7 +196,6 @@ async fn read_days(
 
 #[derive(sqlx::FromRow)]
 struct EdgeRow {
-    range_index: i32,
     metric_key: String,
     value_sum: f64,
     value_count: i64,
@@ -204,16 +203,16 @@ struct EdgeRow {
     value_max: f64,
 }
 
-/// Every selected series of each key combined per raw range.
+/// Every selected series of each key combined per raw range: one statement
+/// per range (a window has at most two, and windows cut at midnights none),
+/// its bounds plain parameters so PostgreSQL prunes the yearly partitions
+/// to one before it reads.
 async fn read_raw(
     conn: &mut PgConnection,
     keys: &[&str],
     selection: &Selection,
     ranges: &[Bucket],
 ) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
-    if ranges.is_empty() {
-        return Ok(FxHashMap::default());
-    }
     let (all, accounts, organisation) = match selection {
         Selection::All => (true, Vec::new(), true),
         Selection::Some {
@@ -221,38 +220,33 @@ async fn read_raw(
             organisation,
         } => (false, accounts.clone(), *organisation),
     };
-    let starts: Vec<DateTime<Utc>> = ranges.iter().map(|range| range.start).collect();
-    let ends: Vec<DateTime<Utc>> = ranges.iter().map(|range| range.end).collect();
-    let rows: Vec<EdgeRow> = sqlx::query_as(
-        "with selected as (
-             select series_id, metric_key from series
-             where metric_key = any($1)
-               and ($2 or account_id = any($3) or ($4 and account_id is null))
-         )
-         select (r.position - 1)::int4 as range_index, s.metric_key, sum(o.value) as value_sum,
-                count(*)::int8 as value_count, min(o.value) as value_min, max(o.value) as value_max
-         from unnest($5::timestamptz[], $6::timestamptz[]) with ordinality as r(range_start, range_end, position)
-         cross join lateral (
-             select o.series_id, o.value from observation o
+    let mut combined = FxHashMap::default();
+    for (index, range) in ranges.iter().enumerate() {
+        let rows: Vec<EdgeRow> = sqlx::query_as(
+            "with selected as (
+                 select series_id, metric_key from series
+                 where metric_key = any($1)
+                   and ($2 or account_id = any($3) or ($4 and account_id is null))
+             )
+             select s.metric_key, sum(o.value) as value_sum, count(*)::int8 as value_count,
+                    min(o.value) as value_min, max(o.value) as value_max
+             from observation o
+             join selected s using (series_id)
              where o.series_id = any((select array_agg(series_id) from selected)::int8[])
-               and o.observed_at >= r.range_start and o.observed_at < r.range_end
-         ) o
-         join selected s using (series_id)
-         group by r.position, s.metric_key",
-    )
-    .bind(keys)
-    .bind(all)
-    .bind(&accounts)
-    .bind(organisation)
-    .bind(&starts)
-    .bind(&ends)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|row| {
-            Some((
-                (usize::try_from(row.range_index).ok()?, row.metric_key),
+               and o.observed_at >= $5 and o.observed_at < $6
+             group by s.metric_key",
+        )
+        .bind(keys)
+        .bind(all)
+        .bind(&accounts)
+        .bind(organisation)
+        .bind(range.start)
+        .bind(range.end)
+        .fetch_all(&mut *conn)
+        .await?;
+        combined.extend(rows.into_iter().map(|row| {
+            (
+                (index, row.metric_key),
                 Combined {
                     sum: row.value_sum,
                     count: row.value_count,
@@ -260,9 +254,10 @@ async fn read_raw(
                     max: row.value_max,
                     last_sum: 0.0,
                 },
-            ))
-        })
-        .collect())
+            )
+        }));
+    }
+    Ok(combined)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use super::buckets::{self, Bucket};
 use super::combine::Combined;
@@ -63,20 +64,7 @@ pub async fn combine(
             .fetch_all(&mut *conn)
             .await?
     } else {
-        let pieces = WindowPieces::of(windows);
-        sqlx::query_as(SEPARATE_WINDOWS.as_str())
-            .bind(base_keys)
-            .bind(all)
-            .bind(&accounts)
-            .bind(organisation)
-            .bind(&pieces.first_day)
-            .bind(&pieces.after_last_day)
-            .bind(&pieces.leading_start)
-            .bind(&pieces.leading_end)
-            .bind(&pieces.trailing_start)
-            .bind(&pieces.trailing_end)
-            .fetch_all(&mut *conn)
-            .await?
+        latest_in_windows(conn, base_keys, (all, &accounts, organisation), windows).await?
     };
     Ok(rows
         .into_iter()
@@ -115,52 +103,73 @@ fn contiguous_plan(windows: &[Window]) -> buckets::ReadPlan {
     }
 }
 
-/// Each separate window's read plan, as parallel arrays for `unnest`.
-struct WindowPieces {
-    first_day: Vec<NaiveDate>,
-    after_last_day: Vec<NaiveDate>,
-    leading_start: Vec<DateTime<Utc>>,
-    leading_end: Vec<DateTime<Utc>>,
-    trailing_start: Vec<DateTime<Utc>>,
-    trailing_end: Vec<DateTime<Utc>>,
-}
-
-impl WindowPieces {
-    fn of(windows: &[Window]) -> WindowPieces {
-        let epoch = DateTime::UNIX_EPOCH.date_naive();
-        let mut pieces = WindowPieces {
-            first_day: Vec::new(),
-            after_last_day: Vec::new(),
-            leading_start: Vec::new(),
-            leading_end: Vec::new(),
-            trailing_start: Vec::new(),
-            trailing_end: Vec::new(),
-        };
-        for window in windows {
-            let plan = if window.is_empty() {
-                buckets::ReadPlan {
-                    rollup_days: None,
-                    raw_ranges: Vec::new(),
-                }
-            } else {
-                buckets::read_plan(window.start, window.end, buckets::Interval::Whole)
-            };
-            let (first, after) = plan.rollup_days.unwrap_or((epoch, epoch));
-            let empty = Bucket {
-                start: window.start,
-                end: window.start,
-            };
-            let leading = plan.raw_ranges.first().copied().unwrap_or(empty);
-            let trailing = plan.raw_ranges.get(1).copied().unwrap_or(empty);
-            pieces.first_day.push(first);
-            pieces.after_last_day.push(after);
-            pieces.leading_start.push(leading.start);
-            pieces.leading_end.push(leading.end);
-            pieces.trailing_start.push(trailing.start);
-            pieces.trailing_end.push(trailing.end);
+/// LAST over windows that overlap or leave gaps (a key result's current and
+/// baseline windows, a forecast's daily samples): per window and series,
+/// the latest value, found by one index probe per part (`limit 1` from the
+/// newest). Windows of whole days (every sample cut at midnight) are read
+/// together from the rollups alone; each window with raw edges (cut
+/// mid-day, usually the one or two ending at the moment asked) on its own,
+/// with its bounds as plain parameters so PostgreSQL prunes the yearly
+/// partitions once, not per probe. The cost follows windows × series,
+/// never the days inside a window.
+async fn latest_in_windows(
+    conn: &mut PgConnection,
+    base_keys: &[&str],
+    (all, accounts, organisation): (bool, &[Uuid], bool),
+    windows: &[Window],
+) -> Result<Vec<WindowRow>, ApiError> {
+    let epoch = DateTime::UNIX_EPOCH.date_naive();
+    let mut whole_days: (Vec<i32>, Vec<NaiveDate>, Vec<NaiveDate>) = Default::default();
+    let mut rows = Vec::new();
+    for (index, window) in windows.iter().enumerate() {
+        if window.is_empty() {
+            continue;
         }
-        pieces
+        let plan = buckets::read_plan(window.start, window.end, buckets::Interval::Whole);
+        let (first, after) = plan.rollup_days.unwrap_or((epoch, epoch));
+        let index = i32::try_from(index).unwrap_or(i32::MAX);
+        if plan.raw_ranges.is_empty() {
+            whole_days.0.push(index);
+            whole_days.1.push(first);
+            whole_days.2.push(after);
+            continue;
+        }
+        let empty = Bucket {
+            start: window.start,
+            end: window.start,
+        };
+        let leading = plan.raw_ranges.first().copied().unwrap_or(empty);
+        let trailing = plan.raw_ranges.get(1).copied().unwrap_or(empty);
+        let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_ONE_WINDOW.as_str())
+            .bind(base_keys)
+            .bind(all)
+            .bind(accounts)
+            .bind(organisation)
+            .bind(index)
+            .bind(first)
+            .bind(after)
+            .bind(leading.start)
+            .bind(leading.end)
+            .bind(trailing.start)
+            .bind(trailing.end)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.extend(found);
     }
+    if !whole_days.0.is_empty() {
+        let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_WHOLE_DAYS.as_str())
+            .bind(base_keys)
+            .bind(all)
+            .bind(accounts)
+            .bind(organisation)
+            .bind(&whole_days.0)
+            .bind(&whole_days.1)
+            .bind(&whole_days.2)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.extend(found);
+    }
+    Ok(rows)
 }
 
 #[derive(sqlx::FromRow)]
@@ -230,46 +239,51 @@ parts as (
     )
 });
 
-/// Windows that overlap or leave gaps (a key result's current and baseline
-/// windows, a forecast's daily samples), for LAST: per window and series,
-/// the latest of the trailing raw edge, the whole days and the leading raw
-/// edge, each found by one probe of its index (`limit 1` from the newest;
-/// an empty part is skipped by a one-time filter). The cost follows windows
-/// × series, never the days inside a window.
-static SEPARATE_WINDOWS: LazyLock<String> = LazyLock::new(|| {
+/// Each series' latest rollup in each window of whole days, summed per
+/// window and metric.
+static LATEST_IN_WHOLE_DAYS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{SELECTED},
-windows as (
-    select * from unnest($5::date[], $6::date[], $7::timestamptz[], $8::timestamptz[],
-                         $9::timestamptz[], $10::timestamptz[])
-        with ordinality as w(first_day, after_last_day, leading_start, leading_end,
-                             trailing_start, trailing_end, position)
-)
-select (w.position - 1)::int4 as window, s.metric_key, sum(latest.value) as value_sum,
+        "{SELECTED}
+select w.window_index as window, s.metric_key, sum(latest.last_value) as value_sum,
+       count(*)::int8 as value_count, min(latest.last_value) as value_min,
+       max(latest.last_value) as value_max, sum(latest.last_value) as last_sum
+from unnest($5::int4[], $6::date[], $7::date[]) as w(window_index, first_day, after_last_day)
+cross join selected s
+cross join lateral (
+    select d.last_value from observation_daily d
+    where d.series_id = s.series_id and d.day >= w.first_day and d.day < w.after_last_day
+    order by d.day desc limit 1
+) latest
+group by w.window_index, s.metric_key"
+    )
+});
+
+/// Each series' latest value in one window with raw edges: the newest of
+/// its trailing edge, its whole days and its leading edge.
+static LATEST_IN_ONE_WINDOW: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{SELECTED}
+select $5::int4 as window, s.metric_key, sum(latest.value) as value_sum,
        count(*)::int8 as value_count, min(latest.value) as value_min,
        max(latest.value) as value_max, sum(latest.value) as last_sum
-from windows w
-cross join selected s
+from selected s
 cross join lateral (
     select c.value from (
         (select o.value, o.observed_at as at from observation o
-         where w.trailing_start < w.trailing_end and o.series_id = s.series_id
-           and o.observed_at >= w.trailing_start and o.observed_at < w.trailing_end
+         where o.series_id = s.series_id and o.observed_at >= $10 and o.observed_at < $11
          order by o.observed_at desc limit 1)
         union all
         (select d.last_value, d.last_observed_at from observation_daily d
-         where w.first_day < w.after_last_day and d.series_id = s.series_id
-           and d.day >= w.first_day and d.day < w.after_last_day
+         where d.series_id = s.series_id and d.day >= $6 and d.day < $7
          order by d.day desc limit 1)
         union all
         (select o.value, o.observed_at from observation o
-         where w.leading_start < w.leading_end and o.series_id = s.series_id
-           and o.observed_at >= w.leading_start and o.observed_at < w.leading_end
+         where o.series_id = s.series_id and o.observed_at >= $8 and o.observed_at < $9
          order by o.observed_at desc limit 1)
     ) c
     order by c.at desc limit 1
 ) latest
-group by w.position, s.metric_key"
+group by s.metric_key"
     )
 });
 
