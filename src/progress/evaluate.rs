@@ -229,12 +229,25 @@ impl Evaluator {
             return Ok(no_data(period, as_of, threshold));
         };
         let forecasting = as_of < period.deadline;
+        let samples = if forecasting {
+            forecast::forecast_days(as_of, period.start)
+        } else {
+            Vec::new()
+        };
+        // A day's value at its closing boundary is its window as the day
+        // ends, the instant before the boundary: a window of whole UTC days,
+        // which the rollups serve alone. The sample at as_of is the current
+        // value itself.
         let mut moments = vec![as_of];
-        if forecasting {
-            moments.extend(forecast::forecast_days(as_of, period.start));
-        }
+        moments.extend(
+            samples
+                .iter()
+                .filter(|sample| **sample != as_of)
+                .map(|sample| *sample - TimeDelta::microseconds(1)),
+        );
         let (baseline, values) = reads.values(conn, period, &moments).await?;
         let current = values[0];
+        let mut day_values = values[1..].iter();
         let target = math::target(measure.target, baseline);
         let score_of = |value: Option<f64>| {
             math::score(measure.target_mode, reads.better, baseline, value, target)
@@ -243,13 +256,17 @@ impl Evaluator {
         let expected =
             math::key_result_expected(period, as_of, baseline, target, &measure.checkpoints);
         let forecast = if forecasting {
-            let daily: Vec<DailyValue> = moments[1..]
+            let daily: Vec<DailyValue> = samples
                 .iter()
-                .zip(&values[1..])
-                .filter_map(|(day_end, value)| {
+                .filter_map(|sample| {
+                    let value = if *sample == as_of {
+                        current
+                    } else {
+                        *day_values.next()?
+                    };
                     Some(DailyValue {
-                        day_end: *day_end,
-                        value: (*value)?,
+                        day_end: *sample,
+                        value: value?,
                     })
                 })
                 .collect();

@@ -64,13 +64,24 @@ async fn progress_follows_the_moment_and_forecasts_the_trend() {
     // A second earlier it is not yet observed.
     let before = progress_at(&app, &smart, "2026-03-30T23:59:59Z").await;
     assert_some_close(before.key_results[0].current, 1390.0, "a second before");
-    // The daily values of the last 28 days rise 10 a day: the line passes
-    // the deadline, 92 days on, at 1400 + 920, and reaches 2000 sixty days
-    // after Mar 31.
-    let forecast = key_result.forecast.as_ref().expect("a forecast");
-    assert_close(forecast.projected_value, 2320.0, "projected value");
+    // A day's value is its window as the day ends. Asked at the last
+    // instant of Mar 31 (value 1400), the samples at the boundaries of the
+    // last 28 days lie on 1080 + 10 × d, d counting days from Mar 0: the
+    // line passes the deadline, Jul 1 (d = 123), at 2310, and reaches 2000
+    // at d = 92, May 31.
+    let closing = progress_at(&app, &smart, "2026-03-31T23:59:59.999999Z").await;
+    let forecast = closing.key_results[0]
+        .forecast
+        .as_ref()
+        .expect("a forecast");
+    assert_close(forecast.projected_value, 2310.0, "projected value");
     assert_some_close(forecast.projected_score, 1.0, "projected score");
-    assert_eq!(forecast.completion_time, Some(at("2026-05-30T00:00:00Z")));
+    let completion = forecast.completion_time.expect("a completion time");
+    let expected = at("2026-05-31T00:00:00Z");
+    assert!(
+        (completion.seconds - expected.seconds).abs() <= 1,
+        "completion {completion:?}, expected {expected:?}"
+    );
 
     // Before any observation: no data, never a silent 0.
     let empty = progress_at(&app, &smart, "2026-02-01T00:00:00Z").await;
