@@ -243,15 +243,21 @@ pub(crate) async fn delete_account(
 }
 
 /// Waits until a load in this test's database holds its accounts (`for key
-/// share`, a RowShareLock on `account`): its first batch is in. Polled, so
-/// the test does not depend on how fast a busy machine loads.
+/// share`, a RowShareLock on `account`) in the same transaction that has
+/// written observations: its first batch is in. (Creating a series takes
+/// the same lock for its foreign key check, briefly, in a transaction of
+/// its own; that one does not count.) Polled, so the test does not depend
+/// on how fast a busy machine loads.
 async fn wait_for_account_hold(app: &TestApp) {
     for _ in 0..600 {
         let held: bool = sqlx::query_scalar(
             "select exists (
-                 select 1 from pg_locks l join pg_class c on c.oid = l.relation
-                 where l.database = (select oid from pg_database where datname = current_database())
-                   and c.relname = 'account' and l.mode = 'RowShareLock' and l.granted
+                 select 1
+                 from pg_locks a join pg_class ca on ca.oid = a.relation
+                 join pg_locks o on o.pid = a.pid join pg_class co on co.oid = o.relation
+                 where a.database = (select oid from pg_database where datname = current_database())
+                   and ca.relname = 'account' and a.mode = 'RowShareLock' and a.granted
+                   and co.relname like 'observation_y%' and o.mode = 'RowExclusiveLock' and o.granted
              )",
         )
         .fetch_one(&app.pool)
@@ -282,7 +288,12 @@ async fn a_delete_during_a_stream_waits_for_it_and_then_refuses() {
     wait_for_account_hold(&app).await;
     let deleting = tokio::spawn(delete_account(app.audits(), account.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!deleting.is_finished(), "the delete waits for the stream");
+    if deleting.is_finished() {
+        panic!(
+            "the delete did not wait for the stream: {:?}",
+            deleting.await
+        );
+    }
     let response = open.finish().await.unwrap();
     assert_eq!(response.observation_count, 60_000);
     let status = deleting.await.unwrap().unwrap_err();
