@@ -473,13 +473,7 @@ async fn last_observation_time(
     reads: &MetricReads<'_>,
     at: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let (all, accounts, organisation) = match &reads.selection {
-        Selection::All => (true, Vec::new(), true),
-        Selection::Some {
-            accounts,
-            organisation,
-        } => (false, accounts.clone(), *organisation),
-    };
+    let (all, accounts, organisation) = reads.selection.as_parameters();
     let day_start = at.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
     Ok(sqlx::query_scalar(
         "with selected as (
@@ -501,7 +495,7 @@ async fn last_observation_time(
     )
     .bind(reads.plan.base_keys())
     .bind(all)
-    .bind(&accounts)
+    .bind(accounts)
     .bind(organisation)
     .bind(day_start)
     .bind(at)

@@ -122,11 +122,12 @@ async fn list_goal_progress(
     let list: ListRequest<ReportKey> =
         ListRequest::parse(page_size, &page_token, filter, repo::filter_fields())?;
     let mut violations = Violations::default();
+    // Only a given moment is checked; without one the token's or now is used.
     let given = as_of
         .as_ref()
-        .map(|_| moment(&mut violations, "as_of", as_of.as_ref(), now));
+        .and_then(|timestamp| moment(&mut violations, "as_of", Some(timestamp), now));
     violations.finish(())?;
-    let as_of = match (given.flatten(), &list.after) {
+    let as_of = match (given, &list.after) {
         (Some(at), _) => at,
         (None, Some((_, micros))) => DateTime::from_timestamp_micros(*micros).unwrap_or(now),
         (None, None) => now,
@@ -176,7 +177,7 @@ async fn get_progress_history(
         .and_then(|at| violations.absorb(time::from_proto("start", at)));
     let end = end
         .as_ref()
-        .and_then(|_| moment(&mut violations, "end", end.as_ref(), now));
+        .and_then(|timestamp| moment(&mut violations, "end", Some(timestamp), now));
     let interval =
         match validate::enum_value::<pb::Interval>(&mut violations, "interval", interval, false) {
             Some(pb::Interval::Hour) => Interval::Hour,

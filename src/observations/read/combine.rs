@@ -72,13 +72,19 @@ impl Combined {
                 max: p.max,
                 last_sum: p.last_value,
             })
-            .reduce(|a, b| Combined {
-                sum: a.sum + b.sum,
-                count: a.count + b.count,
-                min: a.min.min(b.min),
-                max: a.max.max(b.max),
-                last_sum: a.last_sum + b.last_sum,
-            })
+            .reduce(Combined::merge)
+    }
+
+    /// Both aggregates together: what disjoint sets of observations (other
+    /// series, or other days of one window) hold between them.
+    pub fn merge(self, other: Combined) -> Combined {
+        Combined {
+            sum: self.sum + other.sum,
+            count: self.count + other.count,
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+            last_sum: self.last_sum + other.last_sum,
+        }
     }
 
     /// The base metric's value under `aggregation`.

@@ -69,12 +69,12 @@ pub async fn combine(
             let mut total: Option<Combined> = None;
             if let (Some((first, after)), Some(days)) = (read.days, grid.get(*key)) {
                 for day in days.range(first..after).map(|(_, day)| day) {
-                    total = Some(merge(total, *day));
+                    total = Some(total.map_or(*day, |so_far| so_far.merge(*day)));
                 }
             }
             for range in &read.raw {
                 if let Some(edge) = edges.get(&(*range, (*key).to_owned())) {
-                    total = Some(merge(total, *edge));
+                    total = Some(total.map_or(*edge, |so_far| so_far.merge(*edge)));
                 }
             }
             if let Some(total) = total {
@@ -83,19 +83,6 @@ pub async fn combine(
         }
     }
     Ok(combined)
-}
-
-fn merge(so_far: Option<Combined>, more: Combined) -> Combined {
-    match so_far {
-        None => more,
-        Some(so_far) => Combined {
-            sum: so_far.sum + more.sum,
-            count: so_far.count + more.count,
-            min: so_far.min.min(more.min),
-            max: so_far.max.max(more.max),
-            last_sum: 0.0,
-        },
-    }
 }
 
 /// Day ranges `[first, after)` merged where they overlap or touch, sorted.
@@ -213,13 +200,7 @@ async fn read_raw(
     selection: &Selection,
     ranges: &[Bucket],
 ) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
-    let (all, accounts, organisation) = match selection {
-        Selection::All => (true, Vec::new(), true),
-        Selection::Some {
-            accounts,
-            organisation,
-        } => (false, accounts.clone(), *organisation),
-    };
+    let (all, accounts, organisation) = selection.as_parameters();
     let mut combined = FxHashMap::default();
     for (index, range) in ranges.iter().enumerate() {
         let rows: Vec<EdgeRow> = sqlx::query_as(
@@ -238,7 +219,7 @@ async fn read_raw(
         )
         .bind(keys)
         .bind(all)
-        .bind(&accounts)
+        .bind(accounts)
         .bind(organisation)
         .bind(range.start)
         .bind(range.end)

@@ -86,6 +86,19 @@ pub enum Selection {
 }
 
 impl Selection {
+    /// The selection as the parameters every read binds: whether every
+    /// series counts, the accounts, and whether the organisation-wide
+    /// series counts.
+    pub fn as_parameters(&self) -> (bool, &[Uuid], bool) {
+        match self {
+            Selection::All => (true, &[], true),
+            Selection::Some {
+                accounts,
+                organisation,
+            } => (false, accounts, *organisation),
+        }
+    }
+
     /// A selection from a list where `None` names the organisation-wide
     /// series; an empty list selects everything.
     pub fn from_list(list: impl IntoIterator<Item = Option<Uuid>>) -> Selection {

@@ -27,13 +27,7 @@ pub async fn combine(
     if windows.iter().all(Window::is_empty) {
         return Ok(FxHashMap::default());
     }
-    let (all, accounts, organisation) = match selection {
-        Selection::All => (true, Vec::new(), true),
-        Selection::Some {
-            accounts,
-            organisation,
-        } => (false, accounts.clone(), *organisation),
-    };
+    let (all, accounts, organisation) = selection.as_parameters();
     let contiguous = windows
         .windows(2)
         .all(|pair| pair[0].end == pair[1].start && !pair[0].is_empty());
@@ -51,7 +45,7 @@ pub async fn combine(
         sqlx::query_as(CONTIGUOUS_WINDOWS.as_str())
             .bind(base_keys)
             .bind(all)
-            .bind(&accounts)
+            .bind(accounts)
             .bind(organisation)
             .bind(&starts)
             .bind(windows[windows.len() - 1].end)
@@ -64,7 +58,7 @@ pub async fn combine(
             .fetch_all(&mut *conn)
             .await?
     } else {
-        latest_in_windows(conn, base_keys, (all, &accounts, organisation), windows).await?
+        latest_in_windows(conn, base_keys, (all, accounts, organisation), windows).await?
     };
     Ok(rows
         .into_iter()
