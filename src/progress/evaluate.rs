@@ -18,7 +18,7 @@ use crate::catalog::Better;
 use crate::catalog::repo::MetricRecord;
 use crate::error::{ApiError, PreconditionViolation};
 use crate::goals::model::{BaselineSpec, Goal, KeyResult, Measure, MetricMeasure};
-use crate::observations::read::evaluate::{self, MetricPlan, Selection, Window};
+use crate::observations::read::evaluate::{self, MetricPlan, Selection, Window, WindowValue};
 
 /// A goal's progress at one moment.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +150,20 @@ impl<'a> MetricReads<'a> {
         period: Period,
         moments: &[DateTime<Utc>],
     ) -> Result<(Option<f64>, Vec<Option<f64>>), ApiError> {
+        let (baseline, windows) = self.readings(conn, period, moments).await?;
+        Ok((
+            baseline,
+            windows.into_iter().map(|window| window.value).collect(),
+        ))
+    }
+
+    /// [`Self::values`], with the time of each window's newest observation.
+    async fn readings(
+        &self,
+        conn: &mut PgConnection,
+        period: Period,
+        moments: &[DateTime<Utc>],
+    ) -> Result<(Option<f64>, Vec<WindowValue>), ApiError> {
         let baseline_window = self.baseline_window(period);
         let mut windows: Vec<Window> = Vec::with_capacity(moments.len() + 1);
         if let Ok(window) = baseline_window {
@@ -160,9 +174,10 @@ impl<'a> MetricReads<'a> {
                 .iter()
                 .map(|at| window_at(self.measure, period.start, *at)),
         );
-        let mut values = evaluate::evaluate(conn, &self.plan, &self.selection, &windows).await?;
+        let mut values =
+            evaluate::evaluate_with_times(conn, &self.plan, &self.selection, &windows).await?;
         let baseline = match baseline_window {
-            Ok(_) => values.remove(0),
+            Ok(_) => values.remove(0).value,
             Err(fixed) => fixed,
         };
         Ok((baseline, values))
@@ -245,9 +260,9 @@ impl Evaluator {
                 .filter(|sample| **sample != as_of)
                 .map(|sample| *sample - TimeDelta::microseconds(1)),
         );
-        let (baseline, values) = reads.values(conn, period, &moments).await?;
-        let current = values[0];
-        let mut day_values = values[1..].iter();
+        let (baseline, readings) = reads.readings(conn, period, &moments).await?;
+        let current = readings[0].value;
+        let mut day_values = readings[1..].iter().map(|window| window.value);
         let target = math::target(measure.target, baseline);
         let score_of = |value: Option<f64>| {
             math::score(measure.target_mode, reads.better, baseline, value, target)
@@ -262,7 +277,7 @@ impl Evaluator {
                     let value = if *sample == as_of {
                         current
                     } else {
-                        *day_values.next()?
+                        day_values.next()?
                     };
                     Some(DailyValue {
                         day_end: *sample,
@@ -283,7 +298,12 @@ impl Evaluator {
         } else {
             None
         };
-        let last_observation_time = last_observation_time(conn, &reads, as_of).await?;
+        // The newest observation at or before as_of is the current window's
+        // newest, unless that window holds none.
+        let last_observation_time = match readings[0].newest {
+            Some(newest) => Some(newest),
+            None => last_observation_time(conn, &reads, as_of).await?,
+        };
         Ok(KeyResultProgress {
             baseline,
             current,

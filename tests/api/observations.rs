@@ -276,21 +276,37 @@ pub(crate) async fn assert_rollups_match_observations(app: &TestApp) {
     );
     // The organisation-level rollups are every series' rollups of a metric
     // and day together (sums compared to the last few bits: they are added
-    // up in a different order).
+    // up in a different order), with the count of series observed the day
+    // before and not on the day.
     let mismatches: Vec<String> = sqlx::query_scalar(
         "with combined as (
              select s.metric_key, d.day, sum(d.value_sum) as value_sum,
                     sum(d.value_count)::int8 as value_count,
-                    min(d.value_min) as value_min, max(d.value_max) as value_max
+                    min(d.value_min) as value_min, max(d.value_max) as value_max,
+                    sum(d.last_value) as last_sum, count(*) as series_count,
+                    max(d.last_observed_at) as last_observed_at
              from observation_daily d join series s using (series_id)
              group by 1, 2
+         ),
+         departed as (
+             select s.metric_key, d.day + 1 as day, count(*) as departures
+             from observation_daily d join series s using (series_id)
+             left join observation_daily n on n.series_id = d.series_id and n.day = d.day + 1
+             where n.series_id is null
+             group by 1, 2
          )
-         select format('%s on %s: series %s, organisation %s', metric_key, day, c, g)
+         select format('%s on %s: series %s, departures %s, organisation %s',
+                       metric_key, day, c, x.departures, g)
          from combined c full join observation_daily_organisation g using (metric_key, day)
+         left join departed x using (metric_key, day)
          where c.value_count is distinct from g.value_count
             or c.value_min is distinct from g.value_min
             or c.value_max is distinct from g.value_max
-            or abs(c.value_sum - g.value_sum) > 1e-9 * greatest(1, abs(c.value_sum))",
+            or abs(c.value_sum - g.value_sum) > 1e-9 * greatest(1, abs(c.value_sum))
+            or abs(c.last_sum - g.last_sum) > 1e-9 * greatest(1, abs(c.last_sum))
+            or c.series_count is distinct from g.series_count
+            or c.last_observed_at is distinct from g.last_observed_at
+            or coalesce(x.departures, 0) is distinct from g.departures",
     )
     .fetch_all(&app.pool)
     .await

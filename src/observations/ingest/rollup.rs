@@ -8,6 +8,7 @@
 //! costing a load its whole stream.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use chrono::DateTime;
 use sqlx::PgConnection;
@@ -110,12 +111,15 @@ const RECOMPUTE_REPLACED_DAYS: [&str; 2] = [
 ];
 
 /// Adds the session's deltas to the organisation-level rollups, per metric
-/// and day, in key order (so two loads lock shared rows in the same order).
-/// Runs before the per-series merge, which empties the deltas.
+/// and day, in key order (so two loads lock shared rows in the same order):
+/// the composable aggregates and the newest time, which fresh rows only
+/// add to. Last values and departures are recomputed after the per-series
+/// merge.
 const ADD_ORGANISATION_DELTAS: &str = "
 insert into observation_daily_organisation as g
-    (metric_key, day, value_sum, value_count, value_min, value_max)
-select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min), max(d.value_max)
+    (metric_key, day, value_sum, value_count, value_min, value_max, last_observed_at)
+select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min), max(d.value_max),
+       max(d.last_observed_at)
 from observation_daily_delta d
 join series s using (series_id)
 group by s.metric_key, d.day
@@ -124,7 +128,67 @@ on conflict (metric_key, day) do update set
     value_sum = g.value_sum + excluded.value_sum,
     value_count = g.value_count + excluded.value_count,
     value_min = least(g.value_min, excluded.value_min),
-    value_max = greatest(g.value_max, excluded.value_max)";
+    value_max = greatest(g.value_max, excluded.value_max),
+    last_observed_at = greatest(g.last_observed_at, excluded.last_observed_at)";
+
+/// The (metric, day) pairs of the session's deltas and the days after them:
+/// whose departures a fresh series-day can change.
+const DELTA_DAYS_AND_NEXT: &str = "
+select distinct s.metric_key, d.day + k.k as day
+from observation_daily_delta d
+join series s using (series_id)
+cross join (values (0), (1)) as k(k)";
+
+/// Locks the organisation rows of the deltas' days and of the days after
+/// them, in key order: taken before the deltas are added (so two loads meet
+/// in one order) and again before the recomputation, for rows a concurrent
+/// load created meanwhile. Whoever changes which series were observed on a
+/// day recomputes that day's and the next day's departures while holding
+/// both rows, so two loads never count from each other's half-written days.
+static LOCK_DELTA_DAYS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select 1 from observation_daily_organisation g
+         where (g.metric_key, g.day) in ({DELTA_DAYS_AND_NEXT})
+         order by g.metric_key, g.day for update of g"
+    )
+});
+
+/// The last values and series counts of the deltas' days, recomputed from
+/// the (already merged) per-series rollups: whether a fresh value is a
+/// day's last depends on the series' other values of the day, which only
+/// the per-series rollup holds.
+const RECOMPUTE_ORGANISATION_LAST: &str = "
+update observation_daily_organisation g
+set last_sum = v.last_sum, series_count = v.series_count
+from (
+    select t.metric_key, t.day, sum(d.last_value) as last_sum, count(*) as series_count
+    from (select distinct s.metric_key, d.day
+          from observation_daily_delta d join series s using (series_id)) t
+    join series s on s.metric_key = t.metric_key
+    join observation_daily d on d.series_id = s.series_id and d.day = t.day
+    group by t.metric_key, t.day
+) v
+where g.metric_key = v.metric_key and g.day = v.day";
+
+/// The departures (series observed the day before and not on the day) of
+/// the deltas' days and the days after them, recomputed from the per-series
+/// rollups.
+static RECOMPUTE_DEPARTURES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "update observation_daily_organisation g
+         set departures = v.departures
+         from (
+             select t.metric_key, t.day,
+                    count(p.series_id) filter (where n.series_id is null) as departures
+             from ({DELTA_DAYS_AND_NEXT}) t
+             join series s on s.metric_key = t.metric_key
+             left join observation_daily p on p.series_id = s.series_id and p.day = t.day - 1
+             left join observation_daily n on n.series_id = s.series_id and n.day = t.day
+             group by t.metric_key, t.day
+         ) v
+         where g.metric_key = v.metric_key and g.day = v.day"
+    )
+});
 
 /// Recomputes the organisation-level rollups of the (metric, day) pairs
 /// where values were replaced, from the (already recomputed) per-series
@@ -137,8 +201,10 @@ const RECOMPUTE_ORGANISATION_DAYS: [&str; 2] = [
          using (metric_key, day)
      order by g.metric_key, g.day for update of g",
     "insert into observation_daily_organisation as g
-         (metric_key, day, value_sum, value_count, value_min, value_max)
-     select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min), max(d.value_max)
+         (metric_key, day, value_sum, value_count, value_min, value_max,
+          last_sum, series_count, last_observed_at)
+     select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min), max(d.value_max),
+            sum(d.last_value), count(*), max(d.last_observed_at)
      from (select distinct s.metric_key, r.day from observation_replaced_day r join series s using (series_id)) r
      join series s on s.metric_key = r.metric_key
      join observation_daily d on d.series_id = s.series_id and d.day = r.day
@@ -146,7 +212,9 @@ const RECOMPUTE_ORGANISATION_DAYS: [&str; 2] = [
      order by s.metric_key, d.day
      on conflict (metric_key, day) do update set
          value_sum = excluded.value_sum, value_count = excluded.value_count,
-         value_min = excluded.value_min, value_max = excluded.value_max",
+         value_min = excluded.value_min, value_max = excluded.value_max,
+         last_sum = excluded.last_sum, series_count = excluded.series_count,
+         last_observed_at = excluded.last_observed_at",
 ];
 
 /// How often the end-of-load merge is tried when PostgreSQL breaks a
@@ -202,10 +270,23 @@ async fn merge_pending_once(
     pending: PendingRollups,
 ) -> Result<(), sqlx::Error> {
     if pending.deltas {
+        sqlx::query(LOCK_DELTA_DAYS.as_str())
+            .execute(&mut *conn)
+            .await?;
         sqlx::query(ADD_ORGANISATION_DELTAS)
             .execute(&mut *conn)
             .await?;
         merge_deltas(conn).await?;
+        for statement in [
+            LOCK_DELTA_DAYS.as_str(),
+            RECOMPUTE_ORGANISATION_LAST,
+            RECOMPUTE_DEPARTURES.as_str(),
+        ] {
+            sqlx::query(statement).execute(&mut *conn).await?;
+        }
+        sqlx::query("truncate observation_daily_delta")
+            .execute(&mut *conn)
+            .await?;
     }
     if pending.replaced_days {
         // Series first: the organisation's days are recomputed from them.
@@ -222,7 +303,8 @@ async fn merge_pending_once(
     Ok(())
 }
 
-/// Folds the deltas into the rollups: one plain insert when their days
+/// Folds the deltas into the per-series rollups (the caller empties them
+/// once the organisation's are recomputed from these): one plain insert when their days
 /// have no rollups and none repeats (a backfill, usually), else the
 /// aggregating upsert.
 async fn merge_deltas(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
@@ -238,9 +320,6 @@ async fn merge_deltas(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
             sqlx::query(MERGE_DELTAS).execute(&mut *conn).await?;
         }
     }
-    sqlx::query("truncate observation_daily_delta")
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 

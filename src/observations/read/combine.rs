@@ -56,6 +56,8 @@ pub struct Combined {
     pub max: f64,
     /// Each series' latest value, added up across series.
     pub last_sum: f64,
+    /// When the newest of the values was observed, when known.
+    pub last_at: Option<DateTime<Utc>>,
 }
 
 impl Combined {
@@ -71,6 +73,7 @@ impl Combined {
                 min: p.min,
                 max: p.max,
                 last_sum: p.last_value,
+                last_at: Some(p.last_at),
             })
             .reduce(Combined::merge)
     }
@@ -84,6 +87,7 @@ impl Combined {
             min: self.min.min(other.min),
             max: self.max.max(other.max),
             last_sum: self.last_sum + other.last_sum,
+            last_at: self.last_at.max(other.last_at),
         }
     }
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
 
@@ -20,7 +20,7 @@ use crate::error::ApiError;
 /// What one window reads: whole days and up to two raw edges.
 struct WindowReads {
     days: Option<(NaiveDate, NaiveDate)>,
-    raw: Vec<usize>,
+    raw: Vec<Bucket>,
 }
 
 /// The combined aggregates of `keys` per (window index, key).
@@ -30,37 +30,63 @@ pub async fn combine(
     selection: &Selection,
     windows: &[Window],
 ) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
-    let mut raw_ranges: Vec<Bucket> = Vec::new();
-    let mut reads = Vec::with_capacity(windows.len());
-    for window in windows {
-        if window.is_empty() {
-            reads.push(WindowReads {
-                days: None,
-                raw: Vec::new(),
-            });
-            continue;
-        }
-        let plan = buckets::read_plan(window.start, window.end, buckets::Interval::Whole);
-        let raw = plan
-            .raw_ranges
+    let mut reads: Vec<WindowReads> = windows
+        .iter()
+        .map(|window| {
+            if window.is_empty() {
+                return WindowReads {
+                    days: None,
+                    raw: Vec::new(),
+                };
+            }
+            let plan = buckets::read_plan(window.start, window.end, buckets::Interval::Whole);
+            WindowReads {
+                days: plan.rollup_days,
+                raw: plan.raw_ranges,
+            }
+        })
+        .collect();
+    // A raw range that opens a day (a window ending at a moment of today,
+    // usually) is read with the days: when nothing of that day was observed
+    // at or after the range's end, the day's rollup is the range.
+    let opening_days = reads
+        .iter()
+        .flat_map(|read| &read.raw)
+        .filter_map(Bucket::opening_day)
+        .map(|day| (day, day + Days::new(1)));
+    let day_ranges = coalesce(
+        reads
             .iter()
-            .map(
-                |range| match raw_ranges.iter().position(|known| known == range) {
-                    Some(index) => index,
-                    None => {
-                        raw_ranges.push(*range);
-                        raw_ranges.len() - 1
-                    }
-                },
-            )
-            .collect();
-        reads.push(WindowReads {
-            days: plan.rollup_days,
-            raw,
+            .filter_map(|read| read.days)
+            .chain(opening_days)
+            .collect(),
+    );
+    let grid = read_days(conn, keys, selection, &day_ranges).await?;
+    for read in &mut reads {
+        read.raw.retain(|range| {
+            let Some(day) = range.opening_day() else {
+                return true;
+            };
+            let ends_before = keys.iter().all(|key| {
+                grid.get(*key)
+                    .and_then(|days| days.get(&day))
+                    .is_none_or(|rollup| rollup.last_at < Some(range.end))
+            });
+            if ends_before {
+                read.days = Some(match read.days {
+                    Some((first, _)) => (first, day + Days::new(1)),
+                    None => (day, day + Days::new(1)),
+                });
+            }
+            !ends_before
         });
     }
-    let day_ranges = coalesce(reads.iter().filter_map(|read| read.days).collect());
-    let grid = read_days(conn, keys, selection, &day_ranges).await?;
+    let mut raw_ranges: Vec<Bucket> = Vec::new();
+    for range in reads.iter().flat_map(|read| &read.raw) {
+        if !raw_ranges.contains(range) {
+            raw_ranges.push(*range);
+        }
+    }
     let edges = read_raw(conn, keys, selection, &raw_ranges).await?;
 
     let mut combined = FxHashMap::default();
@@ -73,7 +99,8 @@ pub async fn combine(
                 }
             }
             for range in &read.raw {
-                if let Some(edge) = edges.get(&(*range, (*key).to_owned())) {
+                let position = raw_ranges.iter().position(|known| known == range);
+                if let Some(edge) = position.and_then(|at| edges.get(&(at, (*key).to_owned()))) {
                     total = Some(total.map_or(*edge, |so_far| so_far.merge(*edge)));
                 }
             }
@@ -86,7 +113,7 @@ pub async fn combine(
 }
 
 /// Day ranges `[first, after)` merged where they overlap or touch, sorted.
-fn coalesce(mut ranges: Vec<(NaiveDate, NaiveDate)>) -> Vec<(NaiveDate, NaiveDate)> {
+pub(super) fn coalesce(mut ranges: Vec<(NaiveDate, NaiveDate)>) -> Vec<(NaiveDate, NaiveDate)> {
     ranges.sort();
     let mut merged: Vec<(NaiveDate, NaiveDate)> = Vec::new();
     for (first, after) in ranges {
@@ -106,6 +133,7 @@ struct DayRow {
     value_count: i64,
     value_min: f64,
     value_max: f64,
+    last_observed_at: DateTime<Utc>,
 }
 
 /// Every selected series of each key combined per day, over `ranges`.
@@ -123,7 +151,8 @@ async fn read_days(
     let rows: Vec<DayRow> = match selection {
         Selection::All => {
             sqlx::query_as(
-                "select g.metric_key, g.day, g.value_sum, g.value_count, g.value_min, g.value_max
+                "select g.metric_key, g.day, g.value_sum, g.value_count, g.value_min, g.value_max,
+                        g.last_observed_at
                  from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
                  join observation_daily_organisation g
                      on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",
@@ -146,7 +175,8 @@ async fn read_days(
                  )
                  select s.metric_key, d.day, sum(d.value_sum) as value_sum,
                         sum(d.value_count)::int8 as value_count,
-                        min(d.value_min) as value_min, max(d.value_max) as value_max
+                        min(d.value_min) as value_min, max(d.value_max) as value_max,
+                        max(d.last_observed_at) as last_observed_at
                  from unnest($4::date[], $5::date[]) as r(first_day, after_last_day)
                  cross join lateral (
                      select * from observation_daily d
@@ -175,6 +205,7 @@ async fn read_days(
                 min: row.value_min,
                 max: row.value_max,
                 last_sum: 0.0,
+                last_at: Some(row.last_observed_at),
             },
         );
     }
@@ -188,6 +219,7 @@ struct EdgeRow {
     value_count: i64,
     value_min: f64,
     value_max: f64,
+    last_observed_at: DateTime<Utc>,
 }
 
 /// Every selected series of each key combined per raw range: one statement
@@ -210,7 +242,8 @@ async fn read_raw(
                    and ($2 or account_id = any($3) or ($4 and account_id is null))
              )
              select s.metric_key, sum(o.value) as value_sum, count(*)::int8 as value_count,
-                    min(o.value) as value_min, max(o.value) as value_max
+                    min(o.value) as value_min, max(o.value) as value_max,
+                    max(o.observed_at) as last_observed_at
              from observation o
              join selected s using (series_id)
              where o.series_id = any((select array_agg(series_id) from selected)::int8[])
@@ -234,6 +267,7 @@ async fn read_raw(
                     min: row.value_min,
                     max: row.value_max,
                     last_sum: 0.0,
+                    last_at: Some(row.last_observed_at),
                 },
             )
         }));

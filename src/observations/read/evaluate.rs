@@ -17,7 +17,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::combine::Combined;
-use super::{day_grid, per_series};
+use super::{day_grid, organisation_last, per_series};
 use crate::catalog::formula::{Aggregation, Formula};
 use crate::catalog::repo::{Computation, MetricRecord};
 use crate::error::ApiError;
@@ -177,18 +177,52 @@ impl MetricPlan {
     }
 }
 
+/// A window's value, and when the newest observation it counts was made.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowValue {
+    /// The metric's value; `None` is no data.
+    pub value: Option<f64>,
+    /// When the newest observation of any base metric in the window was
+    /// made; `None` when the window holds none.
+    pub newest: Option<DateTime<Utc>>,
+}
+
 /// The value of `metric` over each of `windows` for `selection`, in the
-/// order given; `None` is no data. One statement, so within the caller's
-/// transaction every window reads the same snapshot.
+/// order given; `None` is no data. Run it in a repeatable-read transaction
+/// for every window to read the same snapshot.
 pub async fn evaluate(
     conn: &mut PgConnection,
     metric: &MetricPlan,
     selection: &Selection,
     windows: &[Window],
 ) -> Result<Vec<Option<f64>>, ApiError> {
+    Ok(evaluate_with_times(conn, metric, selection, windows)
+        .await?
+        .into_iter()
+        .map(|window| window.value)
+        .collect())
+}
+
+/// [`evaluate`], with the time of each window's newest observation.
+pub async fn evaluate_with_times(
+    conn: &mut PgConnection,
+    metric: &MetricPlan,
+    selection: &Selection,
+    windows: &[Window],
+) -> Result<Vec<WindowValue>, ApiError> {
     let combined = read_bases(conn, &metric.bases, selection, windows).await?;
     Ok((0..windows.len())
-        .map(|index| metric.value(|key| combined.get(&(index, key.to_owned())).copied()))
+        .map(|index| {
+            let of = |key: &str| combined.get(&(index, key.to_owned())).copied();
+            WindowValue {
+                value: metric.value(of),
+                newest: metric
+                    .bases
+                    .iter()
+                    .filter_map(|(key, _)| of(key)?.last_at)
+                    .max(),
+            }
+        })
         .collect())
 }
 
@@ -224,7 +258,22 @@ async fn read_bases(
         combined.extend(day_grid::combine(conn, &composable, selection, windows).await?);
     }
     if !per_series.is_empty() {
-        combined.extend(per_series::combine(conn, &per_series, selection, windows).await?);
+        // LAST over every account comes from the organisation rollups where
+        // they can tell; the other windows are read series by series.
+        let mut rest: Vec<usize> = (0..windows.len()).collect();
+        if *selection == Selection::All && !cut_within_days {
+            let answered = organisation_last::combine(conn, &per_series, windows).await?;
+            combined.extend(answered.combined);
+            rest = answered.rest;
+        }
+        if !rest.is_empty() {
+            let subset: Vec<Window> = rest.iter().map(|index| windows[*index]).collect();
+            let read = per_series::combine(conn, &per_series, selection, &subset).await?;
+            combined.extend(
+                read.into_iter()
+                    .map(|((index, key), value)| ((rest[index], key), value)),
+            );
+        }
     }
     Ok(combined)
 }

@@ -6,5 +6,6 @@ pub mod combine;
 pub mod day_grid;
 pub mod evaluate;
 pub mod list;
+pub mod organisation_last;
 pub mod per_series;
 pub mod query;

@@ -72,6 +72,7 @@ pub async fn combine(
                     min: row.value_min,
                     max: row.value_max,
                     last_sum: row.last_sum,
+                    last_at: row.last_observed_at,
                 },
             ))
         })
@@ -175,6 +176,7 @@ struct WindowRow {
     value_min: f64,
     value_max: f64,
     last_sum: f64,
+    last_observed_at: Option<DateTime<Utc>>,
 }
 
 /// The selected series, handed to each read as one array (an init plan), so
@@ -195,13 +197,15 @@ per_series as (
     select series_id, window_index, sum(value_sum) as value_sum, sum(value_count) as value_count,
            min(value_min) as value_min, max(value_max) as value_max,
            (max(array[(extract(epoch from last_observed_at) * 1000000)::float8, last_value]))[2]
-               as last_value
+               as last_value,
+           max(last_observed_at) as last_observed_at
     from parts
     group by series_id, window_index
 )
 select p.window_index as window, s.metric_key, sum(p.value_sum) as value_sum,
        sum(p.value_count)::int8 as value_count, min(p.value_min) as value_min,
-       max(p.value_max) as value_max, sum(p.last_value) as last_sum
+       max(p.value_max) as value_max, sum(p.last_value) as last_sum,
+       max(p.last_observed_at) as last_observed_at
 from per_series p join selected s using (series_id)
 where p.window_index >= 0
 group by p.window_index, s.metric_key";
@@ -240,11 +244,12 @@ static LATEST_IN_WHOLE_DAYS: LazyLock<String> = LazyLock::new(|| {
         "{SELECTED}
 select w.window_index as window, s.metric_key, sum(latest.last_value) as value_sum,
        count(*)::int8 as value_count, min(latest.last_value) as value_min,
-       max(latest.last_value) as value_max, sum(latest.last_value) as last_sum
+       max(latest.last_value) as value_max, sum(latest.last_value) as last_sum,
+       max(latest.last_observed_at) as last_observed_at
 from unnest($5::int4[], $6::date[], $7::date[]) as w(window_index, first_day, after_last_day)
 cross join selected s
 cross join lateral (
-    select d.last_value from observation_daily d
+    select d.last_value, d.last_observed_at from observation_daily d
     where d.series_id = s.series_id and d.day >= w.first_day and d.day < w.after_last_day
     order by d.day desc limit 1
 ) latest
@@ -259,10 +264,11 @@ static LATEST_IN_ONE_WINDOW: LazyLock<String> = LazyLock::new(|| {
         "{SELECTED}
 select $5::int4 as window, s.metric_key, sum(latest.value) as value_sum,
        count(*)::int8 as value_count, min(latest.value) as value_min,
-       max(latest.value) as value_max, sum(latest.value) as last_sum
+       max(latest.value) as value_max, sum(latest.value) as last_sum,
+       max(latest.at) as last_observed_at
 from selected s
 cross join lateral (
-    select c.value from (
+    select c.value, c.at from (
         (select o.value, o.observed_at as at from observation o
          where o.series_id = s.series_id and o.observed_at >= $10 and o.observed_at < $11
          order by o.observed_at desc limit 1)

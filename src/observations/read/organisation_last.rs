@@ -1,0 +1,258 @@
+//! LAST over every account from the organisation-level rollups, one row per
+//! day instead of one probe per series and window.
+//!
+//! A series' latest value in a window is its value on the last day it was
+//! observed there. When no day of the window after its first had a
+//! departure (a series observed the day before and not that day), every
+//! series observed in the window was observed again on each following day,
+//! so on the window's last day too: the sum of every series' latest value
+//! is that day's `last_sum`. The window's last day must be whole, or end
+//! after its newest observation. Windows that do not qualify (a day without
+//! rollups, a departure, a last day still being observed after the window's
+//! end) are left to the per-series reads, which are exact everywhere.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
+use rustc_hash::FxHashMap;
+use sqlx::PgConnection;
+
+use super::combine::Combined;
+use super::day_grid::coalesce;
+use super::evaluate::Window;
+use crate::error::ApiError;
+
+/// The windows answered from the organisation rollups, and the indices of
+/// the others.
+pub struct Answered {
+    /// The combined LAST aggregates per (window index, key).
+    pub combined: FxHashMap<(usize, String), Combined>,
+    /// The windows left to the per-series reads, in order.
+    pub rest: Vec<usize>,
+}
+
+/// The days of a window that the organisation rollups could answer it from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    /// The day the window starts in (perhaps after its midnight).
+    start_day: NaiveDate,
+    /// Its first whole day.
+    first_whole_day: NaiveDate,
+    /// Its last day, whole or cut at `cut_at`.
+    last_day: NaiveDate,
+    /// Where the last day is cut, when the window ends after its midnight.
+    cut_at: Option<DateTime<Utc>>,
+}
+
+impl Span {
+    fn of(window: &Window) -> Option<Span> {
+        if window.is_empty() {
+            return None;
+        }
+        let start_day = window.start.date_naive();
+        let first_whole_day = if window.start.time() == NaiveTime::MIN {
+            start_day
+        } else {
+            start_day.checked_add_days(Days::new(1))?
+        };
+        let (last_day, cut_at) = if window.end.time() == NaiveTime::MIN {
+            (window.end.date_naive().checked_sub_days(Days::new(1))?, None)
+        } else {
+            (window.end.date_naive(), Some(window.end))
+        };
+        (first_whole_day <= last_day).then_some(Span {
+            start_day,
+            first_whole_day,
+            last_day,
+            cut_at,
+        })
+    }
+
+    /// The window's LAST aggregate from one metric's daily rows (`None`
+    /// inside: no data), when they show that every series observed in it
+    /// was observed on its last day, or that none was observed in it.
+    fn answer(&self, days: &BTreeMap<NaiveDate, OrganisationDay>) -> Option<Option<Combined>> {
+        let after_last = self.last_day.checked_add_days(Days::new(1))?;
+        if days.range(self.start_day..after_last).next().is_none() {
+            return Some(None);
+        }
+        let mut expected = self.first_whole_day;
+        for (day, row) in days.range(self.first_whole_day..after_last) {
+            if *day != expected || (*day > self.start_day && row.departures != 0) {
+                return None;
+            }
+            expected = day.checked_add_days(Days::new(1))?;
+        }
+        if expected != after_last {
+            return None;
+        }
+        let last = days.get(&self.last_day)?;
+        if self.cut_at.is_some_and(|cut| last.last_observed_at >= cut) {
+            return None;
+        }
+        Some(Some(Combined {
+            sum: last.last_sum,
+            count: last.series_count,
+            // Not known here, and not needed: LAST reads `last_sum` alone.
+            min: f64::NAN,
+            max: f64::NAN,
+            last_sum: last.last_sum,
+            last_at: Some(last.last_observed_at),
+        }))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OrganisationDay {
+    metric_key: String,
+    day: NaiveDate,
+    last_sum: f64,
+    series_count: i64,
+    departures: i64,
+    last_observed_at: DateTime<Utc>,
+}
+
+/// LAST of `keys` over every account for each window that the
+/// organisation rollups can answer; a window is answered for every key or
+/// for none.
+pub async fn combine(
+    conn: &mut PgConnection,
+    keys: &[&str],
+    windows: &[Window],
+) -> Result<Answered, ApiError> {
+    let spans: Vec<Option<Span>> = windows.iter().map(Span::of).collect();
+    let ranges = coalesce(
+        spans
+            .iter()
+            .flatten()
+            .filter_map(|span| {
+                Some((
+                    span.start_day,
+                    span.last_day.checked_add_days(Days::new(1))?,
+                ))
+            })
+            .collect(),
+    );
+    let mut days: FxHashMap<String, BTreeMap<NaiveDate, OrganisationDay>> = FxHashMap::default();
+    if !ranges.is_empty() {
+        let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
+        let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
+        let rows: Vec<OrganisationDay> = sqlx::query_as(
+            "select g.metric_key, g.day, g.last_sum, g.series_count, g.departures, g.last_observed_at
+             from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
+             join observation_daily_organisation g
+                 on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",
+        )
+        .bind(keys)
+        .bind(&firsts)
+        .bind(&afters)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            days.entry(row.metric_key.clone())
+                .or_default()
+                .insert(row.day, row);
+        }
+    }
+    let none = BTreeMap::new();
+    let mut answered = Answered {
+        combined: FxHashMap::default(),
+        rest: Vec::new(),
+    };
+    for (index, span) in spans.iter().enumerate() {
+        let answers: Option<Vec<Option<Combined>>> = span.and_then(|span| {
+            keys.iter()
+                .map(|key| span.answer(days.get(*key).unwrap_or(&none)))
+                .collect()
+        });
+        match answers {
+            Some(answers) => answered.combined.extend(
+                keys.iter()
+                    .zip(answers)
+                    .filter_map(|(key, combined)| Some(((index, (*key).to_owned()), combined?))),
+            ),
+            None => answered.rest.push(index),
+        }
+    }
+    Ok(answered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn row(on: &str, departures: i64, last_observed_at: &str) -> (NaiveDate, OrganisationDay) {
+        (
+            day(on),
+            OrganisationDay {
+                metric_key: "followers".into(),
+                day: day(on),
+                last_sum: 100.0,
+                series_count: 2,
+                departures,
+                last_observed_at: at(last_observed_at),
+            },
+        )
+    }
+
+    #[test]
+    fn spans_need_a_whole_day_or_a_last_day_cut_after_its_start() {
+        let window = Window::half_open(at("2026-03-01T06:00:00Z"), at("2026-03-03T00:00:00Z"));
+        assert_eq!(
+            Span::of(&window),
+            Some(Span {
+                start_day: day("2026-03-01"),
+                first_whole_day: day("2026-03-02"),
+                last_day: day("2026-03-02"),
+                cut_at: None,
+            })
+        );
+        let within_a_day =
+            Window::half_open(at("2026-03-01T06:00:00Z"), at("2026-03-01T18:00:00Z"));
+        assert_eq!(Span::of(&within_a_day), None);
+        let today = Window::half_open(at("2026-03-01T00:00:00Z"), at("2026-03-01T18:00:00Z"));
+        assert_eq!(Span::of(&today).unwrap().cut_at, Some(at("2026-03-01T18:00:00Z")));
+    }
+
+    #[test]
+    fn a_window_is_answered_only_without_departures_gaps_or_later_values() {
+        let days: BTreeMap<NaiveDate, OrganisationDay> = [
+            row("2026-03-01", 5, "2026-03-01T20:00:00Z"),
+            row("2026-03-02", 0, "2026-03-02T20:00:00Z"),
+            row("2026-03-03", 0, "2026-03-03T20:00:00Z"),
+        ]
+        .into_iter()
+        .collect();
+        let span = |start: &str, end: &str| Span::of(&Window::half_open(at(start), at(end))).unwrap();
+        // Departures on the first day do not matter: those series were
+        // observed before the window.
+        let answer = span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&days);
+        assert_eq!(answer.flatten().map(|combined| combined.last_sum), Some(100.0));
+        // Cut after the last day's newest value: whole.
+        assert!(span("2026-03-02T00:00:00Z", "2026-03-03T21:00:00Z").answer(&days).is_some());
+        // Cut before it: some series may be observed later that day.
+        assert!(span("2026-03-02T00:00:00Z", "2026-03-03T19:00:00Z").answer(&days).is_none());
+        // A departure after the first day.
+        let mut departed = days;
+        departed.get_mut(&day("2026-03-03")).unwrap().departures = 1;
+        assert!(span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&departed).is_none());
+        // A day without rows between days with rows.
+        departed.remove(&day("2026-03-02"));
+        assert!(span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&departed).is_none());
+        // No rows at all: no data, known without reading a series.
+        assert_eq!(
+            span("2026-03-05T00:00:00Z", "2026-03-07T00:00:00Z").answer(&departed),
+            Some(None)
+        );
+        // Unless the window starts within a day with rows.
+        assert!(span("2026-03-03T12:00:00Z", "2026-03-05T00:00:00Z").answer(&departed).is_none());
+    }
+}
