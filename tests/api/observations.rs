@@ -21,6 +21,7 @@ use crate::helpers::{TestApp, assert_error, assert_violations, page_through, spa
 use crate::metrics::{base_metric, create_metric, derived_metric, metric_client, term};
 
 mod aggregation;
+mod last_everywhere;
 mod listing;
 mod streams;
 mod windows;

@@ -56,7 +56,10 @@ impl Span {
             start_day.checked_add_days(Days::new(1))?
         };
         let (last_day, cut_at) = if window.end.time() == NaiveTime::MIN {
-            (window.end.date_naive().checked_sub_days(Days::new(1))?, None)
+            (
+                window.end.date_naive().checked_sub_days(Days::new(1))?,
+                None,
+            )
         } else {
             (window.end.date_naive(), Some(window.end))
         };
@@ -219,7 +222,10 @@ mod tests {
             Window::half_open(at("2026-03-01T06:00:00Z"), at("2026-03-01T18:00:00Z"));
         assert_eq!(Span::of(&within_a_day), None);
         let today = Window::half_open(at("2026-03-01T00:00:00Z"), at("2026-03-01T18:00:00Z"));
-        assert_eq!(Span::of(&today).unwrap().cut_at, Some(at("2026-03-01T18:00:00Z")));
+        assert_eq!(
+            Span::of(&today).unwrap().cut_at,
+            Some(at("2026-03-01T18:00:00Z"))
+        );
     }
 
     #[test]
@@ -231,28 +237,52 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let span = |start: &str, end: &str| Span::of(&Window::half_open(at(start), at(end))).unwrap();
+        let span =
+            |start: &str, end: &str| Span::of(&Window::half_open(at(start), at(end))).unwrap();
         // Departures on the first day do not matter: those series were
         // observed before the window.
         let answer = span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&days);
-        assert_eq!(answer.flatten().map(|combined| combined.last_sum), Some(100.0));
+        assert_eq!(
+            answer.flatten().map(|combined| combined.last_sum),
+            Some(100.0)
+        );
         // Cut after the last day's newest value: whole.
-        assert!(span("2026-03-02T00:00:00Z", "2026-03-03T21:00:00Z").answer(&days).is_some());
+        assert!(
+            span("2026-03-02T00:00:00Z", "2026-03-03T21:00:00Z")
+                .answer(&days)
+                .is_some()
+        );
         // Cut before it: some series may be observed later that day.
-        assert!(span("2026-03-02T00:00:00Z", "2026-03-03T19:00:00Z").answer(&days).is_none());
+        assert!(
+            span("2026-03-02T00:00:00Z", "2026-03-03T19:00:00Z")
+                .answer(&days)
+                .is_none()
+        );
         // A departure after the first day.
         let mut departed = days;
         departed.get_mut(&day("2026-03-03")).unwrap().departures = 1;
-        assert!(span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&departed).is_none());
+        assert!(
+            span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z")
+                .answer(&departed)
+                .is_none()
+        );
         // A day without rows between days with rows.
         departed.remove(&day("2026-03-02"));
-        assert!(span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&departed).is_none());
+        assert!(
+            span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z")
+                .answer(&departed)
+                .is_none()
+        );
         // No rows at all: no data, known without reading a series.
         assert_eq!(
             span("2026-03-05T00:00:00Z", "2026-03-07T00:00:00Z").answer(&departed),
             Some(None)
         );
         // Unless the window starts within a day with rows.
-        assert!(span("2026-03-03T12:00:00Z", "2026-03-05T00:00:00Z").answer(&departed).is_none());
+        assert!(
+            span("2026-03-03T12:00:00Z", "2026-03-05T00:00:00Z")
+                .answer(&departed)
+                .is_none()
+        );
     }
 }
