@@ -268,7 +268,8 @@ async fn read_bases(
         }
         if !rest.is_empty() {
             let subset: Vec<Window> = rest.iter().map(|index| windows[*index]).collect();
-            let read = per_series::combine(conn, &per_series, selection, &subset).await?;
+            let read = per_series::combine(conn, &per_series, !cut_within_days, selection, &subset)
+                .await?;
             combined.extend(
                 read.into_iter()
                     .map(|((index, key), value)| ((rest[index], key), value)),

@@ -17,10 +17,12 @@ use crate::error::ApiError;
 /// The selected series of `base_keys` combined per (window index, key),
 /// series by series. Contiguous windows may ask for any aggregate; other
 /// windows only for LAST (composable aggregates of such windows are read as
-/// a day grid), for which each series' latest value is all that is read.
+/// a day grid), for which each series' latest value is all that is read;
+/// `last_only` says every key is aggregated by LAST.
 pub async fn combine(
     conn: &mut PgConnection,
     base_keys: &[&str],
+    last_only: bool,
     selection: &Selection,
     windows: &[Window],
 ) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
@@ -28,9 +30,12 @@ pub async fn combine(
         return Ok(FxHashMap::default());
     }
     let (all, accounts, organisation) = selection.as_parameters();
-    let contiguous = windows
-        .windows(2)
-        .all(|pair| pair[0].end == pair[1].start && !pair[0].is_empty());
+    // One LAST window alone is cheaper probed from its newest end than read
+    // whole, day by day.
+    let contiguous = !(last_only && windows.len() == 1)
+        && windows
+            .windows(2)
+            .all(|pair| pair[0].end == pair[1].start && !pair[0].is_empty());
     let rows: Vec<WindowRow> = if contiguous {
         let plan = contiguous_plan(windows);
         let epoch = DateTime::UNIX_EPOCH.date_naive();
