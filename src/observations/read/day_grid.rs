@@ -125,6 +125,46 @@ pub(super) fn coalesce(mut ranges: Vec<(NaiveDate, NaiveDate)>) -> Vec<(NaiveDat
     merged
 }
 
+/// A metric's day across every series: the organisation-level rollup.
+#[derive(sqlx::FromRow)]
+pub(super) struct OrganisationDay {
+    pub metric_key: String,
+    pub day: NaiveDate,
+    pub value_sum: f64,
+    pub value_count: i64,
+    pub value_min: f64,
+    pub value_max: f64,
+    /// Each series' last value of the day, added up.
+    pub last_sum: f64,
+    /// How many series were observed on the day.
+    pub series_count: i64,
+    /// How many series observed the day before were not on the day.
+    pub departures: i64,
+    pub last_observed_at: DateTime<Utc>,
+}
+
+/// The organisation-level rollups of `keys` over day ranges `[first, after)`.
+pub(super) async fn read_organisation_days(
+    conn: &mut PgConnection,
+    keys: &[&str],
+    ranges: &[(NaiveDate, NaiveDate)],
+) -> Result<Vec<OrganisationDay>, ApiError> {
+    let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
+    let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
+    Ok(sqlx::query_as(
+        "select g.metric_key, g.day, g.value_sum, g.value_count, g.value_min, g.value_max,
+                g.last_sum, g.series_count, g.departures, g.last_observed_at
+         from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
+         join observation_daily_organisation g
+             on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",
+    )
+    .bind(keys)
+    .bind(&firsts)
+    .bind(&afters)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 #[derive(sqlx::FromRow)]
 struct DayRow {
     metric_key: String,
@@ -149,20 +189,19 @@ async fn read_days(
     let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
     let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
     let rows: Vec<DayRow> = match selection {
-        Selection::All => {
-            sqlx::query_as(
-                "select g.metric_key, g.day, g.value_sum, g.value_count, g.value_min, g.value_max,
-                        g.last_observed_at
-                 from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
-                 join observation_daily_organisation g
-                     on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",
-            )
-            .bind(keys)
-            .bind(&firsts)
-            .bind(&afters)
-            .fetch_all(&mut *conn)
+        Selection::All => read_organisation_days(conn, keys, ranges)
             .await?
-        }
+            .into_iter()
+            .map(|row| DayRow {
+                metric_key: row.metric_key,
+                day: row.day,
+                value_sum: row.value_sum,
+                value_count: row.value_count,
+                value_min: row.value_min,
+                value_max: row.value_max,
+                last_observed_at: row.last_observed_at,
+            })
+            .collect(),
         Selection::Some {
             accounts,
             organisation,

@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
 
 use super::combine::Combined;
-use super::day_grid::coalesce;
+use super::day_grid::{OrganisationDay, coalesce, read_organisation_days};
 use super::evaluate::Window;
 use crate::error::ApiError;
 
@@ -105,16 +105,6 @@ impl Span {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct OrganisationDay {
-    metric_key: String,
-    day: NaiveDate,
-    last_sum: f64,
-    series_count: i64,
-    departures: i64,
-    last_observed_at: DateTime<Utc>,
-}
-
 /// LAST of `keys` over every account for each window that the
 /// organisation rollups can answer; a window is answered for every key or
 /// for none.
@@ -138,20 +128,7 @@ pub async fn combine(
     );
     let mut days: FxHashMap<String, BTreeMap<NaiveDate, OrganisationDay>> = FxHashMap::default();
     if !ranges.is_empty() {
-        let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
-        let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
-        let rows: Vec<OrganisationDay> = sqlx::query_as(
-            "select g.metric_key, g.day, g.last_sum, g.series_count, g.departures, g.last_observed_at
-             from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
-             join observation_daily_organisation g
-                 on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",
-        )
-        .bind(keys)
-        .bind(&firsts)
-        .bind(&afters)
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in rows {
+        for row in read_organisation_days(conn, keys, &ranges).await? {
             days.entry(row.metric_key.clone())
                 .or_default()
                 .insert(row.day, row);
@@ -198,6 +175,10 @@ mod tests {
             OrganisationDay {
                 metric_key: "followers".into(),
                 day: day(on),
+                value_sum: 0.0,
+                value_count: 0,
+                value_min: 0.0,
+                value_max: 0.0,
                 last_sum: 100.0,
                 series_count: 2,
                 departures,
