@@ -79,8 +79,18 @@ impl Span {
         if days.range(self.start_day..after_last).next().is_none() {
             return Some(None);
         }
-        let mut expected = self.first_whole_day;
-        for (day, row) in days.range(self.first_whole_day..after_last) {
+        // Whole days before the first with rows observed no series (the
+        // data starts inside the window), unless the window's cut first day
+        // observed some that may have gone quiet on the next day unseen.
+        let mut rows = days.range(self.first_whole_day..after_last).peekable();
+        let mut expected = *rows.peek()?.0;
+        if expected > self.first_whole_day
+            && self.start_day < self.first_whole_day
+            && days.contains_key(&self.start_day)
+        {
+            return None;
+        }
+        for (day, row) in rows {
             if *day != expected || (*day > self.start_day && row.departures != 0) {
                 return None;
             }
@@ -251,6 +261,28 @@ mod tests {
         departed.remove(&day("2026-03-02"));
         assert!(
             span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z")
+                .answer(&departed)
+                .is_none()
+        );
+        // Days without rows before the first with rows: the data starts
+        // inside the window.
+        let starting: BTreeMap<NaiveDate, OrganisationDay> =
+            [row("2026-03-02", 0, "2026-03-02T20:00:00Z")]
+                .into_iter()
+                .collect();
+        assert!(
+            span("2026-02-20T00:00:00Z", "2026-03-03T00:00:00Z")
+                .answer(&starting)
+                .is_some()
+        );
+        assert!(
+            span("2026-02-20T06:00:00Z", "2026-03-03T00:00:00Z")
+                .answer(&starting)
+                .is_some()
+        );
+        // But a cut first day with rows may hide a series that went quiet.
+        assert!(
+            span("2026-03-01T12:00:00Z", "2026-03-04T00:00:00Z")
                 .answer(&departed)
                 .is_none()
         );
