@@ -275,6 +275,17 @@ pub(crate) async fn assert_rollups_match_observations(app: &TestApp) {
         mismatches.is_empty(),
         "rollups out of step: {mismatches:#?}"
     );
+    // Every observation carries its series' metric number, which the
+    // (metric, time) index reads by.
+    let misfiled: i64 = sqlx::query_scalar(
+        "select count(*) from observation o join series s using (series_id)
+         where o.metric_id <> s.metric_id
+            or s.metric_id <> (select metric_id from metric_definition m where m.metric_key = s.metric_key)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("compare observations' metric numbers with their series'");
+    assert_eq!(misfiled, 0, "observations filed under another metric");
     // The organisation-level rollups are every series' rollups of a metric
     // and day together (sums compared to the last few bits: they are added
     // up in a different order), with the count of series observed the day

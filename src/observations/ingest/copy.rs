@@ -16,15 +16,15 @@ const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 const COPY_TRAILER: &[u8] = &[0xff, 0xff];
 
 /// Encodes rows in PostgreSQL's binary COPY format: a header, then per row a
-/// field count and each field as a length and its big-endian bytes. Four
+/// field count and each field as a length and its big-endian bytes. Five
 /// fixed-size fields make this simpler than pulling in a COPY encoder crate.
 pub fn encode_rows(rows: &[StagedRow]) -> Vec<u8> {
-    const ROW_BYTES: usize = 2 + 4 * 4 + 8 * 3 + 4;
+    const ROW_BYTES: usize = 2 + 4 * 5 + 8 * 3 + 4 + 2;
     let mut buffer =
         Vec::with_capacity(COPY_HEADER.len() + rows.len() * ROW_BYTES + COPY_TRAILER.len());
     buffer.extend_from_slice(COPY_HEADER);
     for row in rows {
-        buffer.extend_from_slice(&4_i16.to_be_bytes());
+        buffer.extend_from_slice(&5_i16.to_be_bytes());
         buffer.extend_from_slice(&8_i32.to_be_bytes());
         buffer.extend_from_slice(&row.series_id.to_be_bytes());
         buffer.extend_from_slice(&8_i32.to_be_bytes());
@@ -33,6 +33,8 @@ pub fn encode_rows(rows: &[StagedRow]) -> Vec<u8> {
         buffer.extend_from_slice(&row.value.to_be_bytes());
         buffer.extend_from_slice(&4_i32.to_be_bytes());
         buffer.extend_from_slice(&row.source_id.to_be_bytes());
+        buffer.extend_from_slice(&2_i32.to_be_bytes());
+        buffer.extend_from_slice(&row.metric_id.to_be_bytes());
     }
     buffer.extend_from_slice(COPY_TRAILER);
     buffer
@@ -118,7 +120,9 @@ pub(super) fn copy_target(rows: &[StagedRow]) -> String {
         }
         _ => "observation".to_owned(),
     };
-    format!("copy {table} (series_id, observed_at, value, source_id) from stdin (format binary)")
+    format!(
+        "copy {table} (series_id, observed_at, value, source_id, metric_id) from stdin (format binary)"
+    )
 }
 
 #[cfg(test)]
@@ -126,17 +130,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rows_encode_as_four_big_endian_fields() {
+    fn rows_encode_as_five_big_endian_fields() {
         let row = StagedRow {
             series_id: 7,
+            metric_id: 9,
             observed_at_micros: POSTGRES_EPOCH_MICROS + 1,
             value: 1.5,
             source_id: 3,
         };
         let buffer = encode_rows(&[row]);
         let body = &buffer[COPY_HEADER.len()..buffer.len() - COPY_TRAILER.len()];
-        assert_eq!(body.len(), 2 + 4 * 4 + 8 * 3 + 4);
-        assert_eq!(&body[..2], &[0, 4]);
+        assert_eq!(body.len(), 2 + 4 * 5 + 8 * 3 + 4 + 2);
+        assert_eq!(&body[..2], &[0, 5]);
+        assert_eq!(&body[body.len() - 2..], &9_i16.to_be_bytes());
         assert_eq!(&body[6..14], &7_i64.to_be_bytes());
         assert_eq!(
             &body[18..26],

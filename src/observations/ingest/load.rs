@@ -33,7 +33,8 @@ async fn ensure_scratch_tables(conn: &mut PgConnection) -> Result<(), ApiError> 
              if to_regclass('pg_temp.observation_daily_delta') is null then
                  create temp table observation_staging (
                      series_id bigint not null, observed_at timestamptz not null,
-                     value double precision not null, source_id integer not null
+                     value double precision not null, source_id integer not null,
+                     metric_id smallint not null
                  ) on commit delete rows;
                  create temp table observation_replaced_day (
                      series_id bigint not null, day date not null, primary key (series_id, day)
@@ -74,21 +75,21 @@ fn last_per_key(rows: &[StagedRow]) -> Vec<StagedRow> {
 /// is recorded once.
 const UPSERT_STAGED: &str = "
 with upserted as (
-    insert into observation as o (series_id, observed_at, value, source_id)
-    select series_id, observed_at, value, source_id from observation_staging
+    insert into observation as o (series_id, observed_at, value, source_id, metric_id)
+    select series_id, observed_at, value, source_id, metric_id from observation_staging
     order by series_id, observed_at
     on conflict (series_id, observed_at) do update
     set value = excluded.value, source_id = excluded.source_id, recorded_at = now(), replaced = true
     -- A replayed row is left as it is: a retry changes nothing.
     where (o.value, o.source_id) is distinct from (excluded.value, excluded.source_id)
-    returning o.series_id, o.observed_at, o.value, o.source_id, o.replaced
+    returning o.series_id, o.observed_at, o.value, o.source_id, o.metric_id, o.replaced
 ),
 replaced_days as (
     insert into observation_replaced_day (series_id, day)
     select distinct series_id, (observed_at at time zone 'UTC')::date from upserted where replaced
     on conflict (series_id, day) do nothing
 )
-select series_id, observed_at, value, source_id from upserted where not replaced";
+select series_id, observed_at, value, source_id, metric_id from upserted where not replaced";
 
 #[derive(sqlx::FromRow)]
 struct FreshRow {
@@ -96,6 +97,7 @@ struct FreshRow {
     observed_at: DateTime<Utc>,
     value: f64,
     source_id: i32,
+    metric_id: i16,
 }
 
 /// Loads a batch that met existing keys: upsert its last row per key, note
@@ -112,7 +114,7 @@ async fn upsert_batch(
     rows.sort_by_key(|row| (row.series_id, row.observed_at_micros));
     copy_rows(
         conn,
-        "copy observation_staging (series_id, observed_at, value, source_id) from stdin (format binary)",
+        "copy observation_staging (series_id, observed_at, value, source_id, metric_id) from stdin (format binary)",
         &rows,
     )
     .await?;
@@ -124,6 +126,7 @@ async fn upsert_batch(
             observed_at_micros: row.observed_at.timestamp_micros(),
             value: row.value,
             source_id: row.source_id,
+            metric_id: row.metric_id,
         })
         .collect();
     Ok((daily_partials(&fresh), rows.len() as i64))
@@ -347,6 +350,7 @@ mod tests {
     fn the_last_row_of_a_repeated_key_wins() {
         let row = |value: f64, micros: i64| StagedRow {
             series_id: 1,
+            metric_id: 1,
             observed_at_micros: micros,
             value,
             source_id: 1,

@@ -44,6 +44,8 @@ use crate::error::ApiError;
 pub struct StagedRow {
     /// The series (metric, account).
     pub series_id: i64,
+    /// The series' metric's number.
+    pub metric_id: i16,
     /// When, in microseconds since the Unix epoch.
     pub observed_at_micros: i64,
     /// The value.

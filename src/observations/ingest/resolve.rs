@@ -106,6 +106,13 @@ impl Lent<'_> {
     }
 }
 
+/// The ids an observation of one series is stored under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SeriesIds {
+    series_id: i64,
+    metric_id: i16,
+}
+
 /// Validates rows and resolves their ids, remembering what it learnt so a
 /// long stream asks the database about each metric, account, series, source
 /// and month once.
@@ -115,7 +122,7 @@ pub struct Resolver {
     known_accounts: FxHashSet<Uuid>,
     /// Series ids by metric key, then account: nested so a row's lookup
     /// needs no allocation.
-    series: FxHashMap<String, FxHashMap<Option<Uuid>, i64>>,
+    series: FxHashMap<String, FxHashMap<Option<Uuid>, SeriesIds>>,
     sources: FxHashMap<String, i32>,
 }
 
@@ -237,7 +244,7 @@ impl Resolver {
             .ok_or_else(|| ApiError::internal("series or source id was not resolved"))
     }
 
-    fn series_id(&self, row: &ObservationRow<'_>) -> Option<i64> {
+    fn series_id(&self, row: &ObservationRow<'_>) -> Option<SeriesIds> {
         self.series
             .get(row.metric_key)?
             .get(&row.account_id)
@@ -248,8 +255,10 @@ impl Resolver {
     fn resolve_known(&self, rows: &[ObservationRow<'_>]) -> Option<Vec<StagedRow>> {
         rows.iter()
             .map(|row| {
+                let ids = self.series_id(row)?;
                 Some(StagedRow {
-                    series_id: self.series_id(row)?,
+                    series_id: ids.series_id,
+                    metric_id: ids.metric_id,
                     observed_at_micros: row.observed_at.timestamp_micros(),
                     value: row.value,
                     source_id: *self.sources.get(row.source)?,
@@ -282,7 +291,11 @@ impl Resolver {
             // concurrent writer created (and committed) meanwhile.
             let mut creating = db.creating().await?;
             sqlx::query(
-                "insert into series (metric_key, account_id) select * from unnest($1::text[], $2::uuid[])
+                "insert into series (metric_key, account_id, metric_id)
+                 select w.metric_key, w.account_id, m.metric_id
+                 from unnest($1::text[], $2::uuid[]) with ordinality as w(metric_key, account_id, position)
+                 join metric_definition m using (metric_key)
+                 order by w.position
                  on conflict on constraint series_metric_account_key do nothing",
             )
             .bind(&keys)
@@ -301,14 +314,14 @@ impl Resolver {
             // Each lookup is an index probe, the organisation-wide series
             // (no account) by a second one: `is not distinct from` would
             // cost a scan of every series.
-            let resolved: Vec<(i64, String, Option<Uuid>)> = sqlx::query_as(
-                "select s.series_id, s.metric_key, s.account_id
+            let resolved: Vec<(i64, i16, String, Option<Uuid>)> = sqlx::query_as(
+                "select s.series_id, s.metric_id, s.metric_key, s.account_id
                  from unnest($1::text[], $2::uuid[]) as w(metric_key, account_id)
                  cross join lateral (
-                     select series_id, metric_key, account_id from series
+                     select series_id, metric_id, metric_key, account_id from series
                      where metric_key = w.metric_key and account_id = w.account_id
                      union all
-                     select series_id, metric_key, account_id from series
+                     select series_id, metric_id, metric_key, account_id from series
                      where w.account_id is null and metric_key = w.metric_key and account_id is null
                  ) as s",
             )
@@ -316,11 +329,14 @@ impl Resolver {
             .bind(&accounts)
             .fetch_all(&mut *db.conn().await?)
             .await?;
-            for (series_id, metric_key, account_id) in resolved {
-                self.series
-                    .entry(metric_key)
-                    .or_default()
-                    .insert(account_id, series_id);
+            for (series_id, metric_id, metric_key, account_id) in resolved {
+                self.series.entry(metric_key).or_default().insert(
+                    account_id,
+                    SeriesIds {
+                        series_id,
+                        metric_id,
+                    },
+                );
             }
         }
 

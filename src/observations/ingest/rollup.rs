@@ -334,6 +334,7 @@ mod tests {
         let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap().timestamp_micros();
         let row = |observed_at_micros: i64, value: f64| StagedRow {
             series_id: 1,
+            metric_id: 1,
             observed_at_micros,
             value,
             source_id: 1,

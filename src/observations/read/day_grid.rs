@@ -274,29 +274,53 @@ async fn read_raw(
     let (all, accounts, organisation) = selection.as_parameters();
     let mut combined = FxHashMap::default();
     for (index, range) in ranges.iter().enumerate() {
-        let rows: Vec<EdgeRow> = sqlx::query_as(
-            "with selected as (
-                 select series_id, metric_key from series
-                 where metric_key = any($1)
-                   and ($2 or account_id = any($3) or ($4 and account_id is null))
-             )
-             select s.metric_key, sum(o.value) as value_sum, count(*)::int8 as value_count,
-                    min(o.value) as value_min, max(o.value) as value_max,
-                    max(o.observed_at) as last_observed_at
-             from observation o
-             join selected s using (series_id)
-             where o.series_id = any((select array_agg(series_id) from selected)::int8[])
-               and o.observed_at >= $5 and o.observed_at < $6
-             group by s.metric_key",
-        )
-        .bind(keys)
-        .bind(all)
-        .bind(accounts)
-        .bind(organisation)
-        .bind(range.start)
-        .bind(range.end)
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows: Vec<EdgeRow> = if all {
+            // Every series of the metric: one range of the (metric, time)
+            // index, whatever the number of accounts.
+            sqlx::query_as(
+                "select m.metric_key, e.value_sum, e.value_count, e.value_min, e.value_max,
+                        e.last_observed_at
+                 from (
+                     select o.metric_id, sum(o.value) as value_sum, count(*)::int8 as value_count,
+                            min(o.value) as value_min, max(o.value) as value_max,
+                            max(o.observed_at) as last_observed_at
+                     from observation o
+                     where o.metric_id = any((select array_agg(metric_id) from metric_definition
+                                              where metric_key = any($1))::int2[])
+                       and o.observed_at >= $2 and o.observed_at < $3
+                     group by o.metric_id
+                 ) e
+                 join metric_definition m using (metric_id)",
+            )
+            .bind(keys)
+            .bind(range.start)
+            .bind(range.end)
+            .fetch_all(&mut *conn)
+            .await?
+        } else {
+            sqlx::query_as(
+                "with selected as (
+                     select series_id, metric_key from series
+                     where metric_key = any($1)
+                       and (account_id = any($2) or ($3 and account_id is null))
+                 )
+                 select s.metric_key, sum(o.value) as value_sum, count(*)::int8 as value_count,
+                        min(o.value) as value_min, max(o.value) as value_max,
+                        max(o.observed_at) as last_observed_at
+                 from observation o
+                 join selected s using (series_id)
+                 where o.series_id = any((select array_agg(series_id) from selected)::int8[])
+                   and o.observed_at >= $4 and o.observed_at < $5
+                 group by s.metric_key",
+            )
+            .bind(keys)
+            .bind(accounts)
+            .bind(organisation)
+            .bind(range.start)
+            .bind(range.end)
+            .fetch_all(&mut *conn)
+            .await?
+        };
         combined.extend(rows.into_iter().map(|row| {
             (
                 (index, row.metric_key),
