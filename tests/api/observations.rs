@@ -255,7 +255,7 @@ pub(crate) async fn assert_rollups_match_observations(app: &TestApp) {
                     sum(value) as value_sum, count(*) as value_count,
                     min(value) as value_min, max(value) as value_max,
                     (array_agg(value order by observed_at desc))[1] as last_value,
-                    max(observed_at) as last_observed_at
+                    max(observed_at) as last_observed_at, min(observed_at) as first_observed_at
              from observation
              group by 1, 2
          )
@@ -266,7 +266,8 @@ pub(crate) async fn assert_rollups_match_observations(app: &TestApp) {
             or r.value_min is distinct from d.value_min
             or r.value_max is distinct from d.value_max
             or r.last_value is distinct from d.last_value
-            or r.last_observed_at is distinct from d.last_observed_at",
+            or r.last_observed_at is distinct from d.last_observed_at
+            or r.first_observed_at is distinct from d.first_observed_at",
     )
     .fetch_all(&app.pool)
     .await
@@ -296,7 +297,8 @@ pub(crate) async fn assert_rollups_match_observations(app: &TestApp) {
                     sum(d.value_count)::int8 as value_count,
                     min(d.value_min) as value_min, max(d.value_max) as value_max,
                     sum(d.last_value) as last_sum, count(*) as series_count,
-                    max(d.last_observed_at) as last_observed_at
+                    max(d.last_observed_at) as last_observed_at,
+                    min(d.first_observed_at) as first_observed_at
              from observation_daily d join series s using (series_id)
              group by 1, 2
          ),
@@ -318,6 +320,7 @@ pub(crate) async fn assert_rollups_match_observations(app: &TestApp) {
             or abs(c.last_sum - g.last_sum) > 1e-9 * greatest(1, abs(c.last_sum))
             or c.series_count is distinct from g.series_count
             or c.last_observed_at is distinct from g.last_observed_at
+            or c.first_observed_at is distinct from g.first_observed_at
             or coalesce(x.departures, 0) is distinct from g.departures",
     )
     .fetch_all(&app.pool)

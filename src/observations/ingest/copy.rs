@@ -43,13 +43,13 @@ pub fn encode_rows(rows: &[StagedRow]) -> Vec<u8> {
 /// Encodes per-(series, UTC day) aggregates in the binary COPY format, in
 /// the column order of `observation_daily`.
 pub(super) fn encode_partials(partials: &DailyPartials) -> Vec<u8> {
-    const ROW_BYTES: usize = 2 + 8 * 4 + 8 * 8;
+    const ROW_BYTES: usize = 2 + 9 * 4 + 8 * 9;
     let mut buffer =
         Vec::with_capacity(COPY_HEADER.len() + partials.len() * ROW_BYTES + COPY_TRAILER.len());
     buffer.extend_from_slice(COPY_HEADER);
     let postgres_epoch_days = POSTGRES_EPOCH_MICROS / DAY_MICROS;
     for (&(series_id, day), partial) in partials {
-        buffer.extend_from_slice(&8_i16.to_be_bytes());
+        buffer.extend_from_slice(&9_i16.to_be_bytes());
         let mut field = |bytes: &[u8]| {
             buffer.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
             buffer.extend_from_slice(bytes);
@@ -63,6 +63,7 @@ pub(super) fn encode_partials(partials: &DailyPartials) -> Vec<u8> {
         field(&partial.max.to_be_bytes());
         field(&partial.last_value.to_be_bytes());
         field(&(partial.last_at.timestamp_micros() - POSTGRES_EPOCH_MICROS).to_be_bytes());
+        field(&(partial.first_at.timestamp_micros() - POSTGRES_EPOCH_MICROS).to_be_bytes());
     }
     buffer.extend_from_slice(COPY_TRAILER);
     buffer

@@ -43,7 +43,8 @@ async fn ensure_scratch_tables(conn: &mut PgConnection) -> Result<(), ApiError> 
                      series_id bigint not null, day date not null,
                      value_sum double precision not null, value_count bigint not null,
                      value_min double precision not null, value_max double precision not null,
-                     last_value double precision not null, last_observed_at timestamptz not null
+                     last_value double precision not null, last_observed_at timestamptz not null,
+                     first_observed_at timestamptz not null
                  ) on commit delete rows;
              end if;
          end $$",

@@ -39,6 +39,7 @@ pub(super) fn daily_partials(rows: &[StagedRow]) -> DailyPartials {
             max: row.value,
             last_value: row.value,
             last_at,
+            first_at: last_at,
         };
         match runs.last_mut() {
             Some((run_key, partial)) if *run_key == key => *partial = partial.merge(one),
@@ -60,9 +61,11 @@ pub(super) fn daily_partials(rows: &[StagedRow]) -> DailyPartials {
 /// already has a rollup or appears more than once: aggregated per key.
 const MERGE_DELTAS: &str = "
 insert into observation_daily as d
-    (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
+    (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at,
+     first_observed_at)
 select series_id, day, sum(value_sum), sum(value_count), min(value_min), max(value_max),
-       (array_agg(last_value order by last_observed_at desc))[1], max(last_observed_at)
+       (array_agg(last_value order by last_observed_at desc))[1], max(last_observed_at),
+       min(first_observed_at)
 from observation_daily_delta
 group by series_id, day
 order by series_id, day
@@ -73,7 +76,8 @@ on conflict (series_id, day) do update set
     value_max = greatest(d.value_max, excluded.value_max),
     last_value = case when excluded.last_observed_at > d.last_observed_at
                       then excluded.last_value else d.last_value end,
-    last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at)";
+    last_observed_at = greatest(d.last_observed_at, excluded.last_observed_at),
+    first_observed_at = least(d.first_observed_at, excluded.first_observed_at)";
 
 /// Inserts the deltas as they are: what a load into days without rollups
 /// needs, each (series, day) appearing once. The deltas arrive sorted batch
@@ -95,9 +99,10 @@ const RECOMPUTE_REPLACED_DAYS: [&str; 2] = [
     "select 1 from observation_daily d join observation_replaced_day r using (series_id, day)
      order by d.series_id, d.day for update of d",
     "insert into observation_daily as d
-         (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at)
+         (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at,
+          first_observed_at)
      select r.series_id, r.day, sum(o.value), count(*), min(o.value), max(o.value),
-            (array_agg(o.value order by o.observed_at desc))[1], max(o.observed_at)
+            (array_agg(o.value order by o.observed_at desc))[1], max(o.observed_at), min(o.observed_at)
      from observation_replaced_day r
      join observation o on o.series_id = r.series_id
          and o.observed_at >= r.day::timestamp at time zone 'UTC'
@@ -107,7 +112,8 @@ const RECOMPUTE_REPLACED_DAYS: [&str; 2] = [
      on conflict (series_id, day) do update set
          value_sum = excluded.value_sum, value_count = excluded.value_count,
          value_min = excluded.value_min, value_max = excluded.value_max,
-         last_value = excluded.last_value, last_observed_at = excluded.last_observed_at",
+         last_value = excluded.last_value, last_observed_at = excluded.last_observed_at,
+         first_observed_at = excluded.first_observed_at",
 ];
 
 /// Adds the session's deltas to the organisation-level rollups, per metric
@@ -117,9 +123,10 @@ const RECOMPUTE_REPLACED_DAYS: [&str; 2] = [
 /// merge.
 const ADD_ORGANISATION_DELTAS: &str = "
 insert into observation_daily_organisation as g
-    (metric_key, day, value_sum, value_count, value_min, value_max, last_observed_at)
+    (metric_key, day, value_sum, value_count, value_min, value_max, last_observed_at,
+     first_observed_at)
 select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min), max(d.value_max),
-       max(d.last_observed_at)
+       max(d.last_observed_at), min(d.first_observed_at)
 from observation_daily_delta d
 join series s using (series_id)
 group by s.metric_key, d.day
@@ -129,7 +136,8 @@ on conflict (metric_key, day) do update set
     value_count = g.value_count + excluded.value_count,
     value_min = least(g.value_min, excluded.value_min),
     value_max = greatest(g.value_max, excluded.value_max),
-    last_observed_at = greatest(g.last_observed_at, excluded.last_observed_at)";
+    last_observed_at = greatest(g.last_observed_at, excluded.last_observed_at),
+    first_observed_at = least(g.first_observed_at, excluded.first_observed_at)";
 
 /// The (metric, day) pairs of the session's deltas and the days after them:
 /// whose departures a fresh series-day can change.
@@ -202,9 +210,9 @@ const RECOMPUTE_ORGANISATION_DAYS: [&str; 2] = [
      order by g.metric_key, g.day for update of g",
     "insert into observation_daily_organisation as g
          (metric_key, day, value_sum, value_count, value_min, value_max,
-          last_sum, series_count, last_observed_at)
+          last_sum, series_count, last_observed_at, first_observed_at)
      select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min), max(d.value_max),
-            sum(d.last_value), count(*), max(d.last_observed_at)
+            sum(d.last_value), count(*), max(d.last_observed_at), min(d.first_observed_at)
      from (select distinct s.metric_key, r.day from observation_replaced_day r join series s using (series_id)) r
      join series s on s.metric_key = r.metric_key
      join observation_daily d on d.series_id = s.series_id and d.day = r.day
@@ -214,7 +222,7 @@ const RECOMPUTE_ORGANISATION_DAYS: [&str; 2] = [
          value_sum = excluded.value_sum, value_count = excluded.value_count,
          value_min = excluded.value_min, value_max = excluded.value_max,
          last_sum = excluded.last_sum, series_count = excluded.series_count,
-         last_observed_at = excluded.last_observed_at",
+         last_observed_at = excluded.last_observed_at, first_observed_at = excluded.first_observed_at",
 ];
 
 /// How often the end-of-load merge is tried when PostgreSQL breaks a

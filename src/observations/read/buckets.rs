@@ -136,13 +136,10 @@ pub fn read_plan(start: DateTime<Utc>, end: DateTime<Utc>, interval: Interval) -
 }
 
 impl Bucket {
-    /// The day this range is the beginning of, when it starts at a UTC
-    /// midnight and ends within that day: such a range holds that whole
-    /// day's observations when the day has none at or after its end, so the
-    /// day's rollup can serve it.
-    pub fn opening_day(&self) -> Option<NaiveDate> {
+    /// The UTC day this range lies in, when it does not cross a midnight.
+    pub fn day(&self) -> Option<NaiveDate> {
         let day = self.start.date_naive();
-        (self.start == midnight(day) && self.end <= midnight(day + Days::new(1))).then_some(day)
+        (self.start < self.end && self.end <= midnight(day + Days::new(1))).then_some(day)
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Partial {
     pub last_value: f64,
     /// When it was observed.
     pub last_at: DateTime<Utc>,
+    /// When the first value was observed.
+    pub first_at: DateTime<Utc>,
 }
 
 impl Partial {
@@ -38,6 +40,7 @@ impl Partial {
             max: self.max.max(other.max),
             last_value,
             last_at,
+            first_at: self.first_at.min(other.first_at),
         }
     }
 }
@@ -130,6 +133,7 @@ mod tests {
                 max: value,
                 last_value: value,
                 last_at: at(time),
+                first_at: at(time),
             };
             result = Some(result.map_or(one, |so_far| so_far.merge(one)));
         }

@@ -46,40 +46,42 @@ pub async fn combine(
             }
         })
         .collect();
-    // A raw range that opens a day (a window ending at a moment of today,
-    // usually) is read with the days: when nothing of that day was observed
-    // at or after the range's end, the day's rollup is the range.
-    let opening_days = reads
+    // A raw range inside one day is read with the days: when the day's
+    // observations all fall inside it (a step at a midnight, cut 1 µs after
+    // it; a window ending now, after today's newest value), the day's
+    // rollup is the range, and when none does, the range holds nothing.
+    let edge_days = reads
         .iter()
         .flat_map(|read| &read.raw)
-        .filter_map(Bucket::opening_day)
+        .filter_map(|range| range.day())
         .map(|day| (day, day + Days::new(1)));
     let day_ranges = coalesce(
         reads
             .iter()
             .filter_map(|read| read.days)
-            .chain(opening_days)
+            .chain(edge_days)
             .collect(),
     );
     let grid = read_days(conn, keys, selection, &day_ranges).await?;
     for read in &mut reads {
-        read.raw.retain(|range| {
-            let Some(day) = range.opening_day() else {
-                return true;
-            };
-            let ends_before = keys.iter().all(|key| {
-                grid.get(*key)
-                    .and_then(|days| days.get(&day))
-                    .is_none_or(|rollup| rollup.last_at < Some(range.end))
+        let mut whole_days = Vec::new();
+        read.raw
+            .retain(|range| match served_by_rollups(&grid, keys, range) {
+                Served::Raw => true,
+                Served::Nothing => false,
+                Served::WholeDay(day) => {
+                    whole_days.push(day);
+                    false
+                }
             });
-            if ends_before {
-                read.days = Some(match read.days {
-                    Some((first, _)) => (first, day + Days::new(1)),
-                    None => (day, day + Days::new(1)),
-                });
-            }
-            !ends_before
-        });
+        for day in whole_days {
+            // The range was the window's edge, so its day adjoins the
+            // window's whole days.
+            read.days = Some(match read.days {
+                Some((first, after)) => (first.min(day), after.max(day + Days::new(1))),
+                None => (day, day + Days::new(1)),
+            });
+        }
     }
     let mut raw_ranges: Vec<Bucket> = Vec::new();
     for range in reads.iter().flat_map(|read| &read.raw) {
@@ -94,8 +96,8 @@ pub async fn combine(
         for key in keys {
             let mut total: Option<Combined> = None;
             if let (Some((first, after)), Some(days)) = (read.days, grid.get(*key)) {
-                for day in days.range(first..after).map(|(_, day)| day) {
-                    total = Some(total.map_or(*day, |so_far| so_far.merge(*day)));
+                for day in days.range(first..after).map(|(_, day)| day.combined) {
+                    total = Some(total.map_or(day, |so_far| so_far.merge(day)));
                 }
             }
             for range in &read.raw {
@@ -110,6 +112,56 @@ pub async fn combine(
         }
     }
     Ok(combined)
+}
+
+/// How a raw range inside one day can be read.
+enum Served {
+    /// From raw rows.
+    Raw,
+    /// Not at all: no key has an observation of the day inside it.
+    Nothing,
+    /// From the day's rollups: every observation of the day of each key
+    /// that has any lies inside it.
+    WholeDay(NaiveDate),
+}
+
+fn served_by_rollups(
+    grid: &FxHashMap<String, BTreeMap<NaiveDate, DayRollup>>,
+    keys: &[&str],
+    range: &Bucket,
+) -> Served {
+    let Some(day) = range.day() else {
+        return Served::Raw;
+    };
+    let (mut any_inside, mut all_inside) = (false, true);
+    for key in keys {
+        let Some(rollup) = grid.get(*key).and_then(|days| days.get(&day)) else {
+            continue;
+        };
+        let first = rollup.first_at;
+        let last = rollup.combined.last_at.unwrap_or(first);
+        if first >= range.end || last < range.start {
+            // Nothing of this key's day inside the range.
+            all_inside = false;
+        } else if first >= range.start && last < range.end {
+            any_inside = true;
+        } else {
+            return Served::Raw;
+        }
+    }
+    match (any_inside, all_inside) {
+        (false, _) => Served::Nothing,
+        (true, true) => Served::WholeDay(day),
+        (true, false) => Served::Raw,
+    }
+}
+
+/// A day's rollup of the selected series of one key.
+#[derive(Debug, Clone, Copy)]
+struct DayRollup {
+    combined: Combined,
+    /// When the day's first value was observed.
+    first_at: DateTime<Utc>,
 }
 
 /// Day ranges `[first, after)` merged where they overlap or touch, sorted.
@@ -141,6 +193,7 @@ pub(super) struct OrganisationDay {
     /// How many series observed the day before were not on the day.
     pub departures: i64,
     pub last_observed_at: DateTime<Utc>,
+    pub first_observed_at: DateTime<Utc>,
 }
 
 /// The organisation-level rollups of `keys` over day ranges `[first, after)`.
@@ -153,7 +206,7 @@ pub(super) async fn read_organisation_days(
     let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
     Ok(sqlx::query_as(
         "select g.metric_key, g.day, g.value_sum, g.value_count, g.value_min, g.value_max,
-                g.last_sum, g.series_count, g.departures, g.last_observed_at
+                g.last_sum, g.series_count, g.departures, g.last_observed_at, g.first_observed_at
          from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
          join observation_daily_organisation g
              on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",
@@ -174,6 +227,7 @@ struct DayRow {
     value_min: f64,
     value_max: f64,
     last_observed_at: DateTime<Utc>,
+    first_observed_at: DateTime<Utc>,
 }
 
 /// Every selected series of each key combined per day, over `ranges`.
@@ -182,7 +236,7 @@ async fn read_days(
     keys: &[&str],
     selection: &Selection,
     ranges: &[(NaiveDate, NaiveDate)],
-) -> Result<FxHashMap<String, BTreeMap<NaiveDate, Combined>>, ApiError> {
+) -> Result<FxHashMap<String, BTreeMap<NaiveDate, DayRollup>>, ApiError> {
     if ranges.is_empty() {
         return Ok(FxHashMap::default());
     }
@@ -200,6 +254,7 @@ async fn read_days(
                 value_min: row.value_min,
                 value_max: row.value_max,
                 last_observed_at: row.last_observed_at,
+                first_observed_at: row.first_observed_at,
             })
             .collect(),
         Selection::Some {
@@ -215,7 +270,8 @@ async fn read_days(
                  select s.metric_key, d.day, sum(d.value_sum) as value_sum,
                         sum(d.value_count)::int8 as value_count,
                         min(d.value_min) as value_min, max(d.value_max) as value_max,
-                        max(d.last_observed_at) as last_observed_at
+                        max(d.last_observed_at) as last_observed_at,
+                        min(d.first_observed_at) as first_observed_at
                  from unnest($4::date[], $5::date[]) as r(first_day, after_last_day)
                  cross join lateral (
                      select * from observation_daily d
@@ -234,17 +290,20 @@ async fn read_days(
             .await?
         }
     };
-    let mut grid: FxHashMap<String, BTreeMap<NaiveDate, Combined>> = FxHashMap::default();
+    let mut grid: FxHashMap<String, BTreeMap<NaiveDate, DayRollup>> = FxHashMap::default();
     for row in rows {
         grid.entry(row.metric_key).or_default().insert(
             row.day,
-            Combined {
-                sum: row.value_sum,
-                count: row.value_count,
-                min: row.value_min,
-                max: row.value_max,
-                last_sum: 0.0,
-                last_at: Some(row.last_observed_at),
+            DayRollup {
+                combined: Combined {
+                    sum: row.value_sum,
+                    count: row.value_count,
+                    min: row.value_min,
+                    max: row.value_max,
+                    last_sum: 0.0,
+                    last_at: Some(row.last_observed_at),
+                },
+                first_at: row.first_observed_at,
             },
         );
     }

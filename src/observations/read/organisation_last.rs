@@ -75,9 +75,29 @@ impl Span {
     /// inside: no data), when they show that every series observed in it
     /// was observed on its last day, or that none was observed in it.
     fn answer(&self, days: &BTreeMap<NaiveDate, OrganisationDay>) -> Option<Option<Combined>> {
-        let after_last = self.last_day.checked_add_days(Days::new(1))?;
+        // A cut last day counts whole when its values all come before the
+        // cut, and not at all when none does (a step at a midnight, cut
+        // 1 µs after it).
+        let mut last_day = self.last_day;
+        if let Some(cut) = self.cut_at {
+            match days.get(&last_day) {
+                Some(row) if row.first_observed_at < cut => {
+                    if row.last_observed_at >= cut {
+                        return None;
+                    }
+                }
+                _ => last_day = last_day.checked_sub_days(Days::new(1))?,
+            }
+        }
+        if self.start_day > last_day {
+            return Some(None);
+        }
+        let after_last = last_day.checked_add_days(Days::new(1))?;
         if days.range(self.start_day..after_last).next().is_none() {
             return Some(None);
+        }
+        if last_day < self.first_whole_day {
+            return None;
         }
         // Whole days before the first with rows observed no series (the
         // data starts inside the window), unless the window's cut first day
@@ -99,10 +119,7 @@ impl Span {
         if expected != after_last {
             return None;
         }
-        let last = days.get(&self.last_day)?;
-        if self.cut_at.is_some_and(|cut| last.last_observed_at >= cut) {
-            return None;
-        }
+        let last = days.get(&last_day)?;
         Some(Some(Combined {
             sum: last.last_sum,
             count: last.series_count,
@@ -193,6 +210,7 @@ mod tests {
                 series_count: 2,
                 departures,
                 last_observed_at: at(last_observed_at),
+                first_observed_at: at(&format!("{on}T00:30:00Z")),
             },
         )
     }
@@ -242,6 +260,14 @@ mod tests {
             span("2026-03-02T00:00:00Z", "2026-03-03T21:00:00Z")
                 .answer(&days)
                 .is_some()
+        );
+        // Cut before its first value: the day before is the last.
+        assert_eq!(
+            span("2026-03-02T00:00:00Z", "2026-03-03T00:00:00.000001Z")
+                .answer(&days)
+                .flatten()
+                .map(|combined| combined.last_sum),
+            Some(100.0)
         );
         // Cut before it: some series may be observed later that day.
         assert!(

@@ -40,12 +40,15 @@ async fn last_over_every_account_equals_each_accounts_latest_value_in_any_window
             ));
         }
         if day >= 10 {
-            rows.push(obs(
-                "followers",
-                &late,
-                midnight + TimeDelta::hours(12),
-                value(70.0),
-            ));
+            // Stamped exactly at midnight on even days: windows cut 1 µs
+            // after a midnight must count it, and those starting 1 µs after
+            // one must not.
+            let at = if day % 2 == 0 {
+                midnight
+            } else {
+                midnight + TimeDelta::hours(12)
+            };
+            rows.push(obs("followers", &late, at, value(70.0)));
         }
         if day <= 12 {
             rows.push(obs(
@@ -64,6 +67,16 @@ async fn last_over_every_account_equals_each_accounts_latest_value_in_any_window
             ));
         }
     }
+    // The same times for a summed metric, whose windows are read as a day
+    // grid.
+    let likes: Vec<pb::Observation> = rows
+        .iter()
+        .map(|row| pb::Observation {
+            metric_key: "likes".into(),
+            ..row.clone()
+        })
+        .collect();
+    rows.extend(likes);
     // Written in two halves, the later first: rollups built out of order.
     let (early, later) = rows.split_at(rows.len() / 2);
     write(&app, later.to_vec()).await.unwrap();
@@ -74,24 +87,36 @@ async fn last_over_every_account_equals_each_accounts_latest_value_in_any_window
     // Some windows start before the data does.
     for first in -3..20 {
         for days in [1, 2, 3, 5, 9, 21] {
-            for (start_hour, end_hour) in [(0, 0), (0, 20), (7, 0), (5, 2), (0, 19)] {
-                let start = first_day + TimeDelta::days(first) + TimeDelta::hours(start_hour);
-                let end = first_day + TimeDelta::days(first + days) + TimeDelta::hours(end_hour);
-                let whole = query(&app, "followers", &[], start, end, Interval::Unspecified).await;
-                assert_buckets(
-                    &format!("followers from {start} to {end}"),
-                    &whole,
-                    &[start, end],
-                    |start, end| {
-                        expected_base(&rows, "followers", Aggregation::Last, &[], start, end)
-                    },
-                    EXACT,
-                );
+            let hours = TimeDelta::hours;
+            let micro = TimeDelta::microseconds(1);
+            for (start_offset, end_offset) in [
+                (hours(0), hours(0)),
+                (hours(0), hours(20)),
+                (hours(7), hours(0)),
+                (hours(5), hours(2)),
+                (hours(0), hours(19)),
+                (micro, micro),
+            ] {
+                let start = first_day + TimeDelta::days(first) + start_offset;
+                let end = first_day + TimeDelta::days(first + days) + end_offset;
+                for (metric, aggregation) in [
+                    ("followers", Aggregation::Last),
+                    ("likes", Aggregation::Sum),
+                ] {
+                    let whole = query(&app, metric, &[], start, end, Interval::Unspecified).await;
+                    assert_buckets(
+                        &format!("{metric} from {start} to {end}"),
+                        &whole,
+                        &[start, end],
+                        |start, end| expected_base(&rows, metric, aggregation, &[], start, end),
+                        EXACT,
+                    );
+                }
                 checked += 1;
             }
         }
     }
-    assert_eq!(checked, 690);
+    assert_eq!(checked, 828);
     for interval in [Interval::Day, Interval::Week] {
         let start = first_day + TimeDelta::hours(5);
         let end = first_day + TimeDelta::days(21);
