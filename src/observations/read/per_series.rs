@@ -120,6 +120,7 @@ async fn latest_in_windows(
 ) -> Result<Vec<WindowRow>, ApiError> {
     let epoch = DateTime::UNIX_EPOCH.date_naive();
     let mut whole_days: (Vec<i32>, Vec<NaiveDate>, Vec<NaiveDate>) = Default::default();
+    let mut edged: Vec<EdgedWindow> = Vec::new();
     let mut rows = Vec::new();
     for (index, window) in windows.iter().enumerate() {
         if window.is_empty() {
@@ -138,20 +139,47 @@ async fn latest_in_windows(
             start: window.start,
             end: window.start,
         };
-        let leading = plan.raw_ranges.first().copied().unwrap_or(empty);
-        let trailing = plan.raw_ranges.get(1).copied().unwrap_or(empty);
-        let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_ONE_WINDOW.as_str())
+        edged.push(EdgedWindow {
+            index,
+            days: (first, after),
+            leading: plan.raw_ranges.first().copied().unwrap_or(empty),
+            trailing: plan.raw_ranges.get(1).copied().unwrap_or(empty),
+        });
+    }
+    if edged.len() <= ONE_BY_ONE {
+        for window in &edged {
+            let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_ONE_WINDOW.as_str())
+                .bind(base_keys)
+                .bind(all)
+                .bind(accounts)
+                .bind(organisation)
+                .bind(window.index)
+                .bind(window.days.0)
+                .bind(window.days.1)
+                .bind(window.leading.start)
+                .bind(window.leading.end)
+                .bind(window.trailing.start)
+                .bind(window.trailing.end)
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.extend(found);
+        }
+    } else {
+        let column = |part: fn(&EdgedWindow) -> DateTime<Utc>| -> Vec<DateTime<Utc>> {
+            edged.iter().map(part).collect()
+        };
+        let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_EDGED_WINDOWS.as_str())
             .bind(base_keys)
             .bind(all)
             .bind(accounts)
             .bind(organisation)
-            .bind(index)
-            .bind(first)
-            .bind(after)
-            .bind(leading.start)
-            .bind(leading.end)
-            .bind(trailing.start)
-            .bind(trailing.end)
+            .bind(edged.iter().map(|window| window.index).collect::<Vec<_>>())
+            .bind(edged.iter().map(|window| window.days.0).collect::<Vec<_>>())
+            .bind(edged.iter().map(|window| window.days.1).collect::<Vec<_>>())
+            .bind(column(|window| window.leading.start))
+            .bind(column(|window| window.leading.end))
+            .bind(column(|window| window.trailing.start))
+            .bind(column(|window| window.trailing.end))
             .fetch_all(&mut *conn)
             .await?;
         rows.extend(found);
@@ -170,6 +198,20 @@ async fn latest_in_windows(
         rows.extend(found);
     }
     Ok(rows)
+}
+
+/// Up to this many windows with raw edges are read one statement each, with
+/// plain bounds that prune the yearly partitions before planning; more (a
+/// history's steps) in one statement, pruned as each window is read.
+const ONE_BY_ONE: usize = 2;
+
+/// A LAST window with raw edges: its whole days and its two raw ranges (an
+/// empty one when it has one edge).
+struct EdgedWindow {
+    index: i32,
+    days: (NaiveDate, NaiveDate),
+    leading: Bucket,
+    trailing: Bucket,
 }
 
 #[derive(sqlx::FromRow)]
@@ -262,8 +304,42 @@ group by w.window_index, s.metric_key"
     )
 });
 
-/// Each series' latest value in one window with raw edges: the newest of
-/// its trailing edge, its whole days and its leading edge.
+/// A series' latest value in a window with raw edges: the newest of its
+/// trailing edge, its whole days and its leading edge, given as
+/// `(first_day, after_last_day, leading_start, leading_end, trailing_start,
+/// trailing_end)`.
+fn latest_with_edges(bounds: [&str; 6]) -> String {
+    let [
+        first_day,
+        after_last_day,
+        leading_start,
+        leading_end,
+        trailing_start,
+        trailing_end,
+    ] = bounds;
+    format!(
+        "cross join lateral (
+    select c.value, c.at from (
+        (select o.value, o.observed_at as at from observation o
+         where o.series_id = s.series_id
+           and o.observed_at >= {trailing_start} and o.observed_at < {trailing_end}
+         order by o.observed_at desc limit 1)
+        union all
+        (select d.last_value, d.last_observed_at from observation_daily d
+         where d.series_id = s.series_id and d.day >= {first_day} and d.day < {after_last_day}
+         order by d.day desc limit 1)
+        union all
+        (select o.value, o.observed_at from observation o
+         where o.series_id = s.series_id
+           and o.observed_at >= {leading_start} and o.observed_at < {leading_end}
+         order by o.observed_at desc limit 1)
+    ) c
+    order by c.at desc limit 1
+) latest"
+    )
+}
+
+/// Each series' latest value in one window with raw edges.
 static LATEST_IN_ONE_WINDOW: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{SELECTED}
@@ -272,23 +348,35 @@ select $5::int4 as window, s.metric_key, sum(latest.value) as value_sum,
        max(latest.value) as value_max, sum(latest.value) as last_sum,
        max(latest.at) as last_observed_at
 from selected s
-cross join lateral (
-    select c.value, c.at from (
-        (select o.value, o.observed_at as at from observation o
-         where o.series_id = s.series_id and o.observed_at >= $10 and o.observed_at < $11
-         order by o.observed_at desc limit 1)
-        union all
-        (select d.last_value, d.last_observed_at from observation_daily d
-         where d.series_id = s.series_id and d.day >= $6 and d.day < $7
-         order by d.day desc limit 1)
-        union all
-        (select o.value, o.observed_at from observation o
-         where o.series_id = s.series_id and o.observed_at >= $8 and o.observed_at < $9
-         order by o.observed_at desc limit 1)
-    ) c
-    order by c.at desc limit 1
-) latest
-group by s.metric_key"
+{}
+group by s.metric_key",
+        latest_with_edges(["$6", "$7", "$8", "$9", "$10", "$11"])
+    )
+});
+
+/// Each series' latest value in each of many windows with raw edges.
+static LATEST_IN_EDGED_WINDOWS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{SELECTED}
+select w.window_index as window, s.metric_key, sum(latest.value) as value_sum,
+       count(*)::int8 as value_count, min(latest.value) as value_min,
+       max(latest.value) as value_max, sum(latest.value) as last_sum,
+       max(latest.at) as last_observed_at
+from unnest($5::int4[], $6::date[], $7::date[], $8::timestamptz[], $9::timestamptz[],
+            $10::timestamptz[], $11::timestamptz[])
+     as w(window_index, first_day, after_last_day, leading_start, leading_end,
+          trailing_start, trailing_end)
+cross join selected s
+{}
+group by w.window_index, s.metric_key",
+        latest_with_edges([
+            "w.first_day",
+            "w.after_last_day",
+            "w.leading_start",
+            "w.leading_end",
+            "w.trailing_start",
+            "w.trailing_end"
+        ])
     )
 });
 
