@@ -1,6 +1,7 @@
 //! Reports, histories, checks and bad input of ProgressService.
 
 use goalpost::pb;
+use goalpost::pb::account::Network;
 use goalpost::pb::goal::Framework;
 use tonic::Code;
 
@@ -136,6 +137,85 @@ async fn a_history_steps_daily_and_matches_single_answers() {
             history.steps[step].key_results[0].score,
             single.key_results[0].score
         );
+    }
+}
+
+#[tokio::test]
+async fn a_history_of_last_over_some_accounts_keeps_each_accounts_latest_value() {
+    // Account a reports daily at 13:00; b at 05:00 until Mar 11, then stops.
+    // At a midnight T the 3-day window (T − 3 d, T] holds days T − 3 d to
+    // T − 1 d, so b's last value stays in it until it sits in the window's
+    // first day alone, read from raw rows.
+    let app = spawn_app().await;
+    let a = app.create_account(Network::X, "a").await.name;
+    let b = app.create_account(Network::X, "b").await.name;
+    let times: Vec<(String, String)> = (1..=25)
+        .map(|day| {
+            (
+                format!("2026-03-{day:02}T13:00:00Z"),
+                format!("2026-03-{day:02}T05:00:00Z"),
+            )
+        })
+        .collect();
+    let mut rows: Vec<(&str, &str, &str, f64)> = Vec::new();
+    for (index, (a_time, b_time)) in times.iter().enumerate() {
+        rows.push(("followers", &a, a_time, 100.0 + index as f64));
+        if index <= 10 {
+            rows.push(("followers", &b, b_time, 300.0 + index as f64));
+        }
+    }
+    observe(&app, &rows).await;
+    let smart = create_goal(
+        &app,
+        goal(
+            "Followers of two accounts",
+            Framework::Smart,
+            "2026-03-01T00:00:00Z",
+            "2026-06-01T00:00:00Z",
+        ),
+    )
+    .await;
+    add_key_result(
+        &app,
+        &smart,
+        pb::KeyResult {
+            baseline_value: Some(0.0),
+            target_value: Some(1000.0),
+            ..metric_key_result("followers", &[&a, &b], 3)
+        },
+    )
+    .await;
+    activate(&app, &smart).await;
+    let history = progress_client(&app)
+        .get_progress_history(pb::GetProgressHistoryRequest {
+            goal: smart.name.clone(),
+            start: Some(at("2026-03-01T00:00:00Z")),
+            end: Some(at("2026-03-28T00:00:00Z")),
+            interval: pb::Interval::Day as i32,
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    assert_eq!(history.steps.len(), 28);
+    for (k, step) in history.steps.iter().enumerate() {
+        // Day indices (0 = Mar 1) inside the window ending at step k.
+        let days = k.saturating_sub(3)..k;
+        let a_latest = days.clone().filter(|day| *day <= 24).last();
+        let b_latest = days.filter(|day| *day <= 10).last();
+        let current = match (a_latest, b_latest) {
+            (None, None) => None,
+            (a, b) => Some(
+                a.map_or(0.0, |day| 100.0 + day as f64) + b.map_or(0.0, |day| 300.0 + day as f64),
+            ),
+        };
+        let expected = current.map(|value| value / 1000.0);
+        match (step.key_results[0].score, expected) {
+            (None, None) => {}
+            (Some(score), Some(expected)) => {
+                assert_close(score, expected, &format!("step {k}"));
+            }
+            (got, want) => panic!("step {k}: score {got:?}, expected {want:?}"),
+        }
     }
 }
 
