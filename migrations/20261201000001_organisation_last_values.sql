@@ -3,7 +3,7 @@
 -- (DESIGN §4, "LAST across many accounts"):
 --
 -- * last_sum: the day's last values of every series observed that day,
---   added up; series_count: how many series were observed that day.
+--   added up.
 -- * departures: how many series were observed the day before and not on
 --   this day. A window of whole days [a, e) where no day after a has a
 --   departure holds no series that went quiet before its last day, so every
@@ -17,14 +17,13 @@
 --   observation before a moment needs no raw read.
 alter table observation_daily_organisation
     add column last_sum double precision not null default 0,
-    add column series_count bigint not null default 0,
     add column departures bigint not null default 0,
     add column last_observed_at timestamptz not null default '-infinity';
 
 update observation_daily_organisation g
-set last_sum = v.last_sum, series_count = v.series_count, last_observed_at = v.last_observed_at
+set last_sum = v.last_sum, last_observed_at = v.last_observed_at
 from (
-    select s.metric_key, d.day, sum(d.last_value) as last_sum, count(*) as series_count,
+    select s.metric_key, d.day, sum(d.last_value) as last_sum,
            max(d.last_observed_at) as last_observed_at
     from observation_daily d
     join series s using (series_id)

@@ -161,15 +161,15 @@ static LOCK_DELTA_DAYS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The last values and series counts of the deltas' days, recomputed from
+/// The summed last values of the deltas' days, recomputed from
 /// the (already merged) per-series rollups: whether a fresh value is a
 /// day's last depends on the series' other values of the day, which only
 /// the per-series rollup holds.
 const RECOMPUTE_ORGANISATION_LAST: &str = "
 update observation_daily_organisation g
-set last_sum = v.last_sum, series_count = v.series_count
+set last_sum = v.last_sum
 from (
-    select t.metric_key, t.day, sum(d.last_value) as last_sum, count(*) as series_count
+    select t.metric_key, t.day, sum(d.last_value) as last_sum
     from (select distinct s.metric_key, d.day
           from observation_daily_delta d join series s using (series_id)) t
     join series s on s.metric_key = t.metric_key
@@ -210,9 +210,9 @@ const RECOMPUTE_ORGANISATION_DAYS: [&str; 2] = [
      order by g.metric_key, g.day for update of g",
     "insert into observation_daily_organisation as g
          (metric_key, day, value_sum, value_count, value_min, value_max,
-          last_sum, series_count, last_observed_at, first_observed_at)
+          last_sum, last_observed_at, first_observed_at)
      select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min), max(d.value_max),
-            sum(d.last_value), count(*), max(d.last_observed_at), min(d.first_observed_at)
+            sum(d.last_value), max(d.last_observed_at), min(d.first_observed_at)
      from (select distinct s.metric_key, r.day from observation_replaced_day r join series s using (series_id)) r
      join series s on s.metric_key = r.metric_key
      join observation_daily d on d.series_id = s.series_id and d.day = r.day
@@ -221,7 +221,7 @@ const RECOMPUTE_ORGANISATION_DAYS: [&str; 2] = [
      on conflict (metric_key, day) do update set
          value_sum = excluded.value_sum, value_count = excluded.value_count,
          value_min = excluded.value_min, value_max = excluded.value_max,
-         last_sum = excluded.last_sum, series_count = excluded.series_count,
+         last_sum = excluded.last_sum,
          last_observed_at = excluded.last_observed_at, first_observed_at = excluded.first_observed_at",
 ];
 

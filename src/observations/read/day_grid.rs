@@ -188,8 +188,6 @@ pub(super) struct OrganisationDay {
     pub value_max: f64,
     /// Each series' last value of the day, added up.
     pub last_sum: f64,
-    /// How many series were observed on the day.
-    pub series_count: i64,
     /// How many series observed the day before were not on the day.
     pub departures: i64,
     pub last_observed_at: DateTime<Utc>,
@@ -206,7 +204,7 @@ pub(super) async fn read_organisation_days(
     let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
     Ok(sqlx::query_as(
         "select g.metric_key, g.day, g.value_sum, g.value_count, g.value_min, g.value_max,
-                g.last_sum, g.series_count, g.departures, g.last_observed_at, g.first_observed_at
+                g.last_sum, g.departures, g.last_observed_at, g.first_observed_at
          from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
          join observation_daily_organisation g
              on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",

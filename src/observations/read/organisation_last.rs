@@ -22,6 +22,23 @@ use super::day_grid::{OrganisationDay, coalesce, read_organisation_days};
 use super::evaluate::Window;
 use crate::error::ApiError;
 
+/// What the organisation rollups tell of a window's LAST for one metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Answer {
+    /// Nothing certain: read it series by series.
+    Unknown,
+    /// The aggregate, or no data.
+    Known(Option<Combined>),
+    /// The aggregate of the window's whole days, which end the day before
+    /// `day`; each series observed on `day` before `cut` replaces its value
+    /// of the day before with its latest there.
+    WithCutPart {
+        whole: Option<Combined>,
+        day: NaiveDate,
+        cut: DateTime<Utc>,
+    },
+}
+
 /// The windows answered from the organisation rollups, and the indices of
 /// the others.
 pub struct Answered {
@@ -74,21 +91,51 @@ impl Span {
     /// The window's LAST aggregate from one metric's daily rows (`None`
     /// inside: no data), when they show that every series observed in it
     /// was observed on its last day, or that none was observed in it.
-    fn answer(&self, days: &BTreeMap<NaiveDate, OrganisationDay>) -> Option<Option<Combined>> {
+    fn answer(&self, days: &BTreeMap<NaiveDate, OrganisationDay>) -> Answer {
         // A cut last day counts whole when its values all come before the
         // cut, and not at all when none does (a step at a midnight, cut
-        // 1 µs after it).
+        // 1 µs after it). Otherwise the part before the cut is read series
+        // by series, over the whole days before it.
         let mut last_day = self.last_day;
+        let mut cut_part = None;
         if let Some(cut) = self.cut_at {
             match days.get(&last_day) {
                 Some(row) if row.first_observed_at < cut => {
                     if row.last_observed_at >= cut {
-                        return None;
+                        cut_part = Some((last_day, cut));
                     }
                 }
-                _ => last_day = last_day.checked_sub_days(Days::new(1))?,
+                _ => {}
+            }
+            if days
+                .get(&last_day)
+                .is_none_or(|row| row.first_observed_at >= cut || cut_part.is_some())
+            {
+                let Some(before) = last_day.checked_sub_days(Days::new(1)) else {
+                    return Answer::Unknown;
+                };
+                last_day = before;
             }
         }
+        match (self.whole_days(days, last_day), cut_part) {
+            (None, _) => Answer::Unknown,
+            (Some(whole), None) => Answer::Known(whole),
+            // The series of the cut part replace their values of the day
+            // before, which must be the window's.
+            (Some(_), Some(_)) if last_day < self.first_whole_day => Answer::Unknown,
+            (Some(whole), Some((day, cut))) => Answer::WithCutPart { whole, day, cut },
+        }
+    }
+
+    /// The LAST aggregate of the window's days up to `last_day`, whole, from
+    /// one metric's daily rows (`None` inside: no data), when they show that
+    /// every series observed there was observed on `last_day`, or that none
+    /// was observed.
+    fn whole_days(
+        &self,
+        days: &BTreeMap<NaiveDate, OrganisationDay>,
+        last_day: NaiveDate,
+    ) -> Option<Option<Combined>> {
         if self.start_day > last_day {
             return Some(None);
         }
@@ -120,16 +167,77 @@ impl Span {
             return None;
         }
         let last = days.get(&last_day)?;
-        Some(Some(Combined {
-            sum: last.last_sum,
-            count: last.series_count,
-            // Not known here, and not needed: LAST reads `last_sum` alone.
-            min: f64::NAN,
-            max: f64::NAN,
-            last_sum: last.last_sum,
-            last_at: Some(last.last_observed_at),
-        }))
+        Some(Some(last_only(last.last_sum, last.last_observed_at)))
     }
+}
+
+/// A LAST aggregate: every series' latest value added up, and the newest
+/// time. The other aggregates are not known here, and LAST reads none.
+fn last_only(last_sum: f64, newest: DateTime<Utc>) -> Combined {
+    Combined {
+        sum: last_sum,
+        count: 1,
+        min: f64::NAN,
+        max: f64::NAN,
+        last_sum,
+        last_at: Some(newest),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CutPartChange {
+    window: i32,
+    metric_key: String,
+    /// Each series' latest value before the cut less its value of the day
+    /// before (none when it had none), added up.
+    delta: f64,
+    newest: DateTime<Utc>,
+}
+
+/// For each (window, key, day, cut): how the series observed on `day`
+/// before `cut` change the sum of latest values of the days before, read
+/// from the (metric, time) index and the series' rollups of the day
+/// before, in one statement.
+async fn read_cut_parts(
+    conn: &mut PgConnection,
+    parts: &[(usize, &str, NaiveDate, DateTime<Utc>, Option<Combined>)],
+) -> Result<FxHashMap<(usize, String), CutPartChange>, ApiError> {
+    let windows: Vec<i32> = parts
+        .iter()
+        .map(|part| i32::try_from(part.0).unwrap_or(i32::MAX))
+        .collect();
+    let keys: Vec<&str> = parts.iter().map(|part| part.1).collect();
+    let days: Vec<NaiveDate> = parts.iter().map(|part| part.2).collect();
+    let cuts: Vec<DateTime<Utc>> = parts.iter().map(|part| part.3).collect();
+    let rows: Vec<CutPartChange> = sqlx::query_as(
+        "select w.window_index as window, w.metric_key,
+                sum(x.value - coalesce(p.last_value, 0)) as delta, max(x.observed_at) as newest
+         from unnest($1::int4[], $2::text[], $3::date[], $4::timestamptz[])
+              as w(window_index, metric_key, day, cut)
+         join metric_definition m using (metric_key)
+         cross join lateral (
+             select distinct on (o.series_id) o.series_id, o.value, o.observed_at
+             from observation o
+             where o.metric_id = m.metric_id
+               and o.observed_at >= w.day::timestamp at time zone 'UTC' and o.observed_at < w.cut
+             order by o.series_id, o.observed_at desc
+         ) x
+         left join observation_daily p on p.series_id = x.series_id and p.day = w.day - 1
+         group by w.window_index, w.metric_key",
+    )
+    .bind(&windows)
+    .bind(&keys)
+    .bind(&days)
+    .bind(&cuts)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let window = usize::try_from(row.window).ok()?;
+            Some(((window, row.metric_key.clone()), row))
+        })
+        .collect())
 }
 
 /// LAST of `keys` over every account for each window that the
@@ -166,19 +274,50 @@ pub async fn combine(
         combined: FxHashMap::default(),
         rest: Vec::new(),
     };
+    let mut cut_parts: Vec<(usize, &str, NaiveDate, DateTime<Utc>, Option<Combined>)> = Vec::new();
     for (index, span) in spans.iter().enumerate() {
-        let answers: Option<Vec<Option<Combined>>> = span.and_then(|span| {
-            keys.iter()
+        let answers: Option<Vec<Answer>> = span.and_then(|span| {
+            let answers: Vec<Answer> = keys
+                .iter()
                 .map(|key| span.answer(days.get(*key).unwrap_or(&none)))
-                .collect()
+                .collect();
+            (!answers.contains(&Answer::Unknown)).then_some(answers)
         });
-        match answers {
-            Some(answers) => answered.combined.extend(
-                keys.iter()
-                    .zip(answers)
-                    .filter_map(|(key, combined)| Some(((index, (*key).to_owned()), combined?))),
-            ),
-            None => answered.rest.push(index),
+        let Some(answers) = answers else {
+            answered.rest.push(index);
+            continue;
+        };
+        for (key, answer) in keys.iter().zip(answers) {
+            match answer {
+                Answer::Unknown => {}
+                Answer::Known(combined) => {
+                    if let Some(combined) = combined {
+                        answered
+                            .combined
+                            .insert((index, (*key).to_owned()), combined);
+                    }
+                }
+                Answer::WithCutPart { whole, day, cut } => {
+                    cut_parts.push((index, key, day, cut, whole));
+                }
+            }
+        }
+    }
+    if !cut_parts.is_empty() {
+        let changes = read_cut_parts(conn, &cut_parts).await?;
+        for (index, key, _, _, whole) in cut_parts {
+            let change = changes.get(&(index, key.to_owned()));
+            let combined = match (whole, change) {
+                (whole, None) => whole,
+                (None, Some(change)) => Some(last_only(change.delta, change.newest)),
+                (Some(whole), Some(change)) => Some(last_only(
+                    whole.last_sum + change.delta,
+                    change.newest.max(whole.last_at.unwrap_or(change.newest)),
+                )),
+            };
+            if let Some(combined) = combined {
+                answered.combined.insert((index, key.to_owned()), combined);
+            }
         }
     }
     Ok(answered)
@@ -207,7 +346,6 @@ mod tests {
                 value_min: 0.0,
                 value_max: 0.0,
                 last_sum: 100.0,
-                series_count: 2,
                 departures,
                 last_observed_at: at(last_observed_at),
                 first_observed_at: at(&format!("{on}T00:30:00Z")),
@@ -248,47 +386,56 @@ mod tests {
         .collect();
         let span =
             |start: &str, end: &str| Span::of(&Window::half_open(at(start), at(end))).unwrap();
+        let known = |answer: Answer| match answer {
+            Answer::Known(combined) => Some(combined.map(|combined| combined.last_sum)),
+            _ => None,
+        };
         // Departures on the first day do not matter: those series were
         // observed before the window.
         let answer = span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&days);
-        assert_eq!(
-            answer.flatten().map(|combined| combined.last_sum),
-            Some(100.0)
-        );
+        assert_eq!(known(answer), Some(Some(100.0)));
         // Cut after the last day's newest value: whole.
-        assert!(
-            span("2026-03-02T00:00:00Z", "2026-03-03T21:00:00Z")
-                .answer(&days)
-                .is_some()
-        );
+        let answer = span("2026-03-02T00:00:00Z", "2026-03-03T21:00:00Z").answer(&days);
+        assert_eq!(known(answer), Some(Some(100.0)));
         // Cut before its first value: the day before is the last.
+        let answer = span("2026-03-02T00:00:00Z", "2026-03-03T00:00:00.000001Z").answer(&days);
+        assert_eq!(known(answer), Some(Some(100.0)));
+        // Cut between them: the part before the cut is read per series,
+        // over the days before.
+        match span("2026-03-02T00:00:00Z", "2026-03-03T19:00:00Z").answer(&days) {
+            Answer::WithCutPart {
+                whole,
+                day: cut_day,
+                cut,
+            } => {
+                assert_eq!(
+                    whole.map(|whole| whole.last_at),
+                    Some(Some(at("2026-03-02T20:00:00Z")))
+                );
+                assert_eq!(
+                    (cut_day, cut),
+                    (day("2026-03-03"), at("2026-03-03T19:00:00Z"))
+                );
+            }
+            other => panic!("expected a cut part, got {other:?}"),
+        }
+        // Unless the window has no whole day before the cut day.
         assert_eq!(
-            span("2026-03-02T00:00:00Z", "2026-03-03T00:00:00.000001Z")
-                .answer(&days)
-                .flatten()
-                .map(|combined| combined.last_sum),
-            Some(100.0)
-        );
-        // Cut before it: some series may be observed later that day.
-        assert!(
-            span("2026-03-02T00:00:00Z", "2026-03-03T19:00:00Z")
-                .answer(&days)
-                .is_none()
+            span("2026-03-03T00:00:00Z", "2026-03-03T19:00:00Z").answer(&days),
+            Answer::Unknown
         );
         // A departure after the first day.
         let mut departed = days;
         departed.get_mut(&day("2026-03-03")).unwrap().departures = 1;
-        assert!(
-            span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z")
-                .answer(&departed)
-                .is_none()
+        assert_eq!(
+            span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&departed),
+            Answer::Unknown
         );
         // A day without rows between days with rows.
         departed.remove(&day("2026-03-02"));
-        assert!(
-            span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z")
-                .answer(&departed)
-                .is_none()
+        assert_eq!(
+            span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&departed),
+            Answer::Unknown
         );
         // Days without rows before the first with rows: the data starts
         // inside the window.
@@ -296,32 +443,24 @@ mod tests {
             [row("2026-03-02", 0, "2026-03-02T20:00:00Z")]
                 .into_iter()
                 .collect();
-        assert!(
-            span("2026-02-20T00:00:00Z", "2026-03-03T00:00:00Z")
-                .answer(&starting)
-                .is_some()
-        );
-        assert!(
-            span("2026-02-20T06:00:00Z", "2026-03-03T00:00:00Z")
-                .answer(&starting)
-                .is_some()
-        );
+        for start in ["2026-02-20T00:00:00Z", "2026-02-20T06:00:00Z"] {
+            let answer = span(start, "2026-03-03T00:00:00Z").answer(&starting);
+            assert_eq!(known(answer), Some(Some(100.0)));
+        }
         // But a cut first day with rows may hide a series that went quiet.
-        assert!(
-            span("2026-03-01T12:00:00Z", "2026-03-04T00:00:00Z")
-                .answer(&departed)
-                .is_none()
+        assert_eq!(
+            span("2026-03-01T12:00:00Z", "2026-03-04T00:00:00Z").answer(&departed),
+            Answer::Unknown
         );
         // No rows at all: no data, known without reading a series.
         assert_eq!(
             span("2026-03-05T00:00:00Z", "2026-03-07T00:00:00Z").answer(&departed),
-            Some(None)
+            Answer::Known(None)
         );
         // Unless the window starts within a day with rows.
-        assert!(
-            span("2026-03-03T12:00:00Z", "2026-03-05T00:00:00Z")
-                .answer(&departed)
-                .is_none()
+        assert_eq!(
+            span("2026-03-03T12:00:00Z", "2026-03-05T00:00:00Z").answer(&departed),
+            Answer::Unknown
         );
     }
 }
