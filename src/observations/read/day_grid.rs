@@ -7,6 +7,7 @@
 //! they span, not the days of each window again.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
@@ -310,6 +311,7 @@ async fn read_days(
 
 #[derive(sqlx::FromRow)]
 struct EdgeRow {
+    range_index: i32,
     metric_key: String,
     value_sum: f64,
     value_count: i64,
@@ -318,10 +320,13 @@ struct EdgeRow {
     last_observed_at: DateTime<Utc>,
 }
 
-/// Every selected series of each key combined per raw range: one statement
-/// per range (a window has at most two, and windows cut at midnights none),
-/// its bounds plain parameters so PostgreSQL prunes the yearly partitions
-/// to one before it reads.
+/// Every selected series of each key combined per raw range. A window has
+/// at most two ranges, and windows cut at midnights none: a few ranges are
+/// read one statement each, their bounds plain parameters so PostgreSQL
+/// prunes the yearly partitions to one before it plans (planning all of
+/// them costs more than reading an edge); more (a history's steps at
+/// midnights that hold observations) in one statement, pruned as each range
+/// is read.
 async fn read_raw(
     conn: &mut PgConnection,
     keys: &[&str],
@@ -329,58 +334,44 @@ async fn read_raw(
     ranges: &[Bucket],
 ) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
     let (all, accounts, organisation) = selection.as_parameters();
-    let mut combined = FxHashMap::default();
-    for (index, range) in ranges.iter().enumerate() {
-        let rows: Vec<EdgeRow> = if all {
-            // Every series of the metric: one range of the (metric, time)
-            // index, whatever the number of accounts.
-            sqlx::query_as(
-                "select m.metric_key, e.value_sum, e.value_count, e.value_min, e.value_max,
-                        e.last_observed_at
-                 from (
-                     select o.metric_id, sum(o.value) as value_sum, count(*)::int8 as value_count,
-                            min(o.value) as value_min, max(o.value) as value_max,
-                            max(o.observed_at) as last_observed_at
-                     from observation o
-                     where o.metric_id = any((select array_agg(metric_id) from metric_definition
-                                              where metric_key = any($1))::int2[])
-                       and o.observed_at >= $2 and o.observed_at < $3
-                     group by o.metric_id
-                 ) e
-                 join metric_definition m using (metric_id)",
-            )
-            .bind(keys)
-            .bind(range.start)
-            .bind(range.end)
-            .fetch_all(&mut *conn)
-            .await?
-        } else {
-            sqlx::query_as(
-                "with selected as (
-                     select series_id, metric_key from series
-                     where metric_key = any($1)
-                       and (account_id = any($2) or ($3 and account_id is null))
-                 )
-                 select s.metric_key, sum(o.value) as value_sum, count(*)::int8 as value_count,
-                        min(o.value) as value_min, max(o.value) as value_max,
-                        max(o.observed_at) as last_observed_at
-                 from observation o
-                 join selected s using (series_id)
-                 where o.series_id = any((select array_agg(series_id) from selected)::int8[])
-                   and o.observed_at >= $4 and o.observed_at < $5
-                 group by s.metric_key",
-            )
+    let statements: &RawStatements = if all {
+        &RAW_OVER_EVERY_ACCOUNT
+    } else {
+        &RAW_OVER_SOME_ACCOUNTS
+    };
+    let mut rows: Vec<EdgeRow> = Vec::new();
+    if ranges.len() <= ONE_BY_ONE {
+        for (index, range) in ranges.iter().enumerate() {
+            let found: Vec<EdgeRow> = sqlx::query_as(&statements.one)
+                .bind(keys)
+                .bind(accounts)
+                .bind(organisation)
+                .bind(i32::try_from(index).unwrap_or(i32::MAX))
+                .bind(range.start)
+                .bind(range.end)
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.extend(found);
+        }
+    } else {
+        let indices: Vec<i32> = (0..ranges.len())
+            .map(|index| i32::try_from(index).unwrap_or(i32::MAX))
+            .collect();
+        rows = sqlx::query_as(&statements.many)
             .bind(keys)
             .bind(accounts)
             .bind(organisation)
-            .bind(range.start)
-            .bind(range.end)
+            .bind(indices)
+            .bind(ranges.iter().map(|range| range.start).collect::<Vec<_>>())
+            .bind(ranges.iter().map(|range| range.end).collect::<Vec<_>>())
             .fetch_all(&mut *conn)
-            .await?
-        };
-        combined.extend(rows.into_iter().map(|row| {
-            (
-                (index, row.metric_key),
+            .await?;
+    }
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            Some((
+                (usize::try_from(row.range_index).ok()?, row.metric_key),
                 Combined {
                     sum: row.value_sum,
                     count: row.value_count,
@@ -389,11 +380,85 @@ async fn read_raw(
                     last_sum: 0.0,
                     last_at: Some(row.last_observed_at),
                 },
-            )
-        }));
-    }
-    Ok(combined)
+            ))
+        })
+        .collect())
 }
+
+/// Up to this many raw ranges are read one statement each.
+const ONE_BY_ONE: usize = 2;
+
+/// The statements reading raw ranges for one kind of selection: `one` takes
+/// a range index and its bounds as `$4`, `$5`, `$6`; `many` takes arrays of
+/// them. Both take the keys, accounts and whether the organisation-wide
+/// series counts as `$1` to `$3`.
+struct RawStatements {
+    one: String,
+    many: String,
+}
+
+impl RawStatements {
+    /// Both statements around a select reading the ranges `ranges` (a
+    /// `from` item with `range_index`, `start_at` and `end_at`).
+    fn new(select: impl Fn(&str) -> String) -> RawStatements {
+        RawStatements {
+            one: select(
+                "(select $4::int4 as range_index, $5::timestamptz as start_at, $6::timestamptz as end_at)",
+            ),
+            many: select("unnest($4::int4[], $5::timestamptz[], $6::timestamptz[])"),
+        }
+    }
+}
+
+/// The aggregates of one range's observations.
+const RANGE_AGGREGATES: &str = "sum(o.value) as value_sum, count(*)::int8 as value_count,
+       min(o.value) as value_min, max(o.value) as value_max,
+       max(o.observed_at) as last_observed_at";
+
+/// Raw ranges over every series of each key: one range of the (metric,
+/// time) index each, whatever the number of accounts. The accounts (`$2`,
+/// `$3`) are not needed, only bound alike.
+static RAW_OVER_EVERY_ACCOUNT: LazyLock<RawStatements> = LazyLock::new(|| {
+    RawStatements::new(|ranges| {
+        format!(
+            "select r.range_index, m.metric_key, e.value_sum, e.value_count, e.value_min,
+                    e.value_max, e.last_observed_at
+             from {ranges} as r(range_index, start_at, end_at)
+             cross join metric_definition m
+             cross join lateral (
+                 select {RANGE_AGGREGATES}
+                 from observation o
+                 where o.metric_id = m.metric_id
+                   and o.observed_at >= r.start_at and o.observed_at < r.end_at
+                 having count(*) > 0
+             ) e
+             where m.metric_key = any($1) and cardinality($2::uuid[]) >= 0 and $3::bool is not null"
+        )
+    })
+});
+
+/// Raw ranges over the selected series of each key: an index probe per
+/// series and range.
+static RAW_OVER_SOME_ACCOUNTS: LazyLock<RawStatements> = LazyLock::new(|| {
+    RawStatements::new(|ranges| {
+        format!(
+            "with selected as (
+                 select series_id, metric_key from series
+                 where metric_key = any($1)
+                   and (account_id = any($2) or ($3 and account_id is null))
+             )
+             select r.range_index, s.metric_key, {RANGE_AGGREGATES}
+             from {ranges} as r(range_index, start_at, end_at)
+             cross join lateral (
+                 select o.series_id, o.value, o.observed_at from observation o
+                 where o.series_id = any((select array_agg(series_id) from selected)::int8[])
+                   and o.observed_at >= r.start_at and o.observed_at < r.end_at
+             ) o
+             join selected s using (series_id)
+             group by r.range_index, s.metric_key"
+        )
+    })
+});
 
 #[cfg(test)]
 mod tests {

@@ -99,18 +99,13 @@ impl Span {
         let mut last_day = self.last_day;
         let mut cut_part = None;
         if let Some(cut) = self.cut_at {
-            match days.get(&last_day) {
-                Some(row) if row.first_observed_at < cut => {
-                    if row.last_observed_at >= cut {
-                        cut_part = Some((last_day, cut));
-                    }
-                }
-                _ => {}
+            let row = days.get(&last_day);
+            let any_before = row.is_some_and(|row| row.first_observed_at < cut);
+            let any_after = row.is_some_and(|row| row.last_observed_at >= cut);
+            if any_before && any_after {
+                cut_part = Some((last_day, cut));
             }
-            if days
-                .get(&last_day)
-                .is_none_or(|row| row.first_observed_at >= cut || cut_part.is_some())
-            {
+            if !any_before || any_after {
                 let Some(before) = last_day.checked_sub_days(Days::new(1)) else {
                     return Answer::Unknown;
                 };
@@ -184,6 +179,17 @@ fn last_only(last_sum: f64, newest: DateTime<Utc>) -> Combined {
     }
 }
 
+/// A window's LAST of one key that needs the part of its last day before
+/// the cut read series by series.
+struct CutPart<'a> {
+    window: usize,
+    key: &'a str,
+    day: NaiveDate,
+    cut: DateTime<Utc>,
+    /// The window's whole days before that day.
+    whole: Option<Combined>,
+}
+
 #[derive(sqlx::FromRow)]
 struct CutPartChange {
     window: i32,
@@ -200,15 +206,15 @@ struct CutPartChange {
 /// before, in one statement.
 async fn read_cut_parts(
     conn: &mut PgConnection,
-    parts: &[(usize, &str, NaiveDate, DateTime<Utc>, Option<Combined>)],
+    parts: &[CutPart<'_>],
 ) -> Result<FxHashMap<(usize, String), CutPartChange>, ApiError> {
     let windows: Vec<i32> = parts
         .iter()
-        .map(|part| i32::try_from(part.0).unwrap_or(i32::MAX))
+        .map(|part| i32::try_from(part.window).unwrap_or(i32::MAX))
         .collect();
-    let keys: Vec<&str> = parts.iter().map(|part| part.1).collect();
-    let days: Vec<NaiveDate> = parts.iter().map(|part| part.2).collect();
-    let cuts: Vec<DateTime<Utc>> = parts.iter().map(|part| part.3).collect();
+    let keys: Vec<&str> = parts.iter().map(|part| part.key).collect();
+    let days: Vec<NaiveDate> = parts.iter().map(|part| part.day).collect();
+    let cuts: Vec<DateTime<Utc>> = parts.iter().map(|part| part.cut).collect();
     let rows: Vec<CutPartChange> = sqlx::query_as(
         "select w.window_index as window, w.metric_key,
                 sum(x.value - coalesce(p.last_value, 0)) as delta, max(x.observed_at) as newest
@@ -274,7 +280,7 @@ pub async fn combine(
         combined: FxHashMap::default(),
         rest: Vec::new(),
     };
-    let mut cut_parts: Vec<(usize, &str, NaiveDate, DateTime<Utc>, Option<Combined>)> = Vec::new();
+    let mut cut_parts: Vec<CutPart> = Vec::new();
     for (index, span) in spans.iter().enumerate() {
         let answers: Option<Vec<Answer>> = span.and_then(|span| {
             let answers: Vec<Answer> = keys
@@ -297,15 +303,25 @@ pub async fn combine(
                             .insert((index, (*key).to_owned()), combined);
                     }
                 }
-                Answer::WithCutPart { whole, day, cut } => {
-                    cut_parts.push((index, key, day, cut, whole));
-                }
+                Answer::WithCutPart { whole, day, cut } => cut_parts.push(CutPart {
+                    window: index,
+                    key,
+                    day,
+                    cut,
+                    whole,
+                }),
             }
         }
     }
     if !cut_parts.is_empty() {
         let changes = read_cut_parts(conn, &cut_parts).await?;
-        for (index, key, _, _, whole) in cut_parts {
+        for CutPart {
+            window: index,
+            key,
+            whole,
+            ..
+        } in cut_parts
+        {
             let change = changes.get(&(index, key.to_owned()));
             let combined = match (whole, change) {
                 (whole, None) => whole,

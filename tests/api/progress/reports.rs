@@ -200,8 +200,8 @@ async fn a_history_of_last_over_some_accounts_keeps_each_accounts_latest_value()
     for (k, step) in history.steps.iter().enumerate() {
         // Day indices (0 = Mar 1) inside the window ending at step k.
         let days = k.saturating_sub(3)..k;
-        let a_latest = days.clone().filter(|day| *day <= 24).last();
-        let b_latest = days.filter(|day| *day <= 10).last();
+        let a_latest = days.clone().rfind(|day| *day <= 24);
+        let b_latest = days.clone().rfind(|day| *day <= 10);
         let current = match (a_latest, b_latest) {
             (None, None) => None,
             (a, b) => Some(
