@@ -334,7 +334,7 @@ async fn read_raw(
     ranges: &[Bucket],
 ) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
     let (all, accounts, organisation) = selection.as_parameters();
-    let statements: &RawStatements = if all {
+    let statements: &Statements = if all {
         &RAW_OVER_EVERY_ACCOUNT
     } else {
         &RAW_OVER_SOME_ACCOUNTS
@@ -385,26 +385,29 @@ async fn read_raw(
         .collect())
 }
 
-/// Up to this many raw ranges are read one statement each.
-const ONE_BY_ONE: usize = 2;
+/// Up to this many items (raw ranges, windows with raw edges, cut parts)
+/// are read one statement each, in [`Statements::one`]'s form; more in
+/// one statement, in [`Statements::many`]'s, whose planning over every
+/// yearly partition is then shared.
+pub(super) const ONE_BY_ONE: usize = 2;
 
-/// The statements reading raw ranges for one kind of selection: `one` takes
-/// a range index and its bounds as `$4`, `$5`, `$6`; `many` takes arrays of
-/// them. Both take the keys, accounts and whether the organisation-wide
-/// series counts as `$1` to `$3`.
-struct RawStatements {
-    one: String,
-    many: String,
+/// One read in two forms: `one` for a single item whose values are plain
+/// parameters (PostgreSQL then prunes the yearly partitions before it plans,
+/// cheaper than planning every partition), `many` for arrays of them (one
+/// statement for many items, pruned as each item is read).
+pub(super) struct Statements {
+    pub one: String,
+    pub many: String,
 }
 
-impl RawStatements {
-    /// Both statements around a select reading the ranges `ranges` (a
-    /// `from` item with `range_index`, `start_at` and `end_at`).
-    fn new(select: impl Fn(&str) -> String) -> RawStatements {
-        RawStatements {
-            one: select(
-                "(select $4::int4 as range_index, $5::timestamptz as start_at, $6::timestamptz as end_at)",
-            ),
+impl Statements {
+    /// Raw range reads around `select`, whose ranges are a `from` item with
+    /// `range_index`, `start_at` and `end_at`, given as `$4` to `$6`; the
+    /// keys, accounts and whether the organisation-wide series counts are
+    /// `$1` to `$3`.
+    fn raw_ranges(select: impl Fn(&str) -> String) -> Statements {
+        Statements {
+            one: select("(select $4::int4, $5::timestamptz, $6::timestamptz)"),
             many: select("unnest($4::int4[], $5::timestamptz[], $6::timestamptz[])"),
         }
     }
@@ -418,8 +421,8 @@ const RANGE_AGGREGATES: &str = "sum(o.value) as value_sum, count(*)::int8 as val
 /// Raw ranges over every series of each key: one range of the (metric,
 /// time) index each, whatever the number of accounts. The accounts (`$2`,
 /// `$3`) are not needed, only bound alike.
-static RAW_OVER_EVERY_ACCOUNT: LazyLock<RawStatements> = LazyLock::new(|| {
-    RawStatements::new(|ranges| {
+static RAW_OVER_EVERY_ACCOUNT: LazyLock<Statements> = LazyLock::new(|| {
+    Statements::raw_ranges(|ranges| {
         format!(
             "select r.range_index, m.metric_key, e.value_sum, e.value_count, e.value_min,
                     e.value_max, e.last_observed_at
@@ -439,8 +442,8 @@ static RAW_OVER_EVERY_ACCOUNT: LazyLock<RawStatements> = LazyLock::new(|| {
 
 /// Raw ranges over the selected series of each key: an index probe per
 /// series and range.
-static RAW_OVER_SOME_ACCOUNTS: LazyLock<RawStatements> = LazyLock::new(|| {
-    RawStatements::new(|ranges| {
+static RAW_OVER_SOME_ACCOUNTS: LazyLock<Statements> = LazyLock::new(|| {
+    Statements::raw_ranges(|ranges| {
         format!(
             "with selected as (
                  select series_id, metric_key from series

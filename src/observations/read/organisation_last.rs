@@ -12,13 +12,14 @@
 //! end) are left to the per-series reads, which are exact everywhere.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
 
 use super::combine::Combined;
-use super::day_grid::{OrganisationDay, coalesce, read_organisation_days};
+use super::day_grid::{ONE_BY_ONE, OrganisationDay, Statements, coalesce, read_organisation_days};
 use super::evaluate::Window;
 use crate::error::ApiError;
 
@@ -208,35 +209,29 @@ async fn read_cut_parts(
     conn: &mut PgConnection,
     parts: &[CutPart<'_>],
 ) -> Result<FxHashMap<(usize, String), CutPartChange>, ApiError> {
-    let windows: Vec<i32> = parts
-        .iter()
-        .map(|part| i32::try_from(part.window).unwrap_or(i32::MAX))
-        .collect();
-    let keys: Vec<&str> = parts.iter().map(|part| part.key).collect();
-    let days: Vec<NaiveDate> = parts.iter().map(|part| part.day).collect();
-    let cuts: Vec<DateTime<Utc>> = parts.iter().map(|part| part.cut).collect();
-    let rows: Vec<CutPartChange> = sqlx::query_as(
-        "select w.window_index as window, w.metric_key,
-                sum(x.value - coalesce(p.last_value, 0)) as delta, max(x.observed_at) as newest
-         from unnest($1::int4[], $2::text[], $3::date[], $4::timestamptz[])
-              as w(window_index, metric_key, day, cut)
-         join metric_definition m using (metric_key)
-         cross join lateral (
-             select distinct on (o.series_id) o.series_id, o.value, o.observed_at
-             from observation o
-             where o.metric_id = m.metric_id
-               and o.observed_at >= w.day::timestamp at time zone 'UTC' and o.observed_at < w.cut
-             order by o.series_id, o.observed_at desc
-         ) x
-         left join observation_daily p on p.series_id = x.series_id and p.day = w.day - 1
-         group by w.window_index, w.metric_key",
-    )
-    .bind(&windows)
-    .bind(&keys)
-    .bind(&days)
-    .bind(&cuts)
-    .fetch_all(&mut *conn)
-    .await?;
+    let window = |part: &CutPart<'_>| i32::try_from(part.window).unwrap_or(i32::MAX);
+    let day_start = |part: &CutPart<'_>| part.day.and_time(NaiveTime::MIN).and_utc();
+    let mut rows: Vec<CutPartChange> = Vec::new();
+    if parts.len() <= ONE_BY_ONE {
+        for part in parts {
+            let found: Vec<CutPartChange> = sqlx::query_as(&CUT_PARTS.one)
+                .bind(window(part))
+                .bind(part.key)
+                .bind(day_start(part))
+                .bind(part.cut)
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.extend(found);
+        }
+    } else {
+        rows = sqlx::query_as(&CUT_PARTS.many)
+            .bind(parts.iter().map(window).collect::<Vec<_>>())
+            .bind(parts.iter().map(|part| part.key).collect::<Vec<_>>())
+            .bind(parts.iter().map(day_start).collect::<Vec<_>>())
+            .bind(parts.iter().map(|part| part.cut).collect::<Vec<_>>())
+            .fetch_all(&mut *conn)
+            .await?;
+    }
     Ok(rows
         .into_iter()
         .filter_map(|row| {
@@ -245,6 +240,34 @@ async fn read_cut_parts(
         })
         .collect())
 }
+
+/// Reading cut parts `(window_index, metric_key, day_start, cut)`: `one`
+/// with a part's values as `$1` to `$4`, `many` with arrays of them.
+static CUT_PARTS: LazyLock<Statements> = LazyLock::new(|| {
+    let select = |parts: &str| {
+        format!(
+            "select w.window_index as window, w.metric_key,
+                    sum(x.value - coalesce(p.last_value, 0)) as delta, max(x.observed_at) as newest
+             from {parts} as w(window_index, metric_key, day_start, cut)
+             join metric_definition m using (metric_key)
+             cross join lateral (
+                 select distinct on (o.series_id) o.series_id, o.value, o.observed_at
+                 from observation o
+                 where o.metric_id = m.metric_id
+                   and o.observed_at >= w.day_start and o.observed_at < w.cut
+                 order by o.series_id, o.observed_at desc
+             ) x
+             left join observation_daily p
+                 on p.series_id = x.series_id
+                and p.day = (w.day_start at time zone 'UTC')::date - 1
+             group by w.window_index, w.metric_key"
+        )
+    };
+    Statements {
+        one: select("(select $1::int4, $2::text, $3::timestamptz, $4::timestamptz)"),
+        many: select("unnest($1::int4[], $2::text[], $3::timestamptz[], $4::timestamptz[])"),
+    }
+});
 
 /// LAST of `keys` over every account for each window that the
 /// organisation rollups can answer; a window is answered for every key or

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::buckets::{self, Bucket};
 use super::combine::Combined;
+use super::day_grid::ONE_BY_ONE;
 use super::evaluate::{Selection, Window};
 use crate::error::ApiError;
 
@@ -199,11 +200,6 @@ async fn latest_in_windows(
     }
     Ok(rows)
 }
-
-/// Up to this many windows with raw edges are read one statement each, with
-/// plain bounds that prune the yearly partitions before planning; more (a
-/// history's steps) in one statement, pruned as each window is read.
-const ONE_BY_ONE: usize = 2;
 
 /// A LAST window with raw edges: its whole days and its two raw ranges (an
 /// empty one when it has one edge).
