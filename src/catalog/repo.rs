@@ -179,6 +179,9 @@ async fn with_terms(
         .collect()
 }
 
+/// PostgreSQL's `sequence_generator_limit_exceeded`.
+const SEQUENCE_LIMIT_EXCEEDED: &str = "2200H";
+
 /// Stores a custom definition and its terms.
 pub async fn insert(conn: &mut PgConnection, metric: &NewMetric) -> Result<(), ApiError> {
     let inserted = sqlx::query(
@@ -194,7 +197,22 @@ pub async fn insert(conn: &mut PgConnection, metric: &NewMetric) -> Result<(), A
     .bind(metric.better.db_name())
     .bind(metric.formula.as_ref().map(|formula| formula.scale))
     .execute(&mut *conn)
-    .await?
+    .await
+    .map_err(|error| {
+        // Observations carry their metric's number as a smallint.
+        let exhausted = error
+            .as_database_error()
+            .and_then(|error| error.code())
+            .is_some_and(|code| code == SEQUENCE_LIMIT_EXCEEDED);
+        if exhausted {
+            ApiError::ResourceExhausted {
+                reason: "METRIC_CATALOG_FULL",
+                message: "the catalog holds the most metrics it can number (32,767)".into(),
+            }
+        } else {
+            error.into()
+        }
+    })?
     .rows_affected();
     if inserted == 0 {
         return Err(ApiError::AlreadyExists {

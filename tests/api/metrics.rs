@@ -9,6 +9,8 @@ use tonic::transport::Channel;
 
 use crate::helpers::{TestApp, assert_error, assert_violations, page_through, spawn_app};
 
+mod catalog_limits;
+
 /// A client of MetricService.
 pub fn metric_client(app: &TestApp) -> MetricServiceClient<Channel> {
     MetricServiceClient::new(app.channel.clone())
