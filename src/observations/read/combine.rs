@@ -81,6 +81,19 @@ impl Combined {
             .reduce(Combined::merge)
     }
 
+    /// The aggregate of a read of composable aggregates (no LAST), whose
+    /// newest value was observed at `newest`.
+    pub fn composable(sum: f64, count: i64, min: f64, max: f64, newest: DateTime<Utc>) -> Combined {
+        Combined {
+            sum,
+            count,
+            min,
+            max,
+            last_sum: 0.0,
+            last_at: Some(newest),
+        }
+    }
+
     /// Both aggregates together: what disjoint sets of observations (other
     /// series, or other days of one window) hold between them.
     pub fn merge(self, other: Combined) -> Combined {

@@ -294,14 +294,13 @@ async fn read_days(
         grid.entry(row.metric_key).or_default().insert(
             row.day,
             DayRollup {
-                combined: Combined {
-                    sum: row.value_sum,
-                    count: row.value_count,
-                    min: row.value_min,
-                    max: row.value_max,
-                    last_sum: 0.0,
-                    last_at: Some(row.last_observed_at),
-                },
+                combined: Combined::composable(
+                    row.value_sum,
+                    row.value_count,
+                    row.value_min,
+                    row.value_max,
+                    row.last_observed_at,
+                ),
                 first_at: row.first_observed_at,
             },
         );
@@ -372,14 +371,13 @@ async fn read_raw(
         .filter_map(|row| {
             Some((
                 (usize::try_from(row.range_index).ok()?, row.metric_key),
-                Combined {
-                    sum: row.value_sum,
-                    count: row.value_count,
-                    min: row.value_min,
-                    max: row.value_max,
-                    last_sum: 0.0,
-                    last_at: Some(row.last_observed_at),
-                },
+                Combined::composable(
+                    row.value_sum,
+                    row.value_count,
+                    row.value_min,
+                    row.value_max,
+                    row.last_observed_at,
+                ),
             ))
         })
         .collect())

@@ -280,19 +280,22 @@ parts as (
     )
 });
 
+/// The aggregates of each series' latest value (`latest.value`, observed
+/// at `latest.at`) in a window, across series.
+const LATEST_AGGREGATES: &str = "sum(latest.value) as value_sum, count(*)::int8 as value_count,
+       min(latest.value) as value_min, max(latest.value) as value_max,
+       sum(latest.value) as last_sum, max(latest.at) as last_observed_at";
+
 /// Each series' latest rollup in each window of whole days, summed per
 /// window and metric.
 static LATEST_IN_WHOLE_DAYS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{SELECTED}
-select w.window_index as window, s.metric_key, sum(latest.last_value) as value_sum,
-       count(*)::int8 as value_count, min(latest.last_value) as value_min,
-       max(latest.last_value) as value_max, sum(latest.last_value) as last_sum,
-       max(latest.last_observed_at) as last_observed_at
+select w.window_index as window, s.metric_key, {LATEST_AGGREGATES}
 from unnest($5::int4[], $6::date[], $7::date[]) as w(window_index, first_day, after_last_day)
 cross join selected s
 cross join lateral (
-    select d.last_value, d.last_observed_at from observation_daily d
+    select d.last_value as value, d.last_observed_at as at from observation_daily d
     where d.series_id = s.series_id and d.day >= w.first_day and d.day < w.after_last_day
     order by d.day desc limit 1
 ) latest
@@ -339,10 +342,7 @@ fn latest_with_edges(bounds: [&str; 6]) -> String {
 static LATEST_IN_ONE_WINDOW: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{SELECTED}
-select $5::int4 as window, s.metric_key, sum(latest.value) as value_sum,
-       count(*)::int8 as value_count, min(latest.value) as value_min,
-       max(latest.value) as value_max, sum(latest.value) as last_sum,
-       max(latest.at) as last_observed_at
+select $5::int4 as window, s.metric_key, {LATEST_AGGREGATES}
 from selected s
 {}
 group by s.metric_key",
@@ -354,10 +354,7 @@ group by s.metric_key",
 static LATEST_IN_EDGED_WINDOWS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{SELECTED}
-select w.window_index as window, s.metric_key, sum(latest.value) as value_sum,
-       count(*)::int8 as value_count, min(latest.value) as value_min,
-       max(latest.value) as value_max, sum(latest.value) as last_sum,
-       max(latest.at) as last_observed_at
+select w.window_index as window, s.metric_key, {LATEST_AGGREGATES}
 from unnest($5::int4[], $6::date[], $7::date[], $8::timestamptz[], $9::timestamptz[],
             $10::timestamptz[], $11::timestamptz[])
      as w(window_index, first_day, after_last_day, leading_start, leading_end,
