@@ -247,19 +247,24 @@ static CUT_PARTS: LazyLock<Statements> = LazyLock::new(|| {
     let select = |parts: &str| {
         format!(
             "select w.window_index as window, w.metric_key,
-                    sum(x.value - coalesce(p.last_value, 0)) as delta, max(x.observed_at) as newest
+                    sum(x.value - coalesce(x.previous, 0)) as delta, max(x.observed_at) as newest
              from {parts} as w(window_index, metric_key, day_start, cut)
              join metric_definition m using (metric_key)
              cross join lateral (
-                 select distinct on (o.series_id) o.series_id, o.value, o.observed_at
-                 from observation o
-                 where o.metric_id = m.metric_id
-                   and o.observed_at >= w.day_start and o.observed_at < w.cut
-                 order by o.series_id, o.observed_at desc
+                 select latest.series_id, latest.value, latest.observed_at,
+                        -- A probe per series of the cut part, never a
+                        -- pass over every rollup.
+                        (select d.last_value from observation_daily d
+                         where d.series_id = latest.series_id
+                           and d.day = (w.day_start at time zone 'UTC')::date - 1) as previous
+                 from (
+                     select distinct on (o.series_id) o.series_id, o.value, o.observed_at
+                     from observation o
+                     where o.metric_id = m.metric_id
+                       and o.observed_at >= w.day_start and o.observed_at < w.cut
+                     order by o.series_id, o.observed_at desc
+                 ) latest
              ) x
-             left join observation_daily p
-                 on p.series_id = x.series_id
-                and p.day = (w.day_start at time zone 'UTC')::date - 1
              group by w.window_index, w.metric_key"
         )
     };
