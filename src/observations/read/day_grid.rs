@@ -385,9 +385,10 @@ async fn read_raw(
 
 /// Up to this many items (raw ranges, windows with raw edges, cut parts)
 /// are read one statement each, in [`Statements::one`]'s form; more in
-/// one statement, in [`Statements::many`]'s, whose planning over every
-/// yearly partition is then shared.
-pub(super) const ONE_BY_ONE: usize = 2;
+/// one statement, in [`Statements::many`]'s. Planning the latter covers
+/// every yearly partition (about 15 ms), as much as some 30 statements of
+/// the former cost, so only a history's steps or a long report's read it.
+pub(super) const ONE_BY_ONE: usize = 12;
 
 /// One read in two forms: `one` for a single item whose values are plain
 /// parameters (PostgreSQL then prunes the yearly partitions before it plans,

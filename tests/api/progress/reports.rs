@@ -220,6 +220,83 @@ async fn a_history_of_last_over_some_accounts_keeps_each_accounts_latest_value()
 }
 
 #[tokio::test]
+async fn a_history_of_a_sum_over_every_account_counts_values_stamped_at_its_steps() {
+    // Account a's likes at 13:00, b's exactly at midnight until Mar 11: a
+    // step at a midnight T counts b's value stamped T and not the one
+    // stamped T − 3 d, so every step reads raw rows at both ends.
+    let app = spawn_app().await;
+    let a = app.create_account(Network::X, "a").await.name;
+    let b = app.create_account(Network::X, "b").await.name;
+    let times: Vec<(String, String)> = (1..=25)
+        .map(|day| {
+            (
+                format!("2026-03-{day:02}T13:00:00Z"),
+                format!("2026-03-{day:02}T00:00:00Z"),
+            )
+        })
+        .collect();
+    let mut rows: Vec<(&str, &str, &str, f64)> = Vec::new();
+    for (index, (a_time, b_time)) in times.iter().enumerate() {
+        rows.push(("likes", &a, a_time, 10.0 + index as f64));
+        if index <= 10 {
+            rows.push(("likes", &b, b_time, 1.0 + index as f64));
+        }
+    }
+    observe(&app, &rows).await;
+    let smart = create_goal(
+        &app,
+        goal(
+            "Likes everywhere",
+            Framework::Smart,
+            "2026-03-01T00:00:00Z",
+            "2026-06-01T00:00:00Z",
+        ),
+    )
+    .await;
+    add_key_result(
+        &app,
+        &smart,
+        pb::KeyResult {
+            baseline_value: Some(0.0),
+            target_value: Some(1000.0),
+            ..metric_key_result("likes", &[], 3)
+        },
+    )
+    .await;
+    activate(&app, &smart).await;
+    let history = progress_client(&app)
+        .get_progress_history(pb::GetProgressHistoryRequest {
+            goal: smart.name.clone(),
+            start: Some(at("2026-03-01T00:00:00Z")),
+            end: Some(at("2026-03-28T00:00:00Z")),
+            interval: pb::Interval::Day as i32,
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    assert_eq!(history.steps.len(), 28);
+    for (k, step) in history.steps.iter().enumerate() {
+        // a's values of days k − 3 to k − 1, b's stamped at the midnights
+        // of days k − 2 to k (0 = Mar 1).
+        let a_values = (k.saturating_sub(3)..k)
+            .filter(|day| *day <= 24)
+            .map(|day| 10.0 + day as f64);
+        let b_values = (k.saturating_sub(2)..=k)
+            .filter(|day| *day <= 10)
+            .map(|day| 1.0 + day as f64);
+        let values: Vec<f64> = a_values.chain(b_values).collect();
+        let expected = (!values.is_empty()).then(|| values.iter().sum::<f64>() / 1000.0);
+        match (step.key_results[0].score, expected) {
+            (None, None) => {}
+            (Some(score), Some(expected)) => {
+                assert_close(score, expected, &format!("step {k}"));
+            }
+            (got, want) => panic!("step {k}: score {got:?}, expected {want:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_report_counts_goals_per_status_on_every_page() {
     let app = spawn_app().await;
     observe_march_followers(&app).await;
