@@ -246,7 +246,7 @@ async fn a_history_of_a_sum_over_every_account_counts_values_stamped_at_its_step
     let smart = create_goal(
         &app,
         goal(
-            "Likes everywhere",
+            "Grow likes across every account",
             Framework::Smart,
             "2026-03-01T00:00:00Z",
             "2026-06-01T00:00:00Z",
