@@ -363,6 +363,8 @@ async fn read_raw(
             .bind(indices)
             .bind(ranges.iter().map(|range| range.start).collect::<Vec<_>>())
             .bind(ranges.iter().map(|range| range.end).collect::<Vec<_>>())
+            .bind(ranges.iter().map(|range| range.start).min())
+            .bind(ranges.iter().map(|range| range.end).max())
             .fetch_all(&mut *conn)
             .await?;
     }
@@ -401,13 +403,19 @@ pub(super) struct Statements {
 
 impl Statements {
     /// Raw range reads around `select`, whose ranges are a `from` item with
-    /// `range_index`, `start_at` and `end_at`, given as `$4` to `$6`; the
-    /// keys, accounts and whether the organisation-wide series counts are
-    /// `$1` to `$3`.
-    fn raw_ranges(select: impl Fn(&str) -> String) -> Statements {
+    /// `range_index`, `start_at` and `end_at`, given as `$4` to `$6`, and
+    /// which adds the second argument to its conditions on `o`: none for
+    /// one range, the span of them all (`$7`, `$8`) for many, so that
+    /// planning covers only the partitions that span reaches. The keys,
+    /// accounts and whether the organisation-wide series counts are `$1` to
+    /// `$3`.
+    fn raw_ranges(select: impl Fn(&str, &str) -> String) -> Statements {
         Statements {
-            one: select("(select $4::int4, $5::timestamptz, $6::timestamptz)"),
-            many: select("unnest($4::int4[], $5::timestamptz[], $6::timestamptz[])"),
+            one: select("(select $4::int4, $5::timestamptz, $6::timestamptz)", ""),
+            many: select(
+                "unnest($4::int4[], $5::timestamptz[], $6::timestamptz[])",
+                "and o.observed_at >= $7 and o.observed_at < $8",
+            ),
         }
     }
 }
@@ -421,7 +429,7 @@ const RANGE_AGGREGATES: &str = "sum(o.value) as value_sum, count(*)::int8 as val
 /// time) index each, whatever the number of accounts. The accounts (`$2`,
 /// `$3`) are not needed, only bound alike.
 static RAW_OVER_EVERY_ACCOUNT: LazyLock<Statements> = LazyLock::new(|| {
-    Statements::raw_ranges(|ranges| {
+    Statements::raw_ranges(|ranges, span| {
         format!(
             "select r.range_index, m.metric_key, e.value_sum, e.value_count, e.value_min,
                     e.value_max, e.last_observed_at
@@ -431,7 +439,7 @@ static RAW_OVER_EVERY_ACCOUNT: LazyLock<Statements> = LazyLock::new(|| {
                  select {RANGE_AGGREGATES}
                  from observation o
                  where o.metric_id = m.metric_id
-                   and o.observed_at >= r.start_at and o.observed_at < r.end_at
+                   and o.observed_at >= r.start_at and o.observed_at < r.end_at {span}
                  having count(*) > 0
              ) e
              where m.metric_key = any($1) and cardinality($2::uuid[]) >= 0 and $3::bool is not null"
@@ -442,7 +450,7 @@ static RAW_OVER_EVERY_ACCOUNT: LazyLock<Statements> = LazyLock::new(|| {
 /// Raw ranges over the selected series of each key: an index probe per
 /// series and range.
 static RAW_OVER_SOME_ACCOUNTS: LazyLock<Statements> = LazyLock::new(|| {
-    Statements::raw_ranges(|ranges| {
+    Statements::raw_ranges(|ranges, span| {
         format!(
             "with selected as (
                  select series_id, metric_key from series
@@ -454,7 +462,7 @@ static RAW_OVER_SOME_ACCOUNTS: LazyLock<Statements> = LazyLock::new(|| {
              cross join lateral (
                  select o.series_id, o.value, o.observed_at from observation o
                  where o.series_id = any((select array_agg(series_id) from selected)::int8[])
-                   and o.observed_at >= r.start_at and o.observed_at < r.end_at
+                   and o.observed_at >= r.start_at and o.observed_at < r.end_at {span}
              ) o
              join selected s using (series_id)
              group by r.range_index, s.metric_key"

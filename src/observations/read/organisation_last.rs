@@ -229,6 +229,8 @@ async fn read_cut_parts(
             .bind(parts.iter().map(|part| part.key).collect::<Vec<_>>())
             .bind(parts.iter().map(day_start).collect::<Vec<_>>())
             .bind(parts.iter().map(|part| part.cut).collect::<Vec<_>>())
+            .bind(parts.iter().map(day_start).min())
+            .bind(parts.iter().map(|part| part.cut).max())
             .fetch_all(&mut *conn)
             .await?;
     }
@@ -244,7 +246,7 @@ async fn read_cut_parts(
 /// Reading cut parts `(window_index, metric_key, day_start, cut)`: `one`
 /// with a part's values as `$1` to `$4`, `many` with arrays of them.
 static CUT_PARTS: LazyLock<Statements> = LazyLock::new(|| {
-    let select = |parts: &str| {
+    let select = |parts: &str, span: &str| {
         format!(
             "select w.window_index as window, w.metric_key,
                     sum(x.value - coalesce(x.previous, 0)) as delta, max(x.observed_at) as newest
@@ -261,7 +263,7 @@ static CUT_PARTS: LazyLock<Statements> = LazyLock::new(|| {
                      select distinct on (o.series_id) o.series_id, o.value, o.observed_at
                      from observation o
                      where o.metric_id = m.metric_id
-                       and o.observed_at >= w.day_start and o.observed_at < w.cut
+                       and o.observed_at >= w.day_start and o.observed_at < w.cut {span}
                      order by o.series_id, o.observed_at desc
                  ) latest
              ) x
@@ -269,8 +271,16 @@ static CUT_PARTS: LazyLock<Statements> = LazyLock::new(|| {
         )
     };
     Statements {
-        one: select("(select $1::int4, $2::text, $3::timestamptz, $4::timestamptz)"),
-        many: select("unnest($1::int4[], $2::text[], $3::timestamptz[], $4::timestamptz[])"),
+        one: select(
+            "(select $1::int4, $2::text, $3::timestamptz, $4::timestamptz)",
+            "",
+        ),
+        // The span of every part, so planning covers only the partitions
+        // it reaches.
+        many: select(
+            "unnest($1::int4[], $2::text[], $3::timestamptz[], $4::timestamptz[])",
+            "and o.observed_at >= $5 and o.observed_at < $6",
+        ),
     }
 });
 

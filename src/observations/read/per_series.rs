@@ -181,6 +181,13 @@ async fn latest_in_windows(
             .bind(column(|window| window.leading.end))
             .bind(column(|window| window.trailing.start))
             .bind(column(|window| window.trailing.end))
+            .bind(edged.iter().map(|window| window.leading.start).min())
+            .bind(
+                edged
+                    .iter()
+                    .map(|window| window.trailing.end.max(window.leading.end))
+                    .max(),
+            )
             .fetch_all(&mut *conn)
             .await?;
         rows.extend(found);
@@ -306,8 +313,8 @@ group by w.window_index, s.metric_key"
 /// A series' latest value in a window with raw edges: the newest of its
 /// trailing edge, its whole days and its leading edge, given as
 /// `(first_day, after_last_day, leading_start, leading_end, trailing_start,
-/// trailing_end)`.
-fn latest_with_edges(bounds: [&str; 6]) -> String {
+/// trailing_end)`, with `span` added to the conditions on raw rows.
+fn latest_with_edges(bounds: [&str; 6], span: &str) -> String {
     let [
         first_day,
         after_last_day,
@@ -321,7 +328,7 @@ fn latest_with_edges(bounds: [&str; 6]) -> String {
     select c.value, c.at from (
         (select o.value, o.observed_at as at from observation o
          where o.series_id = s.series_id
-           and o.observed_at >= {trailing_start} and o.observed_at < {trailing_end}
+           and o.observed_at >= {trailing_start} and o.observed_at < {trailing_end} {span}
          order by o.observed_at desc limit 1)
         union all
         (select d.last_value, d.last_observed_at from observation_daily d
@@ -330,7 +337,7 @@ fn latest_with_edges(bounds: [&str; 6]) -> String {
         union all
         (select o.value, o.observed_at from observation o
          where o.series_id = s.series_id
-           and o.observed_at >= {leading_start} and o.observed_at < {leading_end}
+           and o.observed_at >= {leading_start} and o.observed_at < {leading_end} {span}
          order by o.observed_at desc limit 1)
     ) c
     order by c.at desc limit 1
@@ -346,7 +353,7 @@ select $5::int4 as window, s.metric_key, {LATEST_AGGREGATES}
 from selected s
 {}
 group by s.metric_key",
-        latest_with_edges(["$6", "$7", "$8", "$9", "$10", "$11"])
+        latest_with_edges(["$6", "$7", "$8", "$9", "$10", "$11"], "")
     )
 });
 
@@ -362,14 +369,19 @@ from unnest($5::int4[], $6::date[], $7::date[], $8::timestamptz[], $9::timestamp
 cross join selected s
 {}
 group by w.window_index, s.metric_key",
-        latest_with_edges([
-            "w.first_day",
-            "w.after_last_day",
-            "w.leading_start",
-            "w.leading_end",
-            "w.trailing_start",
-            "w.trailing_end"
-        ])
+        latest_with_edges(
+            [
+                "w.first_day",
+                "w.after_last_day",
+                "w.leading_start",
+                "w.leading_end",
+                "w.trailing_start",
+                "w.trailing_end"
+            ],
+            // The span of every window's edges, so planning covers only the
+            // partitions it reaches.
+            "and o.observed_at >= $12 and o.observed_at < $13"
+        )
     )
 });
 
