@@ -30,7 +30,7 @@ impl Evaluator {
         };
         // A draft without a time frame has no deadline to aim at.
         let (Some(period), Some(reads)) =
-            (period_of(goal), MetricReads::of(measure, &self.catalog))
+            (period_of(goal), MetricReads::of(measure, self))
         else {
             return Ok(Some(Achievability::default()));
         };

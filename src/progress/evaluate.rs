@@ -7,8 +7,10 @@
 //! past moment can be evaluated.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
 
 use super::forecast::{self, DailyValue, Forecast, ForecastTarget};
@@ -115,19 +117,46 @@ pub(super) struct MetricReads<'a> {
     plan: MetricPlan,
     selection: Selection,
     pub(super) better: Better,
+    memo: &'a ReadMemo,
+}
+
+/// The reads one answer has made, by metric, selection and windows. One
+/// answer is one snapshot, so a read asked again (key results of a report
+/// that read the same metric over the same accounts and windows) has the
+/// same values and is not made again.
+#[derive(Default)]
+pub(super) struct ReadMemo(Mutex<FxHashMap<ReadKey, Vec<WindowValue>>>);
+
+type ReadKey = (String, Selection, Vec<Window>);
+
+/// Reads remembered per answer at most: a report's memory stays bounded
+/// however many goals it covers.
+const MEMO_READS: usize = 4_096;
+
+impl ReadMemo {
+    fn get(&self, key: &ReadKey) -> Option<Vec<WindowValue>> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+
+    fn remember(&self, key: ReadKey, values: &[WindowValue]) {
+        if let Ok(mut reads) = self.0.lock()
+            && reads.len() < MEMO_READS
+        {
+            reads.insert(key, values.to_vec());
+        }
+    }
 }
 
 impl<'a> MetricReads<'a> {
-    pub(super) fn of(
-        measure: &'a MetricMeasure,
-        catalog: &HashMap<String, MetricRecord>,
-    ) -> Option<Self> {
+    pub(super) fn of(measure: &'a MetricMeasure, evaluator: &'a Evaluator) -> Option<Self> {
+        let catalog = &evaluator.catalog;
         let record = catalog.get(&measure.metric_key)?;
         Some(MetricReads {
             measure,
             plan: MetricPlan::resolve(catalog, &measure.metric_key)?,
             selection: Selection::from_list(measure.accounts.iter().copied()),
             better: record.better,
+            memo: &evaluator.memo,
         })
     }
 
@@ -174,8 +203,21 @@ impl<'a> MetricReads<'a> {
                 .iter()
                 .map(|at| window_at(self.measure, period.start, *at)),
         );
-        let mut values =
-            evaluate::evaluate_with_times(conn, &self.plan, &self.selection, &windows).await?;
+        let key: ReadKey = (
+            self.measure.metric_key.clone(),
+            self.selection.clone(),
+            windows.clone(),
+        );
+        let mut values = match self.memo.get(&key) {
+            Some(values) => values,
+            None => {
+                let values =
+                    evaluate::evaluate_with_times(conn, &self.plan, &self.selection, &windows)
+                        .await?;
+                self.memo.remember(key, &values);
+                values
+            }
+        };
         let baseline = match baseline_window {
             Ok(_) => values.remove(0).value,
             Err(fixed) => fixed,
@@ -184,9 +226,10 @@ impl<'a> MetricReads<'a> {
     }
 }
 
-/// Evaluates goals against one catalog snapshot.
+/// Evaluates goals against one catalog snapshot, in one database snapshot.
 pub struct Evaluator {
     pub(super) catalog: HashMap<String, MetricRecord>,
+    memo: ReadMemo,
 }
 
 impl Evaluator {
@@ -194,6 +237,7 @@ impl Evaluator {
     pub async fn new(conn: &mut PgConnection) -> Result<Self, ApiError> {
         Ok(Evaluator {
             catalog: crate::catalog::repo::load_all(conn).await?,
+            memo: ReadMemo::default(),
         })
     }
 
@@ -240,7 +284,7 @@ impl Evaluator {
             }
             Measure::Metric(measure) => measure,
         };
-        let Some(reads) = MetricReads::of(measure, &self.catalog) else {
+        let Some(reads) = MetricReads::of(measure, self) else {
             return Ok(no_data(period, as_of, threshold));
         };
         let forecasting = as_of < period.deadline;
@@ -345,7 +389,7 @@ impl Evaluator {
                         })
                         .collect()
                 }
-                Measure::Metric(measure) => match MetricReads::of(measure, &self.catalog) {
+                Measure::Metric(measure) => match MetricReads::of(measure, self) {
                     None => moments
                         .iter()
                         .map(|at| (None, math::time_fraction(period, *at)))

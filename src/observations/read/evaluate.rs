@@ -23,7 +23,7 @@ use crate::catalog::repo::{Computation, MetricRecord};
 use crate::error::ApiError;
 
 /// A time window `[start, end)`, bounds at microsecond resolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Window {
     /// The first moment that counts.
     pub start: DateTime<Utc>,
@@ -72,7 +72,7 @@ impl Window {
 }
 
 /// Which series a read covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Selection {
     /// Every account and the organisation-wide series.
     All,
