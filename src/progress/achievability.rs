@@ -29,9 +29,7 @@ impl Evaluator {
             return Ok(None);
         };
         // A draft without a time frame has no deadline to aim at.
-        let (Some(period), Some(reads)) =
-            (period_of(goal), MetricReads::of(measure, self))
-        else {
+        let (Some(period), Some(reads)) = (period_of(goal), MetricReads::of(measure, self)) else {
             return Ok(Some(Achievability::default()));
         };
         let history_end = goal.start_time.unwrap_or(as_of);

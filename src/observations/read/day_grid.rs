@@ -179,7 +179,7 @@ pub(super) fn coalesce(mut ranges: Vec<(NaiveDate, NaiveDate)>) -> Vec<(NaiveDat
 }
 
 /// A metric's day across every series: the organisation-level rollup.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, Clone)]
 pub(super) struct OrganisationDay {
     pub metric_key: String,
     pub day: NaiveDate,

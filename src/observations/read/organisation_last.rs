@@ -114,12 +114,45 @@ impl Span {
             }
         }
         match (self.whole_days(days, last_day), cut_part) {
-            (None, _) => Answer::Unknown,
             (Some(whole), None) => Answer::Known(whole),
             // The series of the cut part replace their values of the day
             // before, which must be the window's.
             (Some(_), Some(_)) if last_day < self.first_whole_day => Answer::Unknown,
             (Some(whole), Some((day, cut))) => Answer::WithCutPart { whole, day, cut },
+            // Some series went quiet on the last day (today, while accounts
+            // have yet to report): read that day series by series over the
+            // days before, when those show no departure.
+            (None, None) => self.last_day_apart(days, last_day),
+            (None, Some(_)) => Answer::Unknown,
+        }
+    }
+
+    /// The window with its last day, `last_day`, read as a cut part: each
+    /// series observed that day (before the window's end) replaces its
+    /// value of the day before.
+    fn last_day_apart(
+        &self,
+        days: &BTreeMap<NaiveDate, OrganisationDay>,
+        last_day: NaiveDate,
+    ) -> Answer {
+        let (Some(before), Some(after)) = (
+            last_day.checked_sub_days(Days::new(1)),
+            last_day.checked_add_days(Days::new(1)),
+        ) else {
+            return Answer::Unknown;
+        };
+        if before < self.first_whole_day || !days.contains_key(&last_day) {
+            return Answer::Unknown;
+        }
+        let end_of_day = after.and_time(NaiveTime::MIN).and_utc();
+        let cut = self.cut_at.map_or(end_of_day, |cut| cut.min(end_of_day));
+        match self.whole_days(days, before) {
+            Some(whole) => Answer::WithCutPart {
+                whole,
+                day: last_day,
+                cut,
+            },
+            None => Answer::Unknown,
         }
     }
 

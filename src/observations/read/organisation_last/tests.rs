@@ -97,11 +97,29 @@ fn a_window_is_answered_only_without_departures_gaps_or_later_values() {
         span("2026-03-03T00:00:00Z", "2026-03-03T19:00:00Z").answer(&days),
         Answer::Unknown
     );
-    // A departure after the first day.
+    // A departure on the last day: that day is read as a cut part, over
+    // the days before.
     let mut departed = days;
     departed.get_mut(&day("2026-03-03")).unwrap().departures = 1;
+    match span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&departed) {
+        Answer::WithCutPart {
+            day: cut_day, cut, ..
+        } => {
+            assert_eq!(
+                (cut_day, cut),
+                (day("2026-03-03"), at("2026-03-04T00:00:00Z"))
+            );
+        }
+        other => panic!("expected the last day apart, got {other:?}"),
+    }
+    // A departure before the last day.
+    let mut departed_before = departed.clone();
+    departed_before
+        .get_mut(&day("2026-03-02"))
+        .unwrap()
+        .departures = 1;
     assert_eq!(
-        span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&departed),
+        span("2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z").answer(&departed_before),
         Answer::Unknown
     );
     // A day without rows between days with rows.
