@@ -140,7 +140,8 @@ on conflict (metric_key, day) do update set
     first_observed_at = least(g.first_observed_at, excluded.first_observed_at)";
 
 /// The (metric, day) pairs of the session's deltas and the days after them:
-/// whose departures a fresh series-day can change.
+/// whose departures a fresh series-day can change (the days after keep
+/// their last sums, recomputed alike).
 const DELTA_DAYS_AND_NEXT: &str = "
 select distinct s.metric_key, d.day + k.k as day
 from observation_daily_delta d
@@ -161,32 +162,18 @@ static LOCK_DELTA_DAYS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The summed last values of the deltas' days, recomputed from
-/// the (already merged) per-series rollups: whether a fresh value is a
-/// day's last depends on the series' other values of the day, which only
-/// the per-series rollup holds.
-const RECOMPUTE_ORGANISATION_LAST: &str = "
-update observation_daily_organisation g
-set last_sum = v.last_sum
-from (
-    select t.metric_key, t.day, sum(d.last_value) as last_sum
-    from (select distinct s.metric_key, d.day
-          from observation_daily_delta d join series s using (series_id)) t
-    join series s on s.metric_key = t.metric_key
-    join observation_daily d on d.series_id = s.series_id and d.day = t.day
-    group by t.metric_key, t.day
-) v
-where g.metric_key = v.metric_key and g.day = v.day";
-
-/// The departures (series observed the day before and not on the day) of
-/// the deltas' days and the days after them, recomputed from the per-series
-/// rollups.
-static RECOMPUTE_DEPARTURES: LazyLock<String> = LazyLock::new(|| {
+/// The summed last values and the departures (series observed the day
+/// before and not on the day) of the deltas' days and the days after them,
+/// recomputed from the (already merged) per-series rollups in one pass:
+/// whether a fresh value is a day's last depends on the series' other values
+/// of the day, and whether a series departed on the days around it, which
+/// only the per-series rollups hold.
+static RECOMPUTE_LAST_VALUES_AND_DEPARTURES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "update observation_daily_organisation g
-         set departures = v.departures
+         set last_sum = v.last_sum, departures = v.departures
          from (
-             select t.metric_key, t.day,
+             select t.metric_key, t.day, sum(n.last_value) as last_sum,
                     count(p.series_id) filter (where n.series_id is null) as departures
              from ({DELTA_DAYS_AND_NEXT}) t
              join series s on s.metric_key = t.metric_key
@@ -285,12 +272,8 @@ async fn merge_pending_once(
             .execute(&mut *conn)
             .await?;
         merge_deltas(conn).await?;
-        for statement in [
-            LOCK_DELTA_DAYS.as_str(),
-            RECOMPUTE_ORGANISATION_LAST,
-            RECOMPUTE_DEPARTURES.as_str(),
-        ] {
-            sqlx::query(statement).execute(&mut *conn).await?;
+        for statement in [&LOCK_DELTA_DAYS, &RECOMPUTE_LAST_VALUES_AND_DEPARTURES] {
+            sqlx::query(statement.as_str()).execute(&mut *conn).await?;
         }
         sqlx::query("truncate observation_daily_delta")
             .execute(&mut *conn)
