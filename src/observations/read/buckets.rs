@@ -22,7 +22,7 @@ pub enum Interval {
 }
 
 /// A half-open time range `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Bucket {
     /// Inclusive.
     pub start: DateTime<Utc>,

@@ -84,11 +84,14 @@ pub async fn combine(
             });
         }
     }
+    // Each distinct range once, by its index in the read.
     let mut raw_ranges: Vec<Bucket> = Vec::new();
+    let mut range_index: FxHashMap<Bucket, usize> = FxHashMap::default();
     for range in reads.iter().flat_map(|read| &read.raw) {
-        if !raw_ranges.contains(range) {
+        range_index.entry(*range).or_insert_with(|| {
             raw_ranges.push(*range);
-        }
+            raw_ranges.len() - 1
+        });
     }
     let edges = read_raw(conn, keys, selection, &raw_ranges).await?;
 
@@ -102,8 +105,8 @@ pub async fn combine(
                 }
             }
             for range in &read.raw {
-                let position = raw_ranges.iter().position(|known| known == range);
-                if let Some(edge) = position.and_then(|at| edges.get(&(at, (*key).to_owned()))) {
+                let index = range_index.get(range);
+                if let Some(edge) = index.and_then(|at| edges.get(&(*at, (*key).to_owned()))) {
                     total = Some(total.map_or(*edge, |so_far| so_far.merge(*edge)));
                 }
             }
