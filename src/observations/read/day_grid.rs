@@ -390,9 +390,10 @@ async fn read_raw(
 
 /// Up to this many items (raw ranges, windows with raw edges, cut parts)
 /// are read one statement each, in [`Statements::one`]'s form; more in
-/// one statement, in [`Statements::many`]'s. Planning the latter covers
-/// every yearly partition (about 15 ms), as much as some 30 statements of
-/// the former cost, so only a history's steps or a long report's read it.
+/// one statement, in [`Statements::many`]'s, which costs more to plan (its
+/// items' bounds are arrays; only the span of them all prunes partitions
+/// before it runs), so that a history's steps read it and a single answer's
+/// few windows do not.
 pub(super) const ONE_BY_ONE: usize = 12;
 
 /// One read in two forms: `one` for a single item whose values are plain

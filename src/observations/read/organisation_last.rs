@@ -6,10 +6,12 @@
 //! departure (a series observed the day before and not that day), every
 //! series observed in the window was observed again on each following day,
 //! so on the window's last day too: the sum of every series' latest value
-//! is that day's `last_sum`. The window's last day must be whole, or end
-//! after its newest observation. Windows that do not qualify (a day without
-//! rollups, a departure, a last day still being observed after the window's
-//! end) are left to the per-series reads, which are exact everywhere.
+//! is that day's `last_sum`. A window's last day that is cut before some
+//! of its observations, or that has departures, is read series by series
+//! over the days before it: each series observed that day before the
+//! window's end replaces its value of the day before. Windows that do not
+//! qualify (a day without rollups, a departure before the last day) are
+//! left to the per-series reads, which are exact everywhere.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;

@@ -108,11 +108,12 @@ fn contiguous_plan(windows: &[Window]) -> buckets::ReadPlan {
 /// baseline windows, a forecast's daily samples): per window and series,
 /// the latest value, found by one index probe per part (`limit 1` from the
 /// newest). Windows of whole days (every sample cut at midnight) are read
-/// together from the rollups alone; each window with raw edges (cut
-/// mid-day, usually the one or two ending at the moment asked) on its own,
-/// with its bounds as plain parameters so PostgreSQL prunes the yearly
-/// partitions once, not per probe. The cost follows windows × series,
-/// never the days inside a window.
+/// together from the rollups alone; windows with raw edges (cut mid-day,
+/// usually the one or two ending at the moment asked) each on its own, with
+/// its bounds as plain parameters so PostgreSQL prunes the yearly
+/// partitions once, not per probe, or all in one statement when there are
+/// many (a history's steps). The cost follows windows × series, never the
+/// days inside a window.
 async fn latest_in_windows(
     conn: &mut PgConnection,
     base_keys: &[&str],
