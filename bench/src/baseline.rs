@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use goalpost::observations::ingest::StagedRow;
-use goalpost::observations::ingest::copy::encode_rows;
+use goalpost::observations::ingest::copy::{ROW_COLUMNS, encode_rows};
 use sqlx::{Executor, PgConnection};
 use tokio::process::Command;
 use tokio::time::Instant;
@@ -116,8 +116,8 @@ pub async fn copy_baseline(
 }
 
 /// Writes every row of `plan` in PostgreSQL's binary COPY format, in the
-/// column order of the `\copy` column list (series_id, observed_at, value,
-/// source_id, metric_id), and returns the file's size.
+/// column order of the `\copy` column list (the service's `ROW_COLUMNS`),
+/// and returns the file's size.
 ///
 /// The encoder frames each call's rows with the format's header and
 /// trailer; the file is one header, the rows of every call, one trailer.
@@ -170,7 +170,7 @@ async fn run_psql_copy(database_url: &str, path: &Path) -> Result<f64> {
     // -X: no ~/.psqlrc, so nothing of the user's set-up changes the figure.
     command.arg("-X").arg("-q").arg("-v").arg("ON_ERROR_STOP=1");
     command.arg("-c").arg(format!(
-        "\\copy bench_bare_observation (series_id, observed_at, value, source_id, metric_id) \
+        "\\copy bench_bare_observation {ROW_COLUMNS} \
          from '{file}' with (format binary)"
     ));
     command.arg(url);

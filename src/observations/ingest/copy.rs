@@ -15,6 +15,9 @@ const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// The binary COPY trailer.
 const COPY_TRAILER: &[u8] = &[0xff, 0xff];
 
+/// The columns [`encode_rows`] writes, in order, for a COPY's column list.
+pub const ROW_COLUMNS: &str = "(series_id, observed_at, value, source_id, metric_id)";
+
 /// Encodes rows in PostgreSQL's binary COPY format: a header, then per row a
 /// field count and each field as a length and its big-endian bytes. Five
 /// fixed-size fields make this simpler than pulling in a COPY encoder crate.
@@ -121,9 +124,7 @@ pub(super) fn copy_target(rows: &[StagedRow]) -> String {
         }
         _ => "observation".to_owned(),
     };
-    format!(
-        "copy {table} (series_id, observed_at, value, source_id, metric_id) from stdin (format binary)"
-    )
+    format!("copy {table} {ROW_COLUMNS} from stdin (format binary)")
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashSet;
 use sqlx::PgConnection;
 
-use super::copy::{copy_partials, copy_rows, copy_target};
+use super::copy::{ROW_COLUMNS, copy_partials, copy_rows, copy_target};
 use super::rollup::{DailyPartials, PendingRollups, daily_partials, merge_pending};
 use super::savepoint::{self, Attempt, DeadlockRetries};
 use super::{StagedRow, account_deleted};
@@ -115,7 +115,7 @@ async fn upsert_batch(
     rows.sort_by_key(|row| (row.series_id, row.observed_at_micros));
     copy_rows(
         conn,
-        "copy observation_staging (series_id, observed_at, value, source_id, metric_id) from stdin (format binary)",
+        &format!("copy observation_staging {ROW_COLUMNS} from stdin (format binary)"),
         &rows,
     )
     .await?;
