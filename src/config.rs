@@ -37,6 +37,59 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the gRPC server until SIGINT or SIGTERM.
     Serve(ServeSettings),
+    /// Give BI tools access to the `reporting` schema.
+    Bi(BiArgs),
+    /// Load a realistic demo data set into a running goalpost through its API.
+    Demo(DemoSettings),
+}
+
+/// `goalpost bi`: access for BI tools.
+#[derive(Debug, Args)]
+pub struct BiArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: BiCommand,
+}
+
+/// The subcommands of `goalpost bi`.
+#[derive(Debug, Subcommand)]
+pub enum BiCommand {
+    /// Create a read-only role (or grant to an existing one) that reads the
+    /// `reporting` schema and nothing else.
+    Grant(BiGrantSettings),
+}
+
+/// Settings of `goalpost bi grant`.
+#[derive(Debug, Clone, Args)]
+pub struct BiGrantSettings {
+    /// The role to create or grant to.
+    #[arg(long)]
+    pub role: String,
+
+    /// The role's password, set when given (a new role without one cannot log
+    /// in with a password).
+    #[arg(long, env = "GOALPOST_BI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// The private PostgreSQL's data directory, used when DATABASE_URL is not set.
+    #[arg(long, env = "GOALPOST_DATA_DIR", default_value = "./goalpost-data")]
+    pub data_dir: PathBuf,
+
+    /// The PostgreSQL database goalpost uses; when unset, the private instance under --data-dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+/// Settings of `goalpost demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoSettings {
+    /// The running goalpost to load the demo into.
+    #[arg(
+        long,
+        env = "GOALPOST_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
 }
 
 /// Settings of `goalpost serve`.
@@ -178,7 +231,9 @@ mod tests {
     #[test]
     fn serve_defaults_to_loopback_and_a_local_data_dir() {
         let cli = Cli::try_parse_from(["goalpost", "serve"]).unwrap();
-        let Command::Serve(settings) = cli.command;
+        let Command::Serve(settings) = cli.command else {
+            panic!("serve parses as serve");
+        };
         assert_eq!(settings.listen, "127.0.0.1:50051".parse().unwrap());
         assert_eq!(settings.data_dir, PathBuf::from("./goalpost-data"));
         assert_eq!(settings.request_id_retention, DEFAULT_REQUEST_ID_RETENTION);

@@ -6,12 +6,16 @@ pub mod api;
 pub mod app;
 pub mod audits;
 pub mod catalog;
+pub mod changes;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod goals;
 pub mod observations;
 pub mod progress;
+pub mod reporting;
+pub mod snapshots;
 pub mod telemetry;
 
 /// The generated protobuf types and services of `goalpost.v1`.

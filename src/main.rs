@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use goalpost::app::Application;
-use goalpost::config::{Cli, Command, ServeSettings};
+use goalpost::config::{BiArgs, BiCommand, Cli, Command, ServeSettings};
 use goalpost::telemetry;
 
 #[tokio::main]
@@ -12,7 +12,15 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     let result = match cli.command {
-        Command::Serve(settings) => serve(settings).await,
+        Command::Serve(settings) => serve(settings).await.map_err(|error| error.to_string()),
+        Command::Bi(BiArgs {
+            command: BiCommand::Grant(settings),
+        }) => goalpost::reporting::grant(&settings)
+            .await
+            .map_err(|error| error.to_string()),
+        Command::Demo(settings) => goalpost::demo::run(&settings)
+            .await
+            .map_err(|error| error.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audits;
+mod demo;
 mod goals;
 mod helpers;
 mod idempotency;
@@ -17,3 +18,6 @@ mod odd_values;
 mod platform;
 mod progress;
 mod query_consistency;
+mod reporting;
+mod snapshots;
+mod watch;
