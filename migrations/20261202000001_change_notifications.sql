@@ -10,7 +10,7 @@
 --   `goal <goal uuid>`                       a goal, its key results, their
 --                                            accounts, checkpoints or
 --                                            milestones changed;
---   `observations <metric id> <accounts>`    observations of one metric were
+--   `observations <metric key> <accounts>`   observations of one metric were
 --                                            written; accounts are account
 --                                            uuids and `-` for the
 --                                            organisation-wide series, or `*`

@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::{HeaderMap, Request, Response};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
@@ -20,6 +21,7 @@ use crate::api::body::watch_request_body;
 use crate::api::idempotency;
 use crate::api::too_large::answer_too_large_as_exhausted;
 use crate::audits::service::AuditApi;
+use crate::changes::hub::Hub;
 use crate::config::ServeSettings;
 use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
 use crate::db::pool;
@@ -31,6 +33,7 @@ use crate::pb::goal_service_server::GoalServiceServer;
 use crate::pb::metric_service_server::MetricServiceServer;
 use crate::pb::progress_service_server::ProgressServiceServer;
 use crate::progress::service::ProgressApi;
+use crate::snapshots::recorder;
 
 /// The largest request message accepted, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -70,6 +73,9 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     pool: PgPool,
+    hub: Hub,
+    hub_task: JoinHandle<()>,
+    record_snapshots: bool,
     local_postgres: Option<LocalPostgres>,
     stream_limits: StreamLimits,
     request_id_retention: Duration,
@@ -113,9 +119,25 @@ impl Application {
             stop_local(local_postgres).await;
             return Err(error.into());
         }
+        // The listener holds its connection for good: it gets a pool of its
+        // own rather than a slot the calls share.
+        let started = match pool::connect_listener(&database_url) {
+            Ok(listener_pool) => Hub::start(listener_pool).await,
+            Err(error) => Err(error),
+        };
+        let (hub, hub_task) = match started {
+            Ok(started) => started,
+            Err(error) => {
+                stop_local(local_postgres).await;
+                return Err(StartupError::Database(error));
+            }
+        };
         Ok(Application {
             listener,
             pool,
+            hub,
+            hub_task,
+            record_snapshots: settings.record_snapshots(),
             local_postgres,
             stream_limits,
             request_id_retention: settings.request_id_retention,
@@ -145,11 +167,15 @@ impl Application {
         let Application {
             listener,
             pool,
+            hub,
+            hub_task,
+            record_snapshots,
             local_postgres,
             stream_limits,
             request_id_retention,
         } = self;
         let purger = idempotency::start_purging(pool.clone(), request_id_retention);
+        let recorder = record_snapshots.then(|| recorder::start(pool.clone(), hub.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AuditServiceServer<AuditApi>>().await;
         health.set_serving::<MetricServiceServer<MetricApi>>().await;
@@ -164,12 +190,15 @@ impl Application {
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
         let goals = GoalServiceServer::new(GoalApi::new(pool.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let progress = ProgressServiceServer::new(ProgressApi::new(pool.clone()))
+        let progress = ProgressServiceServer::new(ProgressApi::new(pool.clone(), hub.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
-        let stopping = async {
+        let stopping_hub = hub.clone();
+        let stopping = async move {
             shutdown.await;
             tracing::info!("shutting down: draining calls in flight");
+            // Watches end with UNAVAILABLE rather than holding the drain open.
+            stopping_hub.stop();
             health
                 .set_not_serving::<AuditServiceServer<AuditApi>>()
                 .await;
@@ -201,6 +230,11 @@ impl Application {
             .await;
 
         purger.stop().await;
+        hub.stop();
+        if let Some(recorder) = recorder {
+            let _ = recorder.await;
+        }
+        let _ = hub_task.await;
         pool.close().await;
         stop_local(local_postgres).await;
         tracing::info!("stopped");

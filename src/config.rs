@@ -137,6 +137,12 @@ pub struct ServeSettings {
         value_parser = parse_retention
     )]
     pub request_id_retention: Duration,
+
+    /// Do not record daily progress snapshots in this process (another
+    /// replica, or none, records them). Benchmarks use it to keep the
+    /// catch-up of many new goals out of their figures.
+    #[arg(long, env = "GOALPOST_NO_SNAPSHOTS")]
+    pub no_snapshots: bool,
 }
 
 /// The default of `--request-id-retention`.
@@ -179,6 +185,7 @@ impl ServeSettings {
             stream_idle_timeout_secs: 30,
             skip_migrations: false,
             request_id_retention: DEFAULT_REQUEST_ID_RETENTION,
+            no_snapshots: false,
         }
     }
 
@@ -208,6 +215,11 @@ impl ServeSettings {
             max_concurrent: max_streams as usize,
             idle_timeout: Duration::from_secs(self.stream_idle_timeout_secs),
         })
+    }
+
+    /// Whether this process records daily progress snapshots.
+    pub fn record_snapshots(&self) -> bool {
+        !self.no_snapshots
     }
 
     /// The database URL, treating an empty value as unset.

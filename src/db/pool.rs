@@ -14,6 +14,15 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// UNAVAILABLE; sqlx's 30 s default would hang callers when the database is down.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pool for the change listener: one connection, opened when first used
+/// and again whenever it is lost.
+pub fn connect_listener(url: &str) -> Result<PgPool, sqlx::Error> {
+    Ok(PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy_with(PgConnectOptions::from_str(url)?))
+}
+
 /// Opens a pool of at most `max_connections` connections to `url`.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     // The service's reads are short, indexed lookups: starting parallel

@@ -345,6 +345,7 @@ pub async fn close(pool: &PgPool, request: pb::CloseGoalRequest) -> Result<pb::G
         },
     )
     .await?;
+    crate::snapshots::record_closing(&mut tx, &current, &progress).await?;
     let goal = reload(&mut tx, goal_id).await?;
     tx.commit().await?;
     Ok(goal)

@@ -111,10 +111,10 @@ pub fn history_step(goal: &Goal, step: ScoreStep) -> pb::ProgressHistoryStep {
             .key_results
             .iter()
             .zip(step.key_results)
-            .map(|(key_result, (score, expected))| pb::KeyResultHistoryStep {
+            .map(|(key_result, step)| pb::KeyResultHistoryStep {
                 key_result: KEY_RESULTS.name(key_result.goal_id, key_result.id),
-                score,
-                expected,
+                score: step.score,
+                expected: step.expected,
             })
             .collect(),
     }

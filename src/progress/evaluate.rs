@@ -73,8 +73,52 @@ pub struct ScoreStep {
     pub score: f64,
     /// The goal's expected score.
     pub expected: f64,
-    /// Each key result's (score, expected), in the goal's order.
-    pub key_results: Vec<(Option<f64>, f64)>,
+    /// The goal's status.
+    pub status: Status,
+    /// The goal's grade.
+    pub grade: Grade,
+    /// Whether every key result had a value.
+    pub complete: bool,
+    /// Each key result's numbers, in the goal's order.
+    pub key_results: Vec<KeyResultStep>,
+}
+
+/// A key result's numbers at one step of a history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyResultStep {
+    /// The baseline; for milestones 0.
+    pub baseline: Option<f64>,
+    /// The value of the window ending at the step; for milestones the
+    /// number done.
+    pub current: Option<f64>,
+    /// The target; for milestones how many there are.
+    pub target: Option<f64>,
+    /// The score, absent with no data.
+    pub score: Option<f64>,
+    /// The expected score.
+    pub expected: f64,
+    /// Where the score stands against the expected one.
+    pub status: Status,
+}
+
+impl KeyResultStep {
+    /// The step's numbers with its status, judged against the goal's
+    /// `(threshold, moment, deadline)`.
+    fn judged(
+        (baseline, current, target): (Option<f64>, Option<f64>, Option<f64>),
+        score: Option<f64>,
+        expected: f64,
+        (threshold, at, deadline): (f64, DateTime<Utc>, DateTime<Utc>),
+    ) -> Self {
+        KeyResultStep {
+            baseline,
+            current,
+            target,
+            score,
+            expected,
+            status: math::status(score, expected, threshold, at, deadline),
+        }
+    }
 }
 
 /// The goal's time frame, which progress needs; a draft may not have one
@@ -241,6 +285,14 @@ impl Evaluator {
         })
     }
 
+    /// The base metrics a metric key result reads: its own metric, or the
+    /// terms of its formula. Empty when the metric is not in the catalog.
+    pub fn base_metrics(&self, measure: &MetricMeasure) -> Vec<String> {
+        MetricPlan::resolve(&self.catalog, &measure.metric_key)
+            .map(|plan| plan.base_keys().into_iter().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
     /// The goal's progress at `as_of`, with forecasts.
     pub async fn goal_progress(
         &self,
@@ -370,8 +422,9 @@ impl Evaluator {
         moments: &[DateTime<Utc>],
     ) -> Result<Vec<ScoreStep>, ApiError> {
         let period = period_of(goal).ok_or_else(|| not_time_bound(goal))?;
-        // Per key result, (score, expected) at each moment.
-        let mut columns: Vec<Vec<(Option<f64>, f64)>> = Vec::new();
+        let threshold = goal.effective_success_threshold();
+        // Per key result, its numbers at each moment.
+        let mut columns: Vec<Vec<KeyResultStep>> = Vec::new();
         for key_result in &goal.key_results {
             let column = match &key_result.measure {
                 Measure::Milestones(milestones) => {
@@ -382,9 +435,12 @@ impl Evaluator {
                     moments
                         .iter()
                         .map(|at| {
-                            (
+                            let count = math::milestones_done(&done, *at);
+                            KeyResultStep::judged(
+                                (Some(0.0), Some(count.done as f64), Some(count.total as f64)),
                                 Some(math::milestone_score(&done, *at)),
                                 math::time_fraction(period, *at),
+                                (threshold, *at, period.deadline),
                             )
                         })
                         .collect()
@@ -392,7 +448,14 @@ impl Evaluator {
                 Measure::Metric(measure) => match MetricReads::of(measure, self) {
                     None => moments
                         .iter()
-                        .map(|at| (None, math::time_fraction(period, *at)))
+                        .map(|at| {
+                            KeyResultStep::judged(
+                                (None, None, None),
+                                None,
+                                math::time_fraction(period, *at),
+                                (threshold, *at, period.deadline),
+                            )
+                        })
                         .collect(),
                     Some(reads) => {
                         let (baseline, values) = reads.values(conn, period, moments).await?;
@@ -401,7 +464,8 @@ impl Evaluator {
                             .iter()
                             .zip(values)
                             .map(|(at, current)| {
-                                (
+                                KeyResultStep::judged(
+                                    (baseline, current, target),
                                     math::score(
                                         measure.target_mode,
                                         reads.better,
@@ -416,6 +480,7 @@ impl Evaluator {
                                         target,
                                         &measure.checkpoints,
                                     ),
+                                    (threshold, *at, period.deadline),
                                 )
                             })
                             .collect()
@@ -428,21 +493,32 @@ impl Evaluator {
             .iter()
             .enumerate()
             .map(|(step, at)| {
-                let key_results: Vec<(Option<f64>, f64)> =
+                let key_results: Vec<KeyResultStep> =
                     columns.iter().map(|column| column[step]).collect();
                 let parts: Vec<WeightedScore> = goal
                     .key_results
                     .iter()
                     .zip(&key_results)
-                    .map(|(key_result, (score, _))| WeightedScore {
+                    .map(|(key_result, step)| WeightedScore {
                         weight: key_result.weight,
-                        score: *score,
+                        score: step.score,
                     })
                     .collect();
+                let combined = math::goal_score(&parts);
+                let expected = math::time_fraction(period, *at);
                 ScoreStep {
                     time: *at,
-                    score: math::goal_score(&parts).score,
-                    expected: math::time_fraction(period, *at),
+                    score: combined.score,
+                    expected,
+                    status: math::status(
+                        combined.any_data.then_some(combined.score),
+                        expected,
+                        threshold,
+                        *at,
+                        period.deadline,
+                    ),
+                    grade: math::grade(combined.score),
+                    complete: combined.complete,
                     key_results,
                 }
             })

@@ -10,3 +10,4 @@ pub mod evaluate;
 pub mod forecast;
 pub mod math;
 pub mod service;
+pub mod watch;

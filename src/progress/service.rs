@@ -10,6 +10,8 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::convert;
+use super::watch;
+use crate::changes::hub::Hub;
 use super::evaluate::{Evaluator, not_time_bound, period_of};
 use crate::api::list::ListRequest;
 use crate::api::names::GOALS;
@@ -23,15 +25,16 @@ use crate::observations::read::buckets::{self, Interval, MAX_BUCKETS};
 use crate::pb;
 
 /// The gRPC `ProgressService`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProgressApi {
     pool: PgPool,
+    hub: Hub,
 }
 
 impl ProgressApi {
-    /// The service over a database pool.
-    pub fn new(pool: PgPool) -> Self {
-        ProgressApi { pool }
+    /// The service over a database pool, hearing of changes from `hub`.
+    pub fn new(pool: PgPool, hub: Hub) -> Self {
+        ProgressApi { pool, hub }
     }
 }
 
@@ -40,7 +43,7 @@ pub type GoalProgressStream =
     Pin<Box<dyn Stream<Item = Result<pb::GoalProgress, Status>> + Send + 'static>>;
 
 /// One read-only snapshot for a whole answer.
-async fn snapshot(conn: &mut PgConnection) -> Result<Transaction<'_, Postgres>, ApiError> {
+pub async fn read_snapshot(conn: &mut PgConnection) -> Result<Transaction<'_, Postgres>, ApiError> {
     Ok(conn
         .begin_with("begin isolation level repeatable read, read only")
         .await?)
@@ -96,7 +99,7 @@ async fn get_goal_progress(
     let pb::GetGoalProgressRequest { goal, as_of } = request;
     let (goal_id, as_of) = goal_at(&goal, as_of.as_ref())?;
     let mut conn = pool.acquire().await?;
-    let mut tx = snapshot(&mut conn).await?;
+    let mut tx = read_snapshot(&mut conn).await?;
     let goal = load_goal(&mut tx, goal_id).await?;
     let evaluator = Evaluator::new(&mut tx).await?;
     let progress = evaluator.goal_progress(&mut tx, &goal, as_of).await?;
@@ -133,7 +136,7 @@ async fn list_goal_progress(
         (None, None) => now,
     };
     let mut conn = pool.acquire().await?;
-    let mut tx = snapshot(&mut conn).await?;
+    let mut tx = read_snapshot(&mut conn).await?;
     let evaluator = Evaluator::new(&mut tx).await?;
     // The counts cover the whole report, so every matching goal is
     // evaluated; the page is the part of them after the token.
@@ -190,7 +193,7 @@ async fn get_progress_history(
         return Err(ApiError::internal("validated fields are missing"));
     };
     let mut conn = pool.acquire().await?;
-    let mut tx = snapshot(&mut conn).await?;
+    let mut tx = read_snapshot(&mut conn).await?;
     let goal = load_goal(&mut tx, goal_id).await?;
     let period = period_of(&goal).ok_or_else(|| not_time_bound(&goal))?;
     let start = start.unwrap_or(period.start);
@@ -246,7 +249,7 @@ async fn check_goal(
     let pb::CheckGoalRequest { goal, as_of } = request;
     let (goal_id, as_of) = goal_at(&goal, as_of.as_ref())?;
     let mut conn = pool.acquire().await?;
-    let mut tx = snapshot(&mut conn).await?;
+    let mut tx = read_snapshot(&mut conn).await?;
     let goal = load_goal(&mut tx, goal_id).await?;
     let evaluator = Evaluator::new(&mut tx).await?;
     let mut achievability = Vec::new();
@@ -308,11 +311,10 @@ impl pb::progress_service_server::ProgressService for ProgressApi {
 
     async fn watch_goal_progress(
         &self,
-        _: Request<pb::WatchGoalProgressRequest>,
+        request: Request<pb::WatchGoalProgressRequest>,
     ) -> Result<Response<Self::WatchGoalProgressStream>, Status> {
-        Err(ApiError::not_yet(
-            "goalpost.v1.ProgressService/WatchGoalProgress",
-            "watching goal progress has not landed in this build",
+        Ok(Response::new(
+            watch::watch(self.pool.clone(), self.hub.clone(), request.into_inner()).await?,
         ))
     }
 

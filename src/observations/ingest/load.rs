@@ -284,6 +284,9 @@ impl<'c> Loader<'c> {
         let held = std::mem::take(&mut self.held_partials);
         self.append(held).await?;
         merge_pending(self.conn, self.pending).await?;
+        // Watchers on every replica hear of the load once it commits.
+        let series: Vec<i64> = self.held_series.iter().copied().collect();
+        crate::changes::announce_observations(self.conn, &series).await?;
         Ok(self.written)
     }
 
