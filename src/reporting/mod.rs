@@ -1,17 +1,143 @@
 //! The `reporting` schema for BI tools, and `goalpost bi grant`, which gives
 //! a read-only role access to it and nothing else.
+//!
+//! The views themselves live in `migrations/20261202000003_reporting.sql`;
+//! this module keeps the one thing they read that is defined in Rust (the
+//! goal-type catalog, [`sync_goal_types`]) and the grant command.
+
+mod database;
+mod goal_types;
+mod privileges;
+pub mod role;
+
+use std::path::PathBuf;
+
+pub use goal_types::sync_goal_types;
 
 use crate::config::BiGrantSettings;
+use crate::db::local::LocalPostgresError;
+use database::Database;
+use role::{Password, RoleName};
 
 /// Why `goalpost bi grant` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
-    /// Placeholder until the command lands.
-    #[error("not implemented yet")]
-    NotYet,
+    /// `--role` is not a name PostgreSQL takes as given.
+    #[error("invalid --role: {0}")]
+    InvalidRole(String),
+
+    /// `--password` cannot be set.
+    #[error("invalid --password: {0}")]
+    InvalidPassword(String),
+
+    /// DATABASE_URL does not parse.
+    #[error("invalid DATABASE_URL: {0}")]
+    DatabaseUrl(#[source] sqlx::Error),
+
+    /// No DATABASE_URL, and no private instance under the data dir.
+    #[error(
+        "DATABASE_URL is not set and {} holds no goalpost database; run `goalpost serve` once \
+         (with the same --data-dir) or set DATABASE_URL",
+        data_dir.display()
+    )]
+    NoLocalData {
+        /// The data dir looked at.
+        data_dir: PathBuf,
+    },
+
+    /// The private instance could not be reached, started or stopped.
+    #[error(transparent)]
+    Local(LocalPostgresError),
+
+    /// The database did not accept the connection.
+    #[error("cannot connect to {target}: {source}")]
+    Connect {
+        /// What was connected to, for people.
+        target: String,
+        /// The underlying error.
+        source: sqlx::Error,
+    },
+
+    /// The database has not been migrated to a version with the reporting views.
+    #[error(
+        "the database has no reporting schema yet; start `goalpost serve` once (it applies the \
+         migrations) and run this again"
+    )]
+    NoReportingSchema,
+
+    /// The role exists and holds more than a read-only role may.
+    #[error(
+        "role {role:?} cannot be made a read-only reporting role: {reasons}; choose another name"
+    )]
+    UnsuitableRole {
+        /// The role asked for.
+        role: String,
+        /// What it holds.
+        reasons: String,
+    },
+
+    /// A statement failed; permission errors usually mean the connecting role
+    /// lacks CREATEROLE or does not own the reporting schema.
+    #[error(
+        "granting failed: {0} (the database user needs CREATEROLE and must own, or be a member \
+         of the owner of, schema reporting)"
+    )]
+    Sql(#[source] sqlx::Error),
 }
 
-/// Creates (or grants to) the read-only reporting role.
-pub async fn grant(_settings: &BiGrantSettings) -> Result<(), GrantError> {
-    Err(GrantError::NotYet)
+/// Creates (or grants to) the read-only reporting role named in `settings`,
+/// then prints how BI tools connect as it. Running it again changes nothing
+/// but a new password, and grants on views added since.
+pub async fn grant(settings: &BiGrantSettings) -> Result<(), GrantError> {
+    let role = RoleName::parse(&settings.role).map_err(GrantError::InvalidRole)?;
+    let password = settings
+        .password
+        .as_deref()
+        .map(Password::parse)
+        .transpose()
+        .map_err(GrantError::InvalidPassword)?;
+    let database_url = settings
+        .database_url
+        .as_deref()
+        .filter(|url| !url.trim().is_empty());
+    let mut database = Database::open(database_url, &settings.data_dir).await?;
+    let granted =
+        privileges::grant_read_only(&mut database.connection, &role, password.as_ref()).await;
+    let (host, port, temporary) = (
+        database.host.clone(),
+        database.port,
+        database.is_temporary(),
+    );
+    database.close().await?;
+    let granted = granted?;
+
+    let verb = if granted.created {
+        "created"
+    } else {
+        "updated"
+    };
+    let where_to = if temporary {
+        format!(
+            "host {host}, the port on line 4 of {} while `goalpost serve` runs (the private \
+             PostgreSQL picks a free port each start)",
+            database::lock_file(&settings.data_dir).display()
+        )
+    } else {
+        format!("host {host}, port {port}")
+    };
+    println!(
+        "{verb} role {role}, which reads schema reporting and nothing else; connect with \
+         {where_to}, database {}, user {role}",
+        granted.database
+    );
+    if !granted.has_password {
+        println!("role {role} has no password yet: run again with --password to log in with one");
+    }
+    if granted.public_schema_writable {
+        println!(
+            "note: every role may create tables in schema public of this database (the default \
+             before PostgreSQL 15); `revoke create on schema public from public` stops that"
+        );
+    }
+    Ok(())
 }
