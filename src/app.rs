@@ -157,6 +157,11 @@ impl Application {
         &self.pool
     }
 
+    /// The hub that hands announced changes to this server's watchers.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
     /// Serves until `shutdown` completes, then reports NOT_SERVING, drains the
     /// calls in flight, closes the pool and stops the private PostgreSQL.
     /// Meanwhile expired request ids are purged in the background.

@@ -130,7 +130,10 @@ impl Hub {
 
     /// How many watchers are registered.
     pub fn subscribers(&self) -> usize {
-        self.shared.inboxes.lock().map_or(0, |inboxes| inboxes.len())
+        self.shared
+            .inboxes
+            .lock()
+            .map_or(0, |inboxes| inboxes.len())
     }
 
     /// Tells the listener and every watcher that the server is stopping.

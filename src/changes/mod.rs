@@ -172,7 +172,10 @@ mod tests {
         assert!(written.touch(&[]), "an empty selection is every account");
         assert!(written.touch(&[other, account()]));
         assert!(!written.touch(&[other]));
-        assert!(!written.touch(&[None]), "the organisation-wide series is its own");
+        assert!(
+            !written.touch(&[None]),
+            "the organisation-wide series is its own"
+        );
         assert!(Accounts::Listed(vec![None]).touch(&[None]));
         assert!(Accounts::Every.touch(&[other]));
     }

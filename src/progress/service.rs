@@ -10,13 +10,13 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::convert;
-use super::watch;
-use crate::changes::hub::Hub;
 use super::evaluate::{Evaluator, not_time_bound, period_of};
+use super::watch;
 use crate::api::list::ListRequest;
 use crate::api::names::GOALS;
 use crate::api::time;
 use crate::api::validate;
+use crate::changes::hub::Hub;
 use crate::error::{ApiError, Violations};
 use crate::goals::checks::framework_checks;
 use crate::goals::model::Goal;

@@ -190,8 +190,18 @@ async fn insert_steps(
     .bind(&times)
     .bind(steps.iter().map(|step| step.score).collect::<Vec<_>>())
     .bind(steps.iter().map(|step| step.expected).collect::<Vec<_>>())
-    .bind(steps.iter().map(|step| step.status.to_string()).collect::<Vec<_>>())
-    .bind(steps.iter().map(|step| step.grade.to_string()).collect::<Vec<_>>())
+    .bind(
+        steps
+            .iter()
+            .map(|step| step.status.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        steps
+            .iter()
+            .map(|step| step.grade.to_string())
+            .collect::<Vec<_>>(),
+    )
     .bind(steps.iter().map(|step| step.complete).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
@@ -227,7 +237,11 @@ async fn insert_steps(
         .bind(progress)
         .bind(rows.iter().map(|(_, _, n)| n.score).collect::<Vec<_>>())
         .bind(rows.iter().map(|(_, _, n)| n.expected).collect::<Vec<_>>())
-        .bind(rows.iter().map(|(_, _, n)| n.status.to_string()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(_, _, n)| n.status.to_string())
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *conn)
         .await?;
     }
@@ -253,7 +267,11 @@ mod tests {
     #[test]
     fn a_midnight_start_is_not_a_snapshot_of_its_own() {
         let due = due_midnights(at(1, 0), at(31, 0), None, at(2, 0), 366);
-        assert_eq!(due, [at(2, 0)], "progress at the start is zero by definition");
+        assert_eq!(
+            due,
+            [at(2, 0)],
+            "progress at the start is zero by definition"
+        );
     }
 
     #[test]

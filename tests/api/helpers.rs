@@ -121,8 +121,12 @@ fn private_data_dir() -> PathBuf {
 pub struct TestApp {
     /// A channel to the server.
     pub channel: Channel,
+    /// The address the server listens on.
+    address: std::net::SocketAddr,
     /// A pool on the test's database, for checking what is stored.
     pub pool: PgPool,
+    /// The server's change hub, to see how many watchers it holds.
+    pub hub: goalpost::changes::hub::Hub,
     database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -181,6 +185,7 @@ async fn start_with(settings: ServeSettings) -> TestApp {
         .expect("build the application");
     let address = app.local_addr();
     let pool = app.pool().clone();
+    let hub = app.hub().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -196,7 +201,9 @@ async fn start_with(settings: ServeSettings) -> TestApp {
         .expect("connect to the test server");
     TestApp {
         channel,
+        address,
         pool,
+        hub,
         database_url,
         shutdown: Some(shutdown),
         server: Some(server),
@@ -204,6 +211,11 @@ async fn start_with(settings: ServeSettings) -> TestApp {
 }
 
 impl TestApp {
+    /// The server's URL, as `goalpost demo --server` takes it.
+    pub fn server_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
     /// A client of AuditService.
     pub fn audits(&self) -> AuditServiceClient<Channel> {
         AuditServiceClient::new(self.channel.clone())
@@ -212,6 +224,17 @@ impl TestApp {
     /// A client of GoalService.
     pub fn goals(&self) -> GoalServiceClient<Channel> {
         GoalServiceClient::new(self.channel.clone())
+    }
+
+    /// The URL of the test's database, with the administrator's credentials,
+    /// for tests that open connections of their own (as another role, say).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// A second server on the same database, as another replica would be.
+    pub async fn replica(&self) -> TestApp {
+        start_on(self.database_url.clone()).await
     }
 
     /// Stops the server gracefully and starts a new one on the same database,

@@ -93,8 +93,7 @@ mod tests {
     use super::*;
     use crate::changes::Accounts;
     use crate::goals::model::{
-        BaselineSpec, Checkpoint, Framework, GoalState, GoalType, KeyResult, TargetMode,
-        TargetSpec,
+        BaselineSpec, Checkpoint, Framework, GoalState, GoalType, KeyResult, TargetMode, TargetSpec,
     };
 
     fn at(day: u32) -> DateTime<Utc> {
@@ -165,7 +164,14 @@ mod tests {
     fn a_goal_is_moved_by_its_own_edits_and_the_series_it_reads() {
         let account = Some(Uuid::now_v7());
         let elsewhere = Some(Uuid::now_v7());
-        let goal = goal(|id| vec![metric_key_result(id, "engagement_rate", vec![account], at(10))]);
+        let goal = goal(|id| {
+            vec![metric_key_result(
+                id,
+                "engagement_rate",
+                vec![account],
+                at(10),
+            )]
+        });
         let interest = Interest::of(&goal, |_| vec!["likes".into(), "impressions".into()]);
         assert!(interest.moved_by(&Change::Goal(goal.id)));
         assert!(!interest.moved_by(&Change::Goal(Uuid::now_v7())));
@@ -190,7 +196,10 @@ mod tests {
     fn the_start_checkpoints_and_deadline_are_the_moments_that_move_a_goal() {
         let goal = goal(|id| vec![metric_key_result(id, "likes", vec![], at(10))]);
         let interest = Interest::of(&goal, |_| vec![]);
-        assert_eq!(interest.next_moment(at(1) - chrono::TimeDelta::seconds(1)), Some(at(1)));
+        assert_eq!(
+            interest.next_moment(at(1) - chrono::TimeDelta::seconds(1)),
+            Some(at(1))
+        );
         assert_eq!(interest.next_moment(at(1)), Some(at(10)));
         assert_eq!(interest.next_moment(at(10)), Some(at(31)));
         assert_eq!(interest.next_moment(at(31)), None);

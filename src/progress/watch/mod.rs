@@ -198,8 +198,8 @@ impl Watcher {
                     continue;
                 };
                 let forced = mail.reconnected || interest.passed_between(self.last_round, now);
-                let moved = mail.anything
-                    || mail.changes.iter().any(|change| interest.moved_by(change));
+                let moved =
+                    mail.anything || mail.changes.iter().any(|change| interest.moved_by(change));
                 if forced || moved {
                     due.push((*id, forced));
                 }
@@ -266,7 +266,9 @@ mod tests {
     #[test]
     fn watching_needs_one_to_a_hundred_well_named_goals() {
         assert!(watched_goals(&[]).is_err());
-        let many: Vec<String> = (0..=MAX_GOALS).map(|_| GOALS.name(Uuid::now_v7())).collect();
+        let many: Vec<String> = (0..=MAX_GOALS)
+            .map(|_| GOALS.name(Uuid::now_v7()))
+            .collect();
         assert!(watched_goals(&many).is_err());
         assert!(watched_goals(&many[..MAX_GOALS]).is_ok());
         assert!(watched_goals(&["accounts/1".to_owned()]).is_err());
