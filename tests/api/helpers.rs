@@ -232,12 +232,6 @@ impl TestApp {
         &self.database_url
     }
 
-    /// The URL of the test's database, with the administrator's credentials,
-    /// for tests that open connections of their own (as another role, say).
-    pub fn database_url(&self) -> &str {
-        &self.database_url
-    }
-
     /// A second server on the same database, as another replica would be.
     pub async fn replica(&self) -> TestApp {
         start_on(self.database_url.clone()).await
