@@ -119,6 +119,12 @@ impl Application {
             stop_local(local_postgres).await;
             return Err(error.into());
         }
+        // The reporting schema's goal-type tables mirror the catalog of this
+        // build, for BI tools.
+        if let Err(error) = crate::reporting::sync_goal_types(&pool).await {
+            stop_local(local_postgres).await;
+            return Err(StartupError::Database(error));
+        }
         // The listener holds its connection for good: it gets a pool of its
         // own rather than a slot the calls share.
         let started = match pool::connect_listener(&database_url) {

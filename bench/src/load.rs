@@ -128,7 +128,7 @@ pub async fn load_dataset(
 
 /// Creates `count` accounts named `bench-{i}` on rotating networks and
 /// returns their resource names, in order.
-async fn create_accounts(
+pub async fn create_accounts(
     audits: &mut AuditServiceClient<Channel>,
     count: usize,
 ) -> Result<Vec<String>> {

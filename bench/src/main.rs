@@ -72,6 +72,7 @@ mod progress;
 mod queries;
 mod report;
 mod service;
+mod watch;
 
 /// The most observations a stream chunk may carry (proto limit).
 const MAX_CHUNK_ROWS: u32 = 10_000;
@@ -94,6 +95,9 @@ enum BenchCommand {
     /// Load the ingest data set, create goals over it, and time
     /// ProgressService's reads and QueryMetric against their goals.
     Progress(ProgressArgs),
+    /// Time WatchGoalProgress's messages under a steady write load, and the
+    /// cost of a subscriber to that load.
+    Watch(WatchArgs),
 }
 
 /// The shape of the data set every benchmark loads, and what to keep.
@@ -159,6 +163,30 @@ struct ProgressArgs {
     list_iterations: u32,
 }
 
+/// Settings of `goalpost-bench watch`.
+#[derive(Debug, Args)]
+struct WatchArgs {
+    /// Observations written a second.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    rate: u32,
+
+    /// Observations per WriteObservations call.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch: u32,
+
+    /// Seconds of load in each phase, without and with a subscriber.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    seconds: u32,
+
+    /// Accounts the writes rotate through.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    accounts: u32,
+
+    /// Keep the temporary directory (and a DATABASE_URL benchmark database).
+    #[arg(long)]
+    keep: bool,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
@@ -166,6 +194,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         BenchCommand::Ingest(args) => ingest::ingest(args).await,
         BenchCommand::Progress(args) => progress::progress(args).await,
+        BenchCommand::Watch(args) => watch::watch(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
