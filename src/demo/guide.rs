@@ -60,6 +60,18 @@ pub fn render(summary: &Summary) -> String {
     for (comment, command) in commands(summary) {
         let _ = writeln!(out, "# {comment}\n{command}\n");
     }
+    let _ = writeln!(
+        out,
+        "In PostgreSQL (psql on goalpost's database, or a BI tool on the reporting schema), the \
+         progress snapshot the server recorded for each goal at every UTC midnight since it started:\n"
+    );
+    let _ = writeln!(
+        out,
+        "select goal_title, as_of_date, status, round(score::numeric, 2) as score, \
+         round(expected::numeric, 2) as expected\n  from reporting.goal_progress_snapshots \
+         where team = '{}' order by goal_title, as_of;",
+        super::goals::TEAM
+    );
     out
 }
 
@@ -256,6 +268,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("goals/o  OFF_TRACK"), "{text}");
+        assert!(
+            text.contains("from reporting.goal_progress_snapshots where team = 'demo'"),
+            "{text}"
+        );
     }
 
     #[test]
