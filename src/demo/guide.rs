@@ -83,22 +83,25 @@ fn framework(goal: &GoalLine) -> &'static str {
     }
 }
 
-/// "ON_TRACK, score 0.38 against 0.23 expected, grade RED".
+/// "ON_TRACK, score 0.38 against 0.23 expected", with the grade for an OKR
+/// (the colours are an OKR convention).
 fn standing(goal: &GoalLine) -> String {
     let progress = &goal.progress;
     let status = pb::ProgressStatus::try_from(progress.status)
         .map(|status| status.as_str_name())
         .unwrap_or("PROGRESS_STATUS_UNSPECIFIED");
-    let grade = pb::Grade::try_from(progress.grade)
-        .map(|grade| grade.as_str_name())
-        .unwrap_or("GRADE_UNSPECIFIED");
     let mut text = format!(
-        "{}, score {:.2} against {:.2} expected, grade {}",
+        "{}, score {:.2} against {:.2} expected",
         status.trim_start_matches("PROGRESS_STATUS_"),
         progress.score,
         progress.expected,
-        grade.trim_start_matches("GRADE_")
     );
+    if goal.framework == Framework::Okr {
+        let grade = pb::Grade::try_from(progress.grade)
+            .map(|grade| grade.as_str_name())
+            .unwrap_or("GRADE_UNSPECIFIED");
+        let _ = write!(text, ", grade {}", grade.trim_start_matches("GRADE_"));
+    }
     if goal.state != pb::goal::State::Active {
         let state = goal.state.as_str_name().trim_start_matches("STATE_");
         let _ = write!(text, " ({state})");
@@ -267,7 +270,14 @@ mod tests {
             text.contains("goals/s  ON_TRACK, score 0.38 against 0.25 expected"),
             "{text}"
         );
-        assert!(text.contains("goals/o  OFF_TRACK"), "{text}");
+        assert!(
+            text.contains("goals/s  ON_TRACK, score 0.38 against 0.25 expected\n"),
+            "a SMART goal has no OKR colour: {text}"
+        );
+        assert!(
+            text.contains("goals/o  OFF_TRACK, score 0.38 against 0.25 expected, grade RED"),
+            "{text}"
+        );
         assert!(
             text.contains("from reporting.goal_progress_snapshots where team = 'demo'"),
             "{text}"
