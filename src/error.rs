@@ -185,16 +185,6 @@ pub enum ApiError {
         message: String,
     },
 
-    /// The method is part of the contract but its implementation has not
-    /// landed yet.
-    #[error("{method} is not implemented yet: {missing}")]
-    Unimplemented {
-        /// The full method name, such as `goalpost.v1.GoalService/CreateGoal`.
-        method: &'static str,
-        /// What is missing, for people.
-        missing: &'static str,
-    },
-
     /// The call ran out of time, including PostgreSQL's statement timeout.
     #[error("the call took longer than its deadline allows")]
     DeadlineExceeded,
@@ -235,11 +225,6 @@ impl ApiError {
         }
     }
 
-    /// UNIMPLEMENTED for a method of the contract whose issue has not landed.
-    pub fn not_yet(method: &'static str, missing: &'static str) -> Status {
-        ApiError::Unimplemented { method, missing }.into()
-    }
-
     /// Wraps any unexpected error.
     pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         ApiError::Internal(error.into())
@@ -257,7 +242,6 @@ impl ApiError {
             ApiError::FailedPrecondition { .. } => Code::FailedPrecondition,
             ApiError::Aborted { .. } => Code::Aborted,
             ApiError::ResourceExhausted { .. } => Code::ResourceExhausted,
-            ApiError::Unimplemented { .. } => Code::Unimplemented,
             ApiError::DeadlineExceeded => Code::DeadlineExceeded,
             ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
@@ -280,7 +264,6 @@ impl ApiError {
             ApiError::FailedPrecondition { reason, .. } => (*reason).into(),
             ApiError::Aborted { .. } => "ETAG_MISMATCH".into(),
             ApiError::ResourceExhausted { reason, .. } => (*reason).into(),
-            ApiError::Unimplemented { .. } => "NOT_IMPLEMENTED".into(),
             ApiError::DeadlineExceeded => "DEADLINE_EXCEEDED".into(),
             ApiError::Unavailable(_) => "DATABASE_UNAVAILABLE".into(),
             ApiError::Internal(_) => "INTERNAL".into(),
@@ -339,9 +322,6 @@ impl ApiError {
                         bounded::clamp(&v.description, bounded::MAX_TEXT_CHARS),
                     );
                 }
-            }
-            ApiError::Unimplemented { method, .. } => {
-                metadata.insert("method".to_owned(), (*method).to_owned());
             }
             ApiError::Unavailable(_) => {
                 details.set_retry_info(Some(std::time::Duration::from_secs(1)));

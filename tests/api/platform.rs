@@ -137,19 +137,6 @@ async fn reflection_v1alpha_serves_older_clients_such_as_grpcurl_1_8() {
 }
 
 #[tokio::test]
-async fn methods_of_later_issues_answer_unimplemented_and_say_what_is_missing() {
-    let app = spawn_app().await;
-    let mut progress = pb::progress_service_client::ProgressServiceClient::new(app.channel.clone());
-    let Err(error) = progress
-        .watch_goal_progress(pb::WatchGoalProgressRequest::default())
-        .await
-    else {
-        panic!("WatchGoalProgress is a later issue");
-    };
-    assert_error(&error, Code::Unimplemented, "NOT_IMPLEMENTED");
-}
-
-#[tokio::test]
 async fn calls_answer_unavailable_while_the_database_is_down() {
     let dir = tempfile::tempdir().unwrap();
     let postgres = LocalPostgres::start(LocalPostgresOptions {

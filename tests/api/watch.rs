@@ -18,8 +18,9 @@ use crate::progress::{
     milestone_key_result, progress_client,
 };
 
-/// How long a test waits for a message it expects.
-const PATIENCE: Duration = Duration::from_secs(10);
+/// How long a test waits for a message it expects: generous, since the
+/// whole suite shares two cores with the database.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339()
