@@ -227,9 +227,10 @@ async fn a_burst_of_writes_is_coalesced_into_a_bounded_number_of_messages() {
     let mut stream = watch(&app, &[&smart]).await;
     next(&mut stream).await;
 
-    // One stream of 20,000 rows is one transaction: one message.
+    // One stream of 20,000 rows is one transaction: one message. Its rows
+    // lie 100 minutes and more back, apart from the single writes below.
     let rows: Vec<pb::Observation> = (0..20_000)
-        .map(|index| likes(&account, 20_000 - index, 0.5))
+        .map(|index| likes(&account, 20_100 - index, 0.5))
         .collect();
     let chunks: Vec<pb::StreamObservationsRequest> = rows
         .chunks(5_000)
