@@ -89,8 +89,9 @@ struct Round {
 async fn record_round(pool: &PgPool, now: DateTime<Utc>) -> Result<Round, ApiError> {
     let mut conn = pool.acquire().await?;
     let mut tx = crate::progress::service::read_snapshot(&mut conn).await?;
-    let due: Vec<(Uuid, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "select g.goal_id,
+    type Due = (Uuid, DateTime<Utc>, DateTime<Utc>, Option<DateTime<Utc>>);
+    let active: Vec<Due> = sqlx::query_as(
+        "select g.goal_id, g.start_time, g.deadline,
                 (select max(s.as_of) from progress_snapshot s
                  where s.goal_id = g.goal_id and s.reason = 'DAILY')
          from goal g
@@ -103,17 +104,15 @@ async fn record_round(pool: &PgPool, now: DateTime<Utc>) -> Result<Round, ApiErr
     let mut evaluator = None;
     let mut snapshots: Vec<(Goal, Vec<ScoreStep>)> = Vec::new();
     let mut more = false;
-    for (goal_id, last) in due {
-        let Some(goal) = repo::get_goal(&mut tx, goal_id).await? else {
-            continue;
-        };
-        let (Some(start), Some(deadline)) = (goal.start_time, goal.deadline) else {
-            continue;
-        };
+    for (goal_id, start, deadline, last) in active {
+        // Most rounds find nothing due: decided before reading the goal.
         let moments = due_midnights(start, deadline, last, now, MOMENTS_PER_ROUND);
         if moments.is_empty() {
             continue;
         }
+        let Some(goal) = repo::get_goal(&mut tx, goal_id).await? else {
+            continue;
+        };
         more |= moments.len() == MOMENTS_PER_ROUND;
         let evaluator = match &mut evaluator {
             Some(evaluator) => evaluator,

@@ -177,7 +177,8 @@ impl Watcher {
                 .values()
                 .filter_map(|interest| interest.next_moment(self.last_round))
                 .min()
-                .and_then(|moment| (moment - Utc::now()).to_std().ok())
+                // A moment that passed while this round waited is due at once.
+                .map(|moment| (moment - Utc::now()).to_std().unwrap_or_default())
                 .map(|wait| Instant::now() + wait);
             tokio::select! {
                 () = self.subscription.arrived() => {}
