@@ -422,3 +422,33 @@ async fn watching_nothing_unknown_or_malformed_goals_is_refused() {
         .expect_err("no time frame");
     assert_eq!(status.code(), Code::FailedPrecondition);
 }
+
+#[tokio::test]
+async fn the_passing_of_a_deadline_sends_the_final_standing() {
+    let app = spawn_app().await;
+    let now = Utc::now();
+    let okr = create_goal(
+        &app,
+        goal(
+            "Ship the launch checklist",
+            Framework::Okr,
+            &rfc3339(now - TimeDelta::days(1)),
+            &rfc3339(now + TimeDelta::seconds(3)),
+        ),
+    )
+    .await;
+    add_key_result(&app, &okr, milestone_key_result(&["Plan", "Launch"])).await;
+    activate(&app, &okr).await;
+    let mut stream = watch(&app, &[&okr]).await;
+    let before = next(&mut stream).await;
+    assert_eq!(
+        pb::ProgressStatus::try_from(before.status),
+        Ok(pb::ProgressStatus::OffTrack)
+    );
+    // No write: the deadline passing alone moves the goal to its verdict.
+    let (after, _) = until(&mut stream, |message| {
+        message.status == pb::ProgressStatus::Missed as i32
+    })
+    .await;
+    assert_eq!(after.score, 0.0);
+}
