@@ -10,7 +10,9 @@
 //! | GetProgressHistory of one goal, 365 daily steps | p50 ≤ 50 ms |
 //! | QueryMetric, 30 DAY buckets over every account | p50 ≤ 10 ms |
 //!
-//! Calls rotate through the goals, so no one goal's rows stay hot. A run
+//! Reads are timed after a `VACUUM (ANALYZE)` of the loaded database, the
+//! state autovacuum leaves it in. Calls rotate through the goals, so no one
+//! goal's rows stay hot. A run
 //! with `--rows 100000` gives the small-data figures the 5,000,000-row ones
 //! are compared with (GetGoalProgress at now should not be more than twice
 //! as slow at 50 times the data).

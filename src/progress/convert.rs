@@ -80,15 +80,16 @@ fn key_result_progress(
     key_result: &KeyResult,
     progress: KeyResultProgress,
 ) -> pb::KeyResultProgress {
+    let standing = progress.standing;
     pb::KeyResultProgress {
         key_result: KEY_RESULTS.name(key_result.goal_id, key_result.id),
-        baseline: progress.baseline,
-        current: progress.current,
-        target: progress.target,
-        progress: progress.progress,
-        score: progress.score,
-        expected: progress.expected,
-        status: status(progress.status) as i32,
+        baseline: standing.baseline,
+        current: standing.current,
+        target: standing.target,
+        progress: standing.progress(),
+        score: standing.score,
+        expected: standing.expected,
+        status: status(standing.status) as i32,
         forecast: progress
             .forecast
             .map(|forecast| pb::key_result_progress::Forecast {

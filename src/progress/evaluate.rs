@@ -44,20 +44,8 @@ pub struct GoalProgress {
 /// A key result's progress at one moment; `None` is no data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyResultProgress {
-    /// The value the key result starts from.
-    pub baseline: Option<f64>,
-    /// The value of its window ending at the moment.
-    pub current: Option<f64>,
-    /// The value to reach.
-    pub target: Option<f64>,
-    /// The way covered from baseline to target, unclamped.
-    pub progress: Option<f64>,
-    /// The score from 0 to 1.
-    pub score: Option<f64>,
-    /// The score expected at the moment.
-    pub expected: f64,
-    /// Where the key result stands.
-    pub status: Status,
+    /// Its numbers and where they stand.
+    pub standing: KeyResultStanding,
     /// The projection to the deadline.
     pub forecast: Option<Forecast>,
     /// The newest observation (or done milestone) at or before the moment.
@@ -80,12 +68,13 @@ pub struct ScoreStep {
     /// Whether every key result had a value.
     pub complete: bool,
     /// Each key result's numbers, in the goal's order.
-    pub key_results: Vec<KeyResultStep>,
+    pub key_results: Vec<KeyResultStanding>,
 }
 
-/// A key result's numbers at one step of a history.
+/// A key result's numbers at one moment and where they stand, as progress
+/// and histories report them; `None` is no data.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct KeyResultStep {
+pub struct KeyResultStanding {
     /// The baseline; for milestones 0.
     pub baseline: Option<f64>,
     /// The value of the window ending at the step; for milestones the
@@ -101,8 +90,8 @@ pub struct KeyResultStep {
     pub status: Status,
 }
 
-impl KeyResultStep {
-    /// The step's numbers with its status, judged against the goal's
+impl KeyResultStanding {
+    /// The numbers with their status, judged against the goal's
     /// `(threshold, moment, deadline)`.
     fn judged(
         (baseline, current, target): (Option<f64>, Option<f64>, Option<f64>),
@@ -110,7 +99,7 @@ impl KeyResultStep {
         expected: f64,
         (threshold, at, deadline): (f64, DateTime<Utc>, DateTime<Utc>),
     ) -> Self {
-        KeyResultStep {
+        KeyResultStanding {
             baseline,
             current,
             target,
@@ -118,6 +107,11 @@ impl KeyResultStep {
             expected,
             status: math::status(score, expected, threshold, at, deadline),
         }
+    }
+
+    /// The way covered from baseline to target, unclamped.
+    pub fn progress(&self) -> Option<f64> {
+        math::progress(self.baseline, self.current, self.target)
     }
 }
 
@@ -401,13 +395,12 @@ impl Evaluator {
             None => last_observation_time(conn, &reads, as_of).await?,
         };
         Ok(KeyResultProgress {
-            baseline,
-            current,
-            target,
-            progress: math::progress(baseline, current, target),
-            score,
-            expected,
-            status: math::status(score, expected, threshold, as_of, period.deadline),
+            standing: KeyResultStanding::judged(
+                (baseline, current, target),
+                score,
+                expected,
+                (threshold, as_of, period.deadline),
+            ),
             forecast,
             last_observation_time,
         })
@@ -424,7 +417,7 @@ impl Evaluator {
         let period = period_of(goal).ok_or_else(|| not_time_bound(goal))?;
         let threshold = goal.effective_success_threshold();
         // Per key result, its numbers at each moment.
-        let mut columns: Vec<Vec<KeyResultStep>> = Vec::new();
+        let mut columns: Vec<Vec<KeyResultStanding>> = Vec::new();
         for key_result in &goal.key_results {
             let column = match &key_result.measure {
                 Measure::Milestones(milestones) => {
@@ -436,7 +429,7 @@ impl Evaluator {
                         .iter()
                         .map(|at| {
                             let count = math::milestones_done(&done, *at);
-                            KeyResultStep::judged(
+                            KeyResultStanding::judged(
                                 (Some(0.0), Some(count.done as f64), Some(count.total as f64)),
                                 Some(math::milestone_score(&done, *at)),
                                 math::time_fraction(period, *at),
@@ -449,7 +442,7 @@ impl Evaluator {
                     None => moments
                         .iter()
                         .map(|at| {
-                            KeyResultStep::judged(
+                            KeyResultStanding::judged(
                                 (None, None, None),
                                 None,
                                 math::time_fraction(period, *at),
@@ -464,7 +457,7 @@ impl Evaluator {
                             .iter()
                             .zip(values)
                             .map(|(at, current)| {
-                                KeyResultStep::judged(
+                                KeyResultStanding::judged(
                                     (baseline, current, target),
                                     math::score(
                                         measure.target_mode,
@@ -493,7 +486,7 @@ impl Evaluator {
             .iter()
             .enumerate()
             .map(|(step, at)| {
-                let key_results: Vec<KeyResultStep> =
+                let key_results: Vec<KeyResultStanding> =
                     columns.iter().map(|column| column[step]).collect();
                 let parts: Vec<WeightedScore> = goal
                     .key_results
@@ -529,13 +522,12 @@ impl Evaluator {
 /// A key result whose metric is missing from the catalog: no data.
 fn no_data(period: Period, as_of: DateTime<Utc>, threshold: f64) -> KeyResultProgress {
     KeyResultProgress {
-        baseline: None,
-        current: None,
-        target: None,
-        progress: None,
-        score: None,
-        expected: math::time_fraction(period, as_of),
-        status: math::status(None, 0.0, threshold, as_of, period.deadline),
+        standing: KeyResultStanding::judged(
+            (None, None, None),
+            None,
+            math::time_fraction(period, as_of),
+            (threshold, as_of, period.deadline),
+        ),
         forecast: None,
         last_observation_time: None,
     }
@@ -553,13 +545,12 @@ fn milestone_progress(
     let score = math::milestone_score(done, as_of);
     let expected = math::time_fraction(period, as_of);
     KeyResultProgress {
-        baseline: Some(0.0),
-        current: Some(count.done as f64),
-        target: Some(count.total as f64),
-        progress: Some(score),
-        score: Some(score),
-        expected,
-        status: math::status(Some(score), expected, threshold, as_of, period.deadline),
+        standing: KeyResultStanding::judged(
+            (Some(0.0), Some(count.done as f64), Some(count.total as f64)),
+            Some(score),
+            expected,
+            (threshold, as_of, period.deadline),
+        ),
         forecast: None,
         last_observation_time: done
             .iter()
@@ -583,7 +574,7 @@ fn combine_goal(
         .zip(&progress)
         .map(|(key_result, progress)| WeightedScore {
             weight: key_result.weight,
-            score: progress.score,
+            score: progress.standing.score,
         })
         .collect();
     let combined = math::goal_score(&parts);

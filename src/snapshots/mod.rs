@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::goals::model::Goal;
 use crate::goals::repo;
-use crate::progress::evaluate::{Evaluator, GoalProgress, KeyResultStep, ScoreStep};
+use crate::progress::evaluate::{Evaluator, GoalProgress, KeyResultStanding, ScoreStep};
 
 /// The most midnights one goal's catch-up evaluates in one read: a goal
 /// whose time frame began years ago catches up over several rounds.
@@ -151,14 +151,7 @@ pub async fn record_closing(
         key_results: progress
             .key_results
             .iter()
-            .map(|key_result| KeyResultStep {
-                baseline: key_result.baseline,
-                current: key_result.current,
-                target: key_result.target,
-                score: key_result.score,
-                expected: key_result.expected,
-                status: key_result.status,
-            })
+            .map(|key_result| key_result.standing)
             .collect(),
     };
     insert_steps(conn, goal, &[step], Reason::Close).await?;
@@ -206,7 +199,7 @@ async fn insert_steps(
     .await?;
     // Key results only of the moments this call inserted: another
     // replica's are its own.
-    let mut rows: Vec<(DateTime<Utc>, Uuid, KeyResultStep)> = Vec::new();
+    let mut rows: Vec<(DateTime<Utc>, Uuid, KeyResultStanding)> = Vec::new();
     for step in steps.iter().filter(|step| inserted.contains(&step.time)) {
         for (key_result, numbers) in goal.key_results.iter().zip(&step.key_results) {
             rows.push((step.time, key_result.id, *numbers));
@@ -215,9 +208,7 @@ async fn insert_steps(
     if !rows.is_empty() {
         let progress: Vec<Option<f64>> = rows
             .iter()
-            .map(|(_, _, numbers)| {
-                crate::progress::math::progress(numbers.baseline, numbers.current, numbers.target)
-            })
+            .map(|(_, _, standing)| standing.progress())
             .collect();
         sqlx::query(
             "insert into key_result_progress_snapshot
