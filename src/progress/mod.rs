@@ -9,5 +9,6 @@ pub mod convert;
 pub mod evaluate;
 pub mod forecast;
 pub mod math;
+pub mod report;
 pub mod service;
 pub mod watch;

@@ -2,6 +2,7 @@
 //! one read-only snapshot, convert the numbers.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
@@ -11,6 +12,7 @@ use uuid::Uuid;
 
 use super::convert;
 use super::evaluate::{Evaluator, not_time_bound, period_of};
+use super::report;
 use super::watch;
 use crate::api::list::ListRequest;
 use crate::api::names::GOALS;
@@ -137,16 +139,21 @@ async fn list_goal_progress(
     };
     let mut conn = pool.acquire().await?;
     let mut tx = read_snapshot(&mut conn).await?;
-    let evaluator = Evaluator::new(&mut tx).await?;
+    let evaluator = Arc::new(Evaluator::new(&mut tx).await?);
     // The counts cover the whole report, so every matching goal is
-    // evaluated; the page is the part of them after the token.
-    let goals = repo::list_goals(&mut tx, &list.conditions, None, i64::MAX).await?;
+    // evaluated; the page is the part of them after the token. Goals
+    // without a time frame have no progress and are left out.
+    let goals: Vec<Goal> = repo::list_goals(&mut tx, &list.conditions, None, i64::MAX)
+        .await?
+        .into_iter()
+        .filter(|goal| period_of(goal).is_some())
+        .collect();
+    let goals = Arc::new(goals);
+    let evaluated = report::evaluate_goals(pool, &mut tx, evaluator, goals.clone(), as_of).await?;
     let mut counts = [0i32; 6];
     let mut rows = Vec::new();
     let after = list.after.map(|(id, _)| id);
-    // Goals without a time frame have no progress and are left out.
-    for goal in goals.iter().filter(|goal| period_of(goal).is_some()) {
-        let progress = evaluator.goal_progress(&mut tx, goal, as_of).await?;
+    for (goal, progress) in goals.iter().zip(evaluated) {
         counts[convert::status_index(progress.status)] += 1;
         if after.is_none_or(|after| goal.id > after) && rows.len() as i64 <= list.page_size {
             rows.push((goal.id, convert::goal_progress(goal, progress)));

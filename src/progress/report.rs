@@ -1,0 +1,140 @@
+//! Evaluating the many goals of a report at one moment, over a few
+//! connections that share one snapshot.
+//!
+//! A report's goals are independent reads, and one connection runs them one
+//! after the other while the database's other cores wait. A couple of extra
+//! connections, each importing the first one's exported snapshot
+//! (`pg_export_snapshot`, `SET TRANSACTION SNAPSHOT`), see exactly the same
+//! data, so the report is still one consistent picture. The extra
+//! connections are optional: taken only if the pool hands them over within
+//! a few milliseconds, so a report never waits on, or starves, other calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
+use tokio::task::JoinSet;
+
+use super::evaluate::{Evaluator, GoalProgress};
+use crate::error::ApiError;
+use crate::goals::model::Goal;
+
+/// Connections a report may borrow beside its own.
+const EXTRA_READERS: usize = 2;
+
+/// How long a report waits for each extra connection before going on
+/// without it.
+const EXTRA_READER_WAIT: Duration = Duration::from_millis(20);
+
+/// Reports with fewer goals than this are evaluated on one connection: the
+/// extra connections' set-up would cost more than they save.
+const SHARED_FROM_GOALS: usize = 16;
+
+/// Each goal's progress at `as_of`, in order. `conn` is in the report's
+/// repeatable-read snapshot; extra readers share it.
+pub async fn evaluate_goals(
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    evaluator: Arc<Evaluator>,
+    goals: Arc<Vec<Goal>>,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<GoalProgress>, ApiError> {
+    let extra = if goals.len() < SHARED_FROM_GOALS {
+        Vec::new()
+    } else {
+        borrow_readers(pool).await
+    };
+    if extra.is_empty() {
+        let mut progress = Vec::with_capacity(goals.len());
+        for goal in goals.iter() {
+            progress.push(evaluator.goal_progress(conn, goal, as_of).await?);
+        }
+        return Ok(progress);
+    }
+
+    let snapshot: String = sqlx::query_scalar("select pg_export_snapshot()")
+        .fetch_one(&mut *conn)
+        .await?;
+    if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(ApiError::internal(
+            "an exported snapshot id of unexpected form",
+        ));
+    }
+    let readers = extra.len() + 1;
+    let mut tasks = JoinSet::new();
+    for (index, reader) in extra.into_iter().enumerate() {
+        let (evaluator, goals, snapshot) = (evaluator.clone(), goals.clone(), snapshot.clone());
+        tasks.spawn(async move {
+            evaluate_share(
+                reader,
+                &snapshot,
+                &evaluator,
+                &goals,
+                index + 1,
+                readers,
+                as_of,
+            )
+            .await
+        });
+    }
+    let mut progress: Vec<Option<GoalProgress>> = vec![None; goals.len()];
+    for index in (0..goals.len()).step_by(readers) {
+        progress[index] = Some(evaluator.goal_progress(conn, &goals[index], as_of).await?);
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let share = joined.map_err(ApiError::internal)??;
+        for (index, goal_progress) in share {
+            progress[index] = Some(goal_progress);
+        }
+    }
+    progress
+        .into_iter()
+        .map(|goal_progress| {
+            goal_progress.ok_or_else(|| ApiError::internal("a report's goal went unevaluated"))
+        })
+        .collect()
+}
+
+/// Up to [`EXTRA_READERS`] connections the pool can spare at once.
+async fn borrow_readers(pool: &PgPool) -> Vec<PoolConnection<Postgres>> {
+    let mut readers = Vec::with_capacity(EXTRA_READERS);
+    while readers.len() < EXTRA_READERS {
+        match tokio::time::timeout(EXTRA_READER_WAIT, pool.acquire()).await {
+            Ok(Ok(reader)) => readers.push(reader),
+            _ => break,
+        }
+    }
+    readers
+}
+
+/// One extra reader's share: the goals at `first`, `first + step`, … in
+/// the exported snapshot.
+async fn evaluate_share(
+    mut reader: PoolConnection<Postgres>,
+    snapshot: &str,
+    evaluator: &Evaluator,
+    goals: &[Goal],
+    first: usize,
+    step: usize,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<(usize, GoalProgress)>, ApiError> {
+    let mut tx = reader
+        .begin_with("begin isolation level repeatable read, read only")
+        .await?;
+    sqlx::query(&format!("set transaction snapshot '{snapshot}'"))
+        .execute(&mut *tx)
+        .await?;
+    let mut share = Vec::new();
+    for index in (first..goals.len()).step_by(step) {
+        share.push((
+            index,
+            evaluator
+                .goal_progress(&mut tx, &goals[index], as_of)
+                .await?,
+        ));
+    }
+    tx.commit().await?;
+    Ok(share)
+}

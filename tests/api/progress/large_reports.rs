@@ -1,0 +1,120 @@
+//! A report large enough to be evaluated over several connections sharing
+//! one snapshot: every row equals the single answer for its goal, in order,
+//! and a write racing the report lands wholly in it or wholly outside.
+
+use goalpost::pb;
+use goalpost::pb::goal::Framework;
+
+use super::{
+    activate, add_key_result, at, create_goal, goal, metric_key_result, observe, progress_at,
+    progress_client,
+};
+use crate::helpers::{TestApp, spawn_app};
+
+/// Goals of one key result each over the organisation-wide followers, with
+/// targets spread so their statuses differ.
+async fn spread_goals(app: &TestApp, count: usize) -> Vec<pb::Goal> {
+    let mut goals = Vec::with_capacity(count);
+    for index in 0..count {
+        let smart = create_goal(
+            app,
+            goal(
+                &format!("Grow followers, variant {index}"),
+                Framework::Smart,
+                "2026-03-01T00:00:00Z",
+                "2026-04-01T00:00:00Z",
+            ),
+        )
+        .await;
+        add_key_result(
+            app,
+            &smart,
+            pb::KeyResult {
+                baseline_value: Some(1000.0),
+                target_value: Some(1100.0 + 40.0 * index as f64),
+                ..metric_key_result("followers", &[""], 7)
+            },
+        )
+        .await;
+        activate(app, &smart).await;
+        goals.push(smart);
+    }
+    goals
+}
+
+async fn report(app: &TestApp, as_of: &str) -> pb::ListGoalProgressResponse {
+    progress_client(app)
+        .list_goal_progress(pb::ListGoalProgressRequest {
+            page_size: 1000,
+            as_of: Some(at(as_of)),
+            ..Default::default()
+        })
+        .await
+        .expect("a report")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn a_large_report_equals_the_single_answers_in_order() {
+    let app = spawn_app().await;
+    let rows: Vec<(String, f64)> = (1..=20)
+        .map(|day| {
+            (
+                format!("2026-03-{day:02}T12:00:00Z"),
+                1000.0 + 20.0 * day as f64,
+            )
+        })
+        .collect();
+    let rows: Vec<(&str, &str, &str, f64)> = rows
+        .iter()
+        .map(|(time, value)| ("followers", "", time.as_str(), *value))
+        .collect();
+    observe(&app, &rows).await;
+    let goals = spread_goals(&app, 40).await;
+    let as_of = "2026-03-20T18:00:00Z";
+    let listed = report(&app, as_of).await;
+    assert_eq!(listed.goal_progress.len(), goals.len());
+    for (goal, row) in goals.iter().zip(&listed.goal_progress) {
+        assert_eq!(*row, progress_at(&app, goal, as_of).await, "{}", goal.name);
+    }
+    let statuses: std::collections::HashSet<i32> =
+        listed.goal_progress.iter().map(|row| row.status).collect();
+    assert!(statuses.len() > 1, "the targets spread the statuses");
+}
+
+#[tokio::test]
+async fn a_write_racing_a_large_report_is_wholly_in_it_or_wholly_out() {
+    let app = spawn_app().await;
+    observe(&app, &[("followers", "", "2026-03-14T12:00:00Z", 1200.0)]).await;
+    spread_goals(&app, 40).await;
+    let as_of = "2026-03-20T18:00:00Z";
+    let writer = {
+        let app_channel = app.channel.clone();
+        tokio::spawn(async move {
+            let mut client =
+                goalpost::pb::metric_service_client::MetricServiceClient::new(app_channel);
+            client
+                .write_observations(pb::WriteObservationsRequest {
+                    observations: vec![pb::Observation {
+                        metric_key: "followers".into(),
+                        account: String::new(),
+                        observed_at: Some(at("2026-03-15T12:00:00Z")),
+                        value: 1900.0,
+                        source: "test".into(),
+                        recorded_at: None,
+                    }],
+                })
+                .await
+                .expect("the racing write")
+        })
+    };
+    let listed = report(&app, as_of).await;
+    writer.await.unwrap();
+    // Every row read the same followers value: all before the write or all after.
+    let currents: std::collections::HashSet<u64> = listed
+        .goal_progress
+        .iter()
+        .map(|row| row.key_results[0].current.expect("a value").to_bits())
+        .collect();
+    assert_eq!(currents.len(), 1, "rows saw different data: {currents:?}");
+}
