@@ -6,8 +6,9 @@
 //! connections, each importing the first one's exported snapshot
 //! (`pg_export_snapshot`, `SET TRANSACTION SNAPSHOT`), see exactly the same
 //! data, so the report is still one consistent picture. The extra
-//! connections are optional: taken only if the pool hands them over within
-//! a few milliseconds, so a report never waits on, or starves, other calls.
+//! connections are optional: taken only while at most half of the pool is
+//! in use and if the pool hands them over within a few milliseconds, so a
+//! report never waits on, or starves, other calls.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,10 +98,17 @@ pub async fn evaluate_goals(
         .collect()
 }
 
-/// Up to [`EXTRA_READERS`] connections the pool can spare at once.
+/// Up to [`EXTRA_READERS`] connections the pool can spare at once: only
+/// while at most half of the pool is in use, so a burst of reports leaves
+/// the other half to everyone else.
 async fn borrow_readers(pool: &PgPool) -> Vec<PoolConnection<Postgres>> {
+    let half = pool.options().get_max_connections() / 2;
     let mut readers = Vec::with_capacity(EXTRA_READERS);
     while readers.len() < EXTRA_READERS {
+        let in_use = pool.size().saturating_sub(pool.num_idle() as u32);
+        if in_use >= half {
+            break;
+        }
         match tokio::time::timeout(EXTRA_READER_WAIT, pool.acquire()).await {
             Ok(Ok(reader)) => readers.push(reader),
             _ => break,

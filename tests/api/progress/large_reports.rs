@@ -118,3 +118,52 @@ async fn a_write_racing_a_large_report_is_wholly_in_it_or_wholly_out() {
         .collect();
     assert_eq!(currents.len(), 1, "rows saw different data: {currents:?}");
 }
+
+#[tokio::test]
+async fn concurrent_large_reports_leave_connections_for_other_calls() {
+    // A small pool: reports borrowing extra readers must not take it all.
+    let app = crate::helpers::spawn_app_with(|settings| settings.db_max_connections = 4).await;
+    observe(&app, &[("followers", "", "2026-03-14T12:00:00Z", 1200.0)]).await;
+    let goals = spread_goals(&app, 20).await;
+    let as_of = "2026-03-20T18:00:00Z";
+    let reports: Vec<_> = (0..6)
+        .map(|_| {
+            let mut client = progress_client(&app);
+            tokio::spawn(async move {
+                client
+                    .list_goal_progress(pb::ListGoalProgressRequest {
+                        page_size: 1000,
+                        as_of: Some(at(as_of)),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|response| response.into_inner().goal_progress.len())
+            })
+        })
+        .collect();
+    let singles: Vec<_> = goals
+        .iter()
+        .map(|goal| {
+            let mut client = progress_client(&app);
+            let name = goal.name.clone();
+            tokio::spawn(async move {
+                client
+                    .get_goal_progress(pb::GetGoalProgressRequest {
+                        goal: name,
+                        as_of: Some(at(as_of)),
+                    })
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .collect();
+    for report in reports {
+        assert_eq!(report.await.unwrap().expect("a report"), goals.len());
+    }
+    for single in singles {
+        single
+            .await
+            .unwrap()
+            .expect("a single answer beside the reports");
+    }
+}
