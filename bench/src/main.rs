@@ -182,6 +182,11 @@ struct WatchArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     accounts: u32,
 
+    /// Rows of a bulk StreamObservations call made at the end while the
+    /// subscriber watches, counting the messages it causes; 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    bulk_rows: u64,
+
     /// Keep the temporary directory (and a DATABASE_URL benchmark database).
     #[arg(long)]
     keep: bool,

@@ -10,7 +10,10 @@
 //! Each message names the newest observation it counts (the key result's
 //! last_observation_time); a batch's latency is from its acknowledgement
 //! to the first message counting it. For each phase the benchmark prints
-//! the rate achieved, the writes' latency and the service's CPU time.
+//! the rate achieved, the writes' latency and the service's CPU time. At
+//! the end one StreamObservations call of `--bulk-rows` rows runs while the
+//! subscriber watches, and the messages it caused are counted (one
+//! transaction: one message is the goal).
 
 use std::time::Duration;
 
@@ -85,12 +88,73 @@ async fn run(args: &WatchArgs, harness: &Harness<'_>) -> Result<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let reader = tokio::spawn(read_messages(stream, stopped));
     let watched = write_load(channel, &accounts, args, seconds, harness.service.pid).await?;
-    // Let the last batch's message arrive, then end the watch.
+    // Let the last batch's message arrive.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let bulk = if args.bulk_rows > 0 {
+        progress!(
+            "streaming {} rows in one StreamObservations call",
+            args.bulk_rows
+        );
+        Some(bulk_load(channel, &accounts, args.bulk_rows).await?)
+    } else {
+        None
+    };
     let _ = stop.send(());
     let messages = reader.await.context("the watch reader")?;
-    report(args, &alone, &watched, &messages);
+    // Messages arrive in order: those of the steady load come first.
+    let steady = bulk.as_ref().map_or(messages.len(), |bulk| {
+        messages.partition_point(|message| message.arrived < bulk.started)
+    });
+    report(args, &alone, &watched, &messages[..steady]);
+    if let Some(bulk) = bulk {
+        let during = messages.len() - steady;
+        println!(
+            "  bulk stream              {} rows in one StreamObservations call in {:.1} s: {during} watch message(s) from its start to 1 s after its acknowledgement",
+            thousands(bulk.rows),
+            bulk.seconds
+        );
+    }
     Ok(())
+}
+
+/// A bulk load streamed while the subscriber watches.
+struct Bulk {
+    rows: u64,
+    started: Instant,
+    seconds: f64,
+}
+
+/// Streams `rows` likes, older than every other write of the run but inside
+/// the key result's 7-day window, in chunks of 10,000; waits a second after
+/// the acknowledgement for the messages it causes.
+async fn bulk_load(channel: &Channel, accounts: &[String], rows: u64) -> Result<Bulk> {
+    let newest = chrono::Utc::now().timestamp_micros() - 3_600_000_000;
+    let accounts = accounts.to_vec();
+    let chunks = (0..rows).step_by(10_000).map(move |first| {
+        let observations = (first..(first + 10_000).min(rows))
+            .map(|index| pb::Observation {
+                metric_key: "likes".into(),
+                account: accounts[index as usize % accounts.len()].clone(),
+                observed_at: Some(timestamp(newest - index as i64)),
+                value: 1.0,
+                source: "watch-bench-bulk".into(),
+                recorded_at: None,
+            })
+            .collect();
+        pb::StreamObservationsRequest { observations }
+    });
+    let started = Instant::now();
+    MetricServiceClient::new(channel.clone())
+        .stream_observations(tokio_stream::iter(chunks))
+        .await
+        .context("StreamObservations")?;
+    let seconds = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(Bulk {
+        rows,
+        started,
+        seconds,
+    })
 }
 
 /// The watch's messages until `stop`.
