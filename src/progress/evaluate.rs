@@ -22,6 +22,10 @@ use crate::error::{ApiError, PreconditionViolation};
 use crate::goals::model::{BaselineSpec, Goal, KeyResult, Measure, MetricMeasure};
 use crate::observations::read::evaluate::{self, MetricPlan, Selection, Window, WindowValue};
 
+mod history;
+
+pub use history::{KeyResultStanding, ScoreStep};
+
 /// A goal's progress at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GoalProgress {
@@ -50,69 +54,6 @@ pub struct KeyResultProgress {
     pub forecast: Option<Forecast>,
     /// The newest observation (or done milestone) at or before the moment.
     pub last_observation_time: Option<DateTime<Utc>>,
-}
-
-/// A goal's and its key results' scores at one moment, for histories.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScoreStep {
-    /// The moment.
-    pub time: DateTime<Utc>,
-    /// The goal's score.
-    pub score: f64,
-    /// The goal's expected score.
-    pub expected: f64,
-    /// The goal's status.
-    pub status: Status,
-    /// The goal's grade.
-    pub grade: Grade,
-    /// Whether every key result had a value.
-    pub complete: bool,
-    /// Each key result's numbers, in the goal's order.
-    pub key_results: Vec<KeyResultStanding>,
-}
-
-/// A key result's numbers at one moment and where they stand, as progress
-/// and histories report them; `None` is no data.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct KeyResultStanding {
-    /// The baseline; for milestones 0.
-    pub baseline: Option<f64>,
-    /// The value of the window ending at the step; for milestones the
-    /// number done.
-    pub current: Option<f64>,
-    /// The target; for milestones how many there are.
-    pub target: Option<f64>,
-    /// The score, absent with no data.
-    pub score: Option<f64>,
-    /// The expected score.
-    pub expected: f64,
-    /// Where the score stands against the expected one.
-    pub status: Status,
-}
-
-impl KeyResultStanding {
-    /// The numbers with their status, judged against the goal's
-    /// `(threshold, moment, deadline)`.
-    fn judged(
-        (baseline, current, target): (Option<f64>, Option<f64>, Option<f64>),
-        score: Option<f64>,
-        expected: f64,
-        (threshold, at, deadline): (f64, DateTime<Utc>, DateTime<Utc>),
-    ) -> Self {
-        KeyResultStanding {
-            baseline,
-            current,
-            target,
-            score,
-            expected,
-            status: math::status(score, expected, threshold, at, deadline),
-        }
-    }
-
-    /// The way covered from baseline to target, unclamped.
-    pub fn progress(&self) -> Option<f64> {
-        math::progress(self.baseline, self.current, self.target)
-    }
 }
 
 /// The goal's time frame, which progress needs; a draft may not have one
@@ -405,118 +346,6 @@ impl Evaluator {
             last_observation_time,
         })
     }
-
-    /// The goal's and key results' scores at each of `moments` (sorted), one
-    /// read per key result.
-    pub async fn score_history(
-        &self,
-        conn: &mut PgConnection,
-        goal: &Goal,
-        moments: &[DateTime<Utc>],
-    ) -> Result<Vec<ScoreStep>, ApiError> {
-        let period = period_of(goal).ok_or_else(|| not_time_bound(goal))?;
-        let threshold = goal.effective_success_threshold();
-        // Per key result, its numbers at each moment.
-        let mut columns: Vec<Vec<KeyResultStanding>> = Vec::new();
-        for key_result in &goal.key_results {
-            let column = match &key_result.measure {
-                Measure::Milestones(milestones) => {
-                    let done: Vec<Option<DateTime<Utc>>> = milestones
-                        .iter()
-                        .map(|milestone| milestone.done_time)
-                        .collect();
-                    moments
-                        .iter()
-                        .map(|at| {
-                            let count = math::milestones_done(&done, *at);
-                            KeyResultStanding::judged(
-                                (Some(0.0), Some(count.done as f64), Some(count.total as f64)),
-                                Some(math::milestone_score(&done, *at)),
-                                math::time_fraction(period, *at),
-                                (threshold, *at, period.deadline),
-                            )
-                        })
-                        .collect()
-                }
-                Measure::Metric(measure) => match MetricReads::of(measure, self) {
-                    None => moments
-                        .iter()
-                        .map(|at| {
-                            KeyResultStanding::judged(
-                                (None, None, None),
-                                None,
-                                math::time_fraction(period, *at),
-                                (threshold, *at, period.deadline),
-                            )
-                        })
-                        .collect(),
-                    Some(reads) => {
-                        let (baseline, values) = reads.values(conn, period, moments).await?;
-                        let target = math::target(measure.target, baseline);
-                        moments
-                            .iter()
-                            .zip(values)
-                            .map(|(at, current)| {
-                                KeyResultStanding::judged(
-                                    (baseline, current, target),
-                                    math::score(
-                                        measure.target_mode,
-                                        reads.better,
-                                        baseline,
-                                        current,
-                                        target,
-                                    ),
-                                    math::key_result_expected(
-                                        period,
-                                        *at,
-                                        baseline,
-                                        target,
-                                        &measure.checkpoints,
-                                    ),
-                                    (threshold, *at, period.deadline),
-                                )
-                            })
-                            .collect()
-                    }
-                },
-            };
-            columns.push(column);
-        }
-        Ok(moments
-            .iter()
-            .enumerate()
-            .map(|(step, at)| {
-                let key_results: Vec<KeyResultStanding> =
-                    columns.iter().map(|column| column[step]).collect();
-                let parts: Vec<WeightedScore> = goal
-                    .key_results
-                    .iter()
-                    .zip(&key_results)
-                    .map(|(key_result, step)| WeightedScore {
-                        weight: key_result.weight,
-                        score: step.score,
-                    })
-                    .collect();
-                let combined = math::goal_score(&parts);
-                let expected = math::time_fraction(period, *at);
-                ScoreStep {
-                    time: *at,
-                    score: combined.score,
-                    expected,
-                    status: math::status(
-                        combined.any_data.then_some(combined.score),
-                        expected,
-                        threshold,
-                        *at,
-                        period.deadline,
-                    ),
-                    grade: math::grade(combined.score),
-                    complete: combined.complete,
-                    key_results,
-                }
-            })
-            .collect())
-    }
 }
 
 /// A key result whose metric is missing from the catalog: no data.
@@ -569,30 +398,63 @@ fn combine_goal(
     key_results: &[KeyResult],
     progress: Vec<KeyResultProgress>,
 ) -> GoalProgress {
+    let goal = goal_standing(
+        period,
+        threshold,
+        as_of,
+        key_results,
+        progress.iter().map(|progress| progress.standing.score),
+    );
+    GoalProgress {
+        as_of,
+        score: goal.score,
+        expected: goal.expected,
+        status: goal.status,
+        grade: goal.grade,
+        complete: goal.complete,
+        key_results: progress,
+    }
+}
+
+/// A goal's own numbers at one moment.
+struct GoalStanding {
+    score: f64,
+    expected: f64,
+    status: Status,
+    grade: Grade,
+    complete: bool,
+}
+
+/// The goal's numbers at `at` from its key results' scores, in order.
+fn goal_standing(
+    period: Period,
+    threshold: f64,
+    at: DateTime<Utc>,
+    key_results: &[KeyResult],
+    scores: impl Iterator<Item = Option<f64>>,
+) -> GoalStanding {
     let parts: Vec<WeightedScore> = key_results
         .iter()
-        .zip(&progress)
-        .map(|(key_result, progress)| WeightedScore {
+        .zip(scores)
+        .map(|(key_result, score)| WeightedScore {
             weight: key_result.weight,
-            score: progress.standing.score,
+            score,
         })
         .collect();
     let combined = math::goal_score(&parts);
-    let expected = math::time_fraction(period, as_of);
-    GoalProgress {
-        as_of,
+    let expected = math::time_fraction(period, at);
+    GoalStanding {
         score: combined.score,
         expected,
         status: math::status(
             combined.any_data.then_some(combined.score),
             expected,
             threshold,
-            as_of,
+            at,
             period.deadline,
         ),
         grade: math::grade(combined.score),
         complete: combined.complete,
-        key_results: progress,
     }
 }
 
