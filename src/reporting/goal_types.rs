@@ -48,54 +48,32 @@ pub async fn sync_goal_types(pool: &PgPool) -> Result<(), sqlx::Error> {
         .execute(&mut *transaction)
         .await?;
 
-    // A list row is its (type, position) key and its value: delete the rows
-    // that differ from the catalog, then add the missing ones.
-    sqlx::query(
-        "delete from goal_type_metric m
-         where not exists (
-             select 1 from unnest($1::text[], $2::int[], $3::text[]) as c (goal_type, position, metric_key)
-             where (c.goal_type, c.position, c.metric_key) = (m.goal_type, m.position, m.metric_key)
-         )",
-    )
-    .bind(&rows.metric_types)
-    .bind(&rows.metric_positions)
-    .bind(&rows.metric_keys)
-    .execute(&mut *transaction)
-    .await?;
-    sqlx::query(
-        "insert into goal_type_metric (goal_type, position, metric_key)
-         select * from unnest($1::text[], $2::int[], $3::text[])
-         on conflict (goal_type, position) do nothing",
-    )
-    .bind(&rows.metric_types)
-    .bind(&rows.metric_positions)
-    .bind(&rows.metric_keys)
-    .execute(&mut *transaction)
-    .await?;
-
-    sqlx::query(
-        "delete from goal_type_milestone m
-         where not exists (
-             select 1 from unnest($1::text[], $2::int[], $3::text[]) as c (goal_type, position, title)
-             where (c.goal_type, c.position, c.title) = (m.goal_type, m.position, m.title)
-         )",
-    )
-    .bind(&rows.milestone_types)
-    .bind(&rows.milestone_positions)
-    .bind(&rows.milestone_titles)
-    .execute(&mut *transaction)
-    .await?;
-    sqlx::query(
-        "insert into goal_type_milestone (goal_type, position, title)
-         select * from unnest($1::text[], $2::int[], $3::text[])
-         on conflict (goal_type, position) do nothing",
-    )
-    .bind(&rows.milestone_types)
-    .bind(&rows.milestone_positions)
-    .bind(&rows.milestone_titles)
-    .execute(&mut *transaction)
-    .await?;
-
+    rows.metrics
+        .sync(
+            &mut transaction,
+            "delete from goal_type_metric m
+             where not exists (
+                 select 1 from unnest($1::text[], $2::int[], $3::text[]) as c (goal_type, position, metric_key)
+                 where (c.goal_type, c.position, c.metric_key) = (m.goal_type, m.position, m.metric_key)
+             )",
+            "insert into goal_type_metric (goal_type, position, metric_key)
+             select * from unnest($1::text[], $2::int[], $3::text[])
+             on conflict (goal_type, position) do nothing",
+        )
+        .await?;
+    rows.milestones
+        .sync(
+            &mut transaction,
+            "delete from goal_type_milestone m
+             where not exists (
+                 select 1 from unnest($1::text[], $2::int[], $3::text[]) as c (goal_type, position, title)
+                 where (c.goal_type, c.position, c.title) = (m.goal_type, m.position, m.title)
+             )",
+            "insert into goal_type_milestone (goal_type, position, title)
+             select * from unnest($1::text[], $2::int[], $3::text[])
+             on conflict (goal_type, position) do nothing",
+        )
+        .await?;
     transaction.commit().await
 }
 
@@ -107,12 +85,48 @@ struct CatalogRows {
     display_names: Vec<&'static str>,
     descriptions: Vec<&'static str>,
     milestone_based: Vec<bool>,
-    metric_types: Vec<&'static str>,
-    metric_positions: Vec<i32>,
-    metric_keys: Vec<&'static str>,
-    milestone_types: Vec<&'static str>,
-    milestone_positions: Vec<i32>,
-    milestone_titles: Vec<&'static str>,
+    /// Each type's recommended metrics.
+    metrics: ListRows,
+    /// Each type's suggested milestones.
+    milestones: ListRows,
+}
+
+/// A per-type list as columns: a row is its (type, position) key and its
+/// value.
+#[derive(Debug, Default, PartialEq)]
+struct ListRows {
+    types: Vec<&'static str>,
+    positions: Vec<i32>,
+    values: Vec<&'static str>,
+}
+
+impl ListRows {
+    fn push(&mut self, goal_type: &'static str, values: &[&'static str]) {
+        for (position, value) in (0..).zip(values) {
+            self.types.push(goal_type);
+            self.positions.push(position);
+            self.values.push(value);
+        }
+    }
+
+    /// Deletes the stored rows that differ from these (`delete`), then adds
+    /// the missing ones (`insert`); both take the three columns as arrays.
+    async fn sync(
+        &self,
+        transaction: &mut sqlx::PgConnection,
+        delete: &'static str,
+        insert: &'static str,
+    ) -> Result<(), sqlx::Error> {
+        for statement in [delete, insert] {
+            sqlx::query(statement)
+                .bind(&self.types)
+                .bind(&self.positions)
+                .bind(&self.values)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 impl From<&[GoalTypeInfo]> for CatalogRows {
@@ -125,16 +139,8 @@ impl From<&[GoalTypeInfo]> for CatalogRows {
             rows.display_names.push(info.display_name);
             rows.descriptions.push(info.description);
             rows.milestone_based.push(info.milestone_based);
-            for (position, key) in (0..).zip(info.recommended_metric_keys) {
-                rows.metric_types.push(name);
-                rows.metric_positions.push(position);
-                rows.metric_keys.push(key);
-            }
-            for (position, title) in (0..).zip(info.suggested_milestones) {
-                rows.milestone_types.push(name);
-                rows.milestone_positions.push(position);
-                rows.milestone_titles.push(title);
-            }
+            rows.metrics.push(name, info.recommended_metric_keys);
+            rows.milestones.push(name, info.suggested_milestones);
         }
         rows
     }
@@ -152,11 +158,11 @@ mod tests {
         assert_eq!(rows.type_positions, (0..10).collect::<Vec<i32>>());
         assert_eq!(rows.type_names[0], "BRAND_AWARENESS");
         let recommended: usize = types.iter().map(|t| t.recommended_metric_keys.len()).sum();
-        assert_eq!(rows.metric_keys.len(), recommended);
-        assert_eq!(rows.metric_types.len(), recommended);
-        let crisis: Vec<&str> = (0..rows.milestone_types.len())
-            .filter(|&i| rows.milestone_types[i] == "CRISIS_MANAGEMENT")
-            .map(|i| rows.milestone_titles[i])
+        assert_eq!(rows.metrics.values.len(), recommended);
+        assert_eq!(rows.metrics.types.len(), recommended);
+        let crisis: Vec<&str> = (0..rows.milestones.types.len())
+            .filter(|&i| rows.milestones.types[i] == "CRISIS_MANAGEMENT")
+            .map(|i| rows.milestones.values[i])
             .collect();
         assert_eq!(crisis.len(), 3, "{crisis:?}");
     }
