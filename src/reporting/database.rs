@@ -7,16 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 
 use super::GrantError;
-use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
-
-/// The superuser and database of a private instance (`db::local` creates
-/// both under these names).
-const LOCAL_USER: &str = "goalpost";
-const LOCAL_DATABASE: &str = "goalpost";
+use crate::db::local::{LocalPostgres, LocalPostgresOptions, running_service_options};
 
 /// A connection to goalpost's database, and how BI tools reach it.
 pub(super) struct Database {
@@ -71,22 +66,20 @@ impl Database {
 }
 
 async fn open_local(data_dir: &Path) -> Result<Database, GrantError> {
-    let pgdata = data_dir.join("pgdata");
     // Starting an instance on an empty data dir would initdb a new, empty
     // cluster: there is nothing to grant on there.
-    if !pgdata.join("PG_VERSION").exists() {
+    if !data_dir.join("pgdata").join("PG_VERSION").exists() {
         return Err(GrantError::NoLocalData {
             data_dir: data_dir.to_owned(),
         });
     }
-    if let Some(port) = running_port(&pgdata) {
-        let password = read_password(data_dir)?;
-        match local_options(port, &password).connect().await {
+    if let Some(options) = running_service_options(data_dir).map_err(GrantError::Local)? {
+        match options.connect().await {
             Ok(connection) => {
                 return Ok(Database {
                     connection,
-                    host: "127.0.0.1".to_owned(),
-                    port,
+                    host: options.get_host().to_owned(),
+                    port: options.get_port(),
                     temporary: None,
                 });
             }
@@ -95,7 +88,7 @@ async fn open_local(data_dir: &Path) -> Result<Database, GrantError> {
             Err(sqlx::Error::Io(_)) => {}
             Err(source) => {
                 return Err(GrantError::Connect {
-                    target: format!("the private PostgreSQL on port {port}"),
+                    target: format!("the private PostgreSQL on port {}", options.get_port()),
                     source,
                 });
             }
@@ -107,82 +100,26 @@ async fn open_local(data_dir: &Path) -> Result<Database, GrantError> {
     })
     .await
     .map_err(GrantError::Local)?;
-    let port = instance.port();
-    let password = read_password(data_dir)?;
-    let connection = match local_options(port, &password).connect().await {
+    let options = instance.service_options();
+    let connection = match options.connect().await {
         Ok(connection) => connection,
         Err(source) => {
             let _ = instance.stop().await;
             return Err(GrantError::Connect {
-                target: format!("the private PostgreSQL on port {port}"),
+                target: format!("the private PostgreSQL on port {}", options.get_port()),
                 source,
             });
         }
     };
     Ok(Database {
         connection,
-        host: "127.0.0.1".to_owned(),
-        port,
+        host: options.get_host().to_owned(),
+        port: options.get_port(),
         temporary: Some(instance),
     })
-}
-
-fn local_options(port: u16, password: &str) -> PgConnectOptions {
-    PgConnectOptions::new()
-        .host("127.0.0.1")
-        .port(port)
-        .username(LOCAL_USER)
-        .password(password)
-        .database(LOCAL_DATABASE)
-        .ssl_mode(PgSslMode::Disable)
-}
-
-/// The private instance's superuser password, which `db::local` keeps in
-/// the data dir.
-fn read_password(data_dir: &Path) -> Result<String, GrantError> {
-    let path = data_dir.join("password");
-    std::fs::read_to_string(&path)
-        .map(|password| password.trim().to_owned())
-        .map_err(|source| {
-            GrantError::Local(LocalPostgresError::DataDir {
-                path: path.clone(),
-                source,
-            })
-        })
-}
-
-/// The port of the server holding `pgdata`, from its lock file, if any.
-fn running_port(pgdata: &Path) -> Option<u16> {
-    let lock = std::fs::read_to_string(pgdata.join("postmaster.pid")).ok()?;
-    port_from_lock_file(&lock)
-}
-
-/// PostgreSQL's `postmaster.pid` holds the pid, the data directory, the
-/// start time and the port on its first four lines.
-fn port_from_lock_file(lock: &str) -> Option<u16> {
-    lock.lines()
-        .nth(3)?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|port| *port != 0)
 }
 
 /// Where the lock file naming a private instance's port is, for people.
 pub(super) fn lock_file(data_dir: &Path) -> PathBuf {
     data_dir.join("pgdata").join("postmaster.pid")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_port_is_the_fourth_line_of_the_lock_file() {
-        let lock = "4242\n/data/pgdata\n1700000000\n54321\n\n127.0.0.1\n  1234   5678\nready   \n";
-        assert_eq!(port_from_lock_file(lock), Some(54321));
-        assert_eq!(port_from_lock_file("4242\n/data/pgdata\n"), None);
-        assert_eq!(port_from_lock_file("4242\n/d\n1\nnot a port\n"), None);
-        assert_eq!(port_from_lock_file(""), None);
-    }
 }

@@ -26,7 +26,7 @@
 //! [`LocalPostgresError::InUse`] (see `previous.rs`).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::{self, Signal};
@@ -73,6 +73,36 @@ pub struct LocalPostgresOptions {
     pub data_dir: PathBuf,
     /// Trade durability for speed (fsync, synchronous_commit, full_page_writes off): for test clusters only.
     pub ephemeral: bool,
+}
+
+/// Connect options for the service's database on the private instance a
+/// running `goalpost serve` owns under `data_dir`: the port from the
+/// cluster's lock file and the password stored beside it. `None` when no
+/// lock file names a port; the server may still be gone (a lock file left
+/// by a crash), which connecting tells.
+pub fn running_service_options(
+    data_dir: &Path,
+) -> Result<Option<PgConnectOptions>, LocalPostgresError> {
+    let pgdata = data_dir.join("pgdata");
+    let Some(port) = previous::lock_port(&pgdata) else {
+        return Ok(None);
+    };
+    let path = data_dir.join("password");
+    let password =
+        setup::read_password(&path)?.ok_or(LocalPostgresError::MissingPassword { pgdata, path })?;
+    Ok(Some(loopback_options(port, &password, SERVICE_DATABASE)))
+}
+
+/// Options for `database` on a private instance as its superuser. TLS is
+/// off: the server listens on loopback only and has no certificate.
+fn loopback_options(port: u16, password: &str, database: &str) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(port)
+        .username(SUPERUSER)
+        .password(password)
+        .database(database)
+        .ssl_mode(PgSslMode::Disable)
 }
 
 /// A running private PostgreSQL server.
@@ -193,6 +223,11 @@ impl LocalPostgres {
         self.port
     }
 
+    /// Connect options for the service's database on this instance.
+    pub fn service_options(&self) -> PgConnectOptions {
+        loopback_options(self.port, &self.password, SERVICE_DATABASE)
+    }
+
     /// Fast shutdown (SIGINT), waiting for the server to exit; escalate to SIGQUIT after a timeout.
     ///
     /// Fast shutdown ends sessions and writes a checkpoint, so the next start
@@ -245,13 +280,7 @@ impl LocalPostgres {
 
     /// Polls until the server accepts a connection to the `postgres` database.
     async fn wait_ready(&mut self) -> Result<PgConnection, NotReady> {
-        let options = PgConnectOptions::new()
-            .host("127.0.0.1")
-            .port(self.port)
-            .username(SUPERUSER)
-            .password(&self.password)
-            .database("postgres")
-            .ssl_mode(PgSslMode::Disable);
+        let options = loopback_options(self.port, &self.password, "postgres");
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = self.exit.borrow().clone() {

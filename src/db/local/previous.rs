@@ -72,12 +72,25 @@ pub(super) async fn wait_for_previous(prepared: &Prepared) -> Result<(), LocalPo
     }
 }
 
+/// Line `index` (from 0) of `postmaster.pid`, trimmed, if there is one. The
+/// lock file holds the pid, the data directory, the start time and the
+/// port on its first four lines.
+fn lock_line(pgdata: &Path, index: usize) -> Option<String> {
+    let contents = fs::read_to_string(pgdata.join("postmaster.pid")).ok()?;
+    Some(contents.lines().nth(index)?.trim().to_owned())
+}
+
 /// The postmaster pid from the first line of `postmaster.pid`, if any.
 fn lock_pid(pgdata: &Path) -> Option<i32> {
-    let contents = fs::read_to_string(pgdata.join("postmaster.pid")).ok()?;
     // A negative pid marks a single-user backend, which is not a server.
-    let pid: i32 = contents.lines().next()?.trim().parse().ok()?;
+    let pid: i32 = lock_line(pgdata, 0)?.parse().ok()?;
     (pid > 0).then_some(pid)
+}
+
+/// The port of the server holding `pgdata`, from the fourth line of
+/// `postmaster.pid`, if any.
+pub(super) fn lock_port(pgdata: &Path) -> Option<u16> {
+    lock_line(pgdata, 3)?.parse().ok().filter(|port| *port != 0)
 }
 
 /// `Some` only for a live `postgres` whose working directory is `pgdata`:
@@ -238,6 +251,23 @@ mod tests {
         assert_eq!(lock_pid(dir.path()), Some(4242));
         fs::write(&lock, "-4242\n/data/pgdata\n").unwrap();
         assert_eq!(lock_pid(dir.path()), None);
+    }
+
+    #[test]
+    fn the_port_is_the_fourth_line_of_the_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(lock_port(dir.path()), None);
+        let lock = dir.path().join("postmaster.pid");
+        fs::write(
+            &lock,
+            "4242\n/data/pgdata\n1700000000\n54321\n\n127.0.0.1\n  1234   5678\nready   \n",
+        )
+        .unwrap();
+        assert_eq!(lock_port(dir.path()), Some(54321));
+        fs::write(&lock, "4242\n/data/pgdata\n").unwrap();
+        assert_eq!(lock_port(dir.path()), None);
+        fs::write(&lock, "4242\n/d\n1\nnot a port\n").unwrap();
+        assert_eq!(lock_port(dir.path()), None);
     }
 
     #[test]
