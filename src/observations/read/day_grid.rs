@@ -11,11 +11,14 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgConnection, Postgres};
 
 use super::buckets::{self, Bucket};
 use super::combine::Combined;
 use super::evaluate::{Selection, Window};
+use super::selected::SelectedSeries;
 use crate::error::ApiError;
 
 /// What one window reads: whole days and up to two raw edges.
@@ -63,7 +66,12 @@ pub async fn combine(
             .chain(edge_days)
             .collect(),
     );
-    let grid = read_days(conn, keys, selection, &day_ranges).await?;
+    // A selection of accounts is looked up once for the days and the edges.
+    let series = match selection {
+        Selection::All => None,
+        Selection::Some { .. } => Some(SelectedSeries::resolve(conn, keys, selection).await?),
+    };
+    let grid = read_days(conn, keys, series.as_ref(), &day_ranges).await?;
     for read in &mut reads {
         let mut whole_days = Vec::new();
         read.raw
@@ -93,7 +101,7 @@ pub async fn combine(
             raw_ranges.len() - 1
         });
     }
-    let edges = read_raw(conn, keys, selection, &raw_ranges).await?;
+    let edges = read_raw(conn, keys, series.as_ref(), &raw_ranges).await?;
 
     let mut combined = FxHashMap::default();
     for (index, read) in reads.iter().enumerate() {
@@ -220,6 +228,19 @@ pub(super) async fn read_organisation_days(
     .await?)
 }
 
+/// A day of the selected series of one key, the key given by its index.
+#[derive(sqlx::FromRow)]
+struct SelectedDayRow {
+    key_index: i32,
+    day: NaiveDate,
+    value_sum: f64,
+    value_count: i64,
+    value_min: f64,
+    value_max: f64,
+    last_observed_at: DateTime<Utc>,
+    first_observed_at: DateTime<Utc>,
+}
+
 #[derive(sqlx::FromRow)]
 struct DayRow {
     metric_key: String,
@@ -232,20 +253,21 @@ struct DayRow {
     first_observed_at: DateTime<Utc>,
 }
 
-/// Every selected series of each key combined per day, over `ranges`.
+/// The selected series of each key combined per day, over `ranges`: every
+/// series (the organisation rollups) when `series` is `None`.
 async fn read_days(
     conn: &mut PgConnection,
     keys: &[&str],
-    selection: &Selection,
+    series: Option<&SelectedSeries>,
     ranges: &[(NaiveDate, NaiveDate)],
 ) -> Result<FxHashMap<String, BTreeMap<NaiveDate, DayRollup>>, ApiError> {
-    if ranges.is_empty() {
+    if ranges.is_empty() || series.is_some_and(SelectedSeries::is_empty) {
         return Ok(FxHashMap::default());
     }
     let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
     let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
-    let rows: Vec<DayRow> = match selection {
-        Selection::All => read_organisation_days(conn, keys, ranges)
+    let rows: Vec<DayRow> = match series {
+        None => read_organisation_days(conn, keys, ranges)
             .await?
             .into_iter()
             .map(|row| DayRow {
@@ -259,37 +281,41 @@ async fn read_days(
                 first_observed_at: row.first_observed_at,
             })
             .collect(),
-        Selection::Some {
-            accounts,
-            organisation,
-        } => {
-            sqlx::query_as(
-                "with selected as (
-                     select series_id, metric_key from series
-                     where metric_key = any($1)
-                       and (account_id = any($2) or ($3 and account_id is null))
-                 )
-                 select s.metric_key, d.day, sum(d.value_sum) as value_sum,
+        Some(series) => {
+            let rows: Vec<SelectedDayRow> = sqlx::query_as(
+                "select s.key_index, d.day, sum(d.value_sum) as value_sum,
                         sum(d.value_count)::int8 as value_count,
                         min(d.value_min) as value_min, max(d.value_max) as value_max,
                         max(d.last_observed_at) as last_observed_at,
                         min(d.first_observed_at) as first_observed_at
-                 from unnest($4::date[], $5::date[]) as r(first_day, after_last_day)
-                 cross join lateral (
-                     select * from observation_daily d
-                     where d.series_id = any((select array_agg(series_id) from selected)::int8[])
-                       and d.day >= r.first_day and d.day < r.after_last_day
-                 ) d
-                 join selected s using (series_id)
-                 group by s.metric_key, d.day",
+                 from unnest($3::date[], $4::date[]) as r(first_day, after_last_day)
+                 cross join unnest($1::int8[], $2::int4[]) as s(series_id, key_index)
+                 join observation_daily d
+                     on d.series_id = s.series_id
+                    and d.day >= r.first_day and d.day < r.after_last_day
+                 group by s.key_index, d.day",
             )
-            .bind(keys)
-            .bind(accounts)
-            .bind(organisation)
+            .bind(&series.ids)
+            .bind(&series.key_index)
             .bind(&firsts)
             .bind(&afters)
             .fetch_all(&mut *conn)
-            .await?
+            .await?;
+            rows.into_iter()
+                .filter_map(|row| {
+                    let key = keys.get(usize::try_from(row.key_index).ok()?)?;
+                    Some(DayRow {
+                        metric_key: (*key).to_owned(),
+                        day: row.day,
+                        value_sum: row.value_sum,
+                        value_count: row.value_count,
+                        value_min: row.value_min,
+                        value_max: row.value_max,
+                        last_observed_at: row.last_observed_at,
+                        first_observed_at: row.first_observed_at,
+                    })
+                })
+                .collect()
         }
     };
     let mut grid: FxHashMap<String, BTreeMap<NaiveDate, DayRollup>> = FxHashMap::default();
@@ -314,7 +340,7 @@ async fn read_days(
 #[derive(sqlx::FromRow)]
 struct EdgeRow {
     range_index: i32,
-    metric_key: String,
+    key_index: i32,
     value_sum: f64,
     value_count: i64,
     value_min: f64,
@@ -322,32 +348,46 @@ struct EdgeRow {
     last_observed_at: DateTime<Utc>,
 }
 
-/// Every selected series of each key combined per raw range. A window has
-/// at most two ranges, and windows cut at midnights none: a few ranges are
-/// read one statement each, their bounds plain parameters so PostgreSQL
-/// prunes the yearly partitions to one before it plans (planning all of
-/// them costs more than reading an edge); more (a history's steps at
-/// midnights that hold observations) in one statement, pruned as each range
-/// is read.
+/// A statement of raw range reads with its leading parameters bound.
+type EdgeQuery<'q> = QueryAs<'q, Postgres, EdgeRow, PgArguments>;
+
+/// The selected series of each key combined per raw range: every series
+/// when `series` is `None`. A window has at most two ranges, and windows cut
+/// at midnights none: a few ranges are read one statement each, their
+/// bounds plain parameters so PostgreSQL prunes the yearly partitions to one
+/// before it plans (planning all of them costs more than reading an edge);
+/// more (a history's steps at midnights that hold observations) in one
+/// statement, pruned as each range is read.
 async fn read_raw(
     conn: &mut PgConnection,
     keys: &[&str],
-    selection: &Selection,
+    series: Option<&SelectedSeries>,
     ranges: &[Bucket],
 ) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
-    let (all, accounts, organisation) = selection.as_parameters();
-    let statements: &Statements = if all {
-        &RAW_OVER_EVERY_ACCOUNT
-    } else {
-        &RAW_OVER_SOME_ACCOUNTS
+    if series.is_some_and(SelectedSeries::is_empty) {
+        return Ok(FxHashMap::default());
+    }
+    // The statement of the selection, with its leading parameters bound:
+    // the keys, or the series and their keys.
+    let statement = |many: bool| -> EdgeQuery<'_> {
+        let pick = |statements: &'static Statements| {
+            if many {
+                &statements.many
+            } else {
+                &statements.one
+            }
+        };
+        match series {
+            None => sqlx::query_as(pick(&RAW_OVER_EVERY_ACCOUNT)).bind(keys),
+            Some(series) => sqlx::query_as(pick(&RAW_OVER_SELECTED_SERIES))
+                .bind(&series.ids)
+                .bind(&series.key_index),
+        }
     };
     let mut rows: Vec<EdgeRow> = Vec::new();
     if ranges.len() <= ONE_BY_ONE {
         for (index, range) in ranges.iter().enumerate() {
-            let found: Vec<EdgeRow> = sqlx::query_as(&statements.one)
-                .bind(keys)
-                .bind(accounts)
-                .bind(organisation)
+            let found = statement(false)
                 .bind(i32::try_from(index).unwrap_or(i32::MAX))
                 .bind(range.start)
                 .bind(range.end)
@@ -359,10 +399,7 @@ async fn read_raw(
         let indices: Vec<i32> = (0..ranges.len())
             .map(|index| i32::try_from(index).unwrap_or(i32::MAX))
             .collect();
-        rows = sqlx::query_as(&statements.many)
-            .bind(keys)
-            .bind(accounts)
-            .bind(organisation)
+        rows = statement(true)
             .bind(indices)
             .bind(ranges.iter().map(|range| range.start).collect::<Vec<_>>())
             .bind(ranges.iter().map(|range| range.end).collect::<Vec<_>>())
@@ -374,8 +411,9 @@ async fn read_raw(
     Ok(rows
         .into_iter()
         .filter_map(|row| {
+            let key = keys.get(usize::try_from(row.key_index).ok()?)?;
             Some((
-                (usize::try_from(row.range_index).ok()?, row.metric_key),
+                (usize::try_from(row.range_index).ok()?, (*key).to_owned()),
                 Combined::composable(
                     row.value_sum,
                     row.value_count,
@@ -407,18 +445,22 @@ pub(super) struct Statements {
 
 impl Statements {
     /// Raw range reads around `select`, whose ranges are a `from` item with
-    /// `range_index`, `start_at` and `end_at`, given as `$4` to `$6`, and
-    /// which adds the second argument to its conditions on `o`: none for
-    /// one range, the span of them all (`$7`, `$8`) for many, so that
-    /// planning covers only the partitions that span reaches. The keys,
-    /// accounts and whether the organisation-wide series counts are `$1` to
-    /// `$3`.
-    fn raw_ranges(select: impl Fn(&str, &str) -> String) -> Statements {
+    /// `range_index`, `start_at` and `end_at`, given as the three parameters
+    /// after the `leading` ones, and which adds the second argument to its
+    /// conditions on `o`: none for one range, the span of them all (the two
+    /// parameters after those) for many, so that planning covers only the
+    /// partitions that span reaches.
+    fn raw_ranges(leading: usize, select: impl Fn(&str, &str) -> String) -> Statements {
+        let [index, start, end, span_start, span_end] =
+            std::array::from_fn(|at| format!("${}", leading + at + 1));
         Statements {
-            one: select("(select $4::int4, $5::timestamptz, $6::timestamptz)", ""),
+            one: select(
+                &format!("(select {index}::int4, {start}::timestamptz, {end}::timestamptz)"),
+                "",
+            ),
             many: select(
-                "unnest($4::int4[], $5::timestamptz[], $6::timestamptz[])",
-                "and o.observed_at >= $7 and o.observed_at < $8",
+                &format!("unnest({index}::int4[], {start}::timestamptz[], {end}::timestamptz[])"),
+                &format!("and o.observed_at >= {span_start} and o.observed_at < {span_end}"),
             ),
         }
     }
@@ -429,47 +471,39 @@ const RANGE_AGGREGATES: &str = "sum(o.value) as value_sum, count(*)::int8 as val
        min(o.value) as value_min, max(o.value) as value_max,
        max(o.observed_at) as last_observed_at";
 
-/// Raw ranges over every series of each key: one range of the (metric,
-/// time) index each, whatever the number of accounts. The accounts (`$2`,
-/// `$3`) are not needed, only bound alike.
+/// Raw ranges over every series of each key (`$1`): one range of the
+/// (metric, time) index each, whatever the number of accounts.
 static RAW_OVER_EVERY_ACCOUNT: LazyLock<Statements> = LazyLock::new(|| {
-    Statements::raw_ranges(|ranges, span| {
+    Statements::raw_ranges(1, |ranges, span| {
         format!(
-            "select r.range_index, m.metric_key, e.value_sum, e.value_count, e.value_min,
-                    e.value_max, e.last_observed_at
+            "select r.range_index, (k.position - 1)::int4 as key_index, e.value_sum,
+                    e.value_count, e.value_min, e.value_max, e.last_observed_at
              from {ranges} as r(range_index, start_at, end_at)
-             cross join metric_definition m
+             cross join unnest($1::text[]) with ordinality as k(metric_key, position)
+             join metric_definition m on m.metric_key = k.metric_key
              cross join lateral (
                  select {RANGE_AGGREGATES}
                  from observation o
                  where o.metric_id = m.metric_id
                    and o.observed_at >= r.start_at and o.observed_at < r.end_at {span}
                  having count(*) > 0
-             ) e
-             where m.metric_key = any($1) and cardinality($2::uuid[]) >= 0 and $3::bool is not null"
+             ) e"
         )
     })
 });
 
-/// Raw ranges over the selected series of each key: an index probe per
-/// series and range.
-static RAW_OVER_SOME_ACCOUNTS: LazyLock<Statements> = LazyLock::new(|| {
-    Statements::raw_ranges(|ranges, span| {
+/// Raw ranges over the selected series (`$1`, their keys' indices `$2`): an
+/// index probe per series and range.
+static RAW_OVER_SELECTED_SERIES: LazyLock<Statements> = LazyLock::new(|| {
+    Statements::raw_ranges(2, |ranges, span| {
         format!(
-            "with selected as (
-                 select series_id, metric_key from series
-                 where metric_key = any($1)
-                   and (account_id = any($2) or ($3 and account_id is null))
-             )
-             select r.range_index, s.metric_key, {RANGE_AGGREGATES}
+            "select r.range_index, s.key_index, {RANGE_AGGREGATES}
              from {ranges} as r(range_index, start_at, end_at)
-             cross join lateral (
-                 select o.series_id, o.value, o.observed_at from observation o
-                 where o.series_id = any((select array_agg(series_id) from selected)::int8[])
-                   and o.observed_at >= r.start_at and o.observed_at < r.end_at {span}
-             ) o
-             join selected s using (series_id)
-             group by r.range_index, s.metric_key"
+             cross join unnest($1::int8[], $2::int4[]) as s(series_id, key_index)
+             join observation o
+                 on o.series_id = s.series_id
+                and o.observed_at >= r.start_at and o.observed_at < r.end_at {span}
+             group by r.range_index, s.key_index"
         )
     })
 });

@@ -9,3 +9,4 @@ pub mod list;
 pub mod organisation_last;
 pub mod per_series;
 pub mod query;
+pub mod selected;

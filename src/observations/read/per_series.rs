@@ -7,12 +7,12 @@ use std::sync::LazyLock;
 use chrono::{DateTime, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::buckets::{self, Bucket};
 use super::combine::Combined;
 use super::day_grid::ONE_BY_ONE;
 use super::evaluate::{Selection, Window};
+use super::selected::SelectedSeries;
 use crate::error::ApiError;
 
 /// The selected series of `base_keys` combined per (window index, key),
@@ -30,7 +30,10 @@ pub async fn combine(
     if windows.iter().all(Window::is_empty) {
         return Ok(FxHashMap::default());
     }
-    let (all, accounts, organisation) = selection.as_parameters();
+    let series = SelectedSeries::resolve(conn, base_keys, selection).await?;
+    if series.is_empty() {
+        return Ok(FxHashMap::default());
+    }
     // One LAST window alone is cheaper probed from its newest end than read
     // whole, day by day.
     let contiguous = !(last_only && windows.len() == 1)
@@ -49,10 +52,8 @@ pub async fn combine(
         let trailing = plan.raw_ranges.get(1).copied().unwrap_or(empty);
         let starts: Vec<DateTime<Utc>> = windows.iter().map(|window| window.start).collect();
         sqlx::query_as(CONTIGUOUS_WINDOWS.as_str())
-            .bind(base_keys)
-            .bind(all)
-            .bind(accounts)
-            .bind(organisation)
+            .bind(&series.ids)
+            .bind(&series.key_index)
             .bind(&starts)
             .bind(windows[windows.len() - 1].end)
             .bind(first_day)
@@ -64,14 +65,15 @@ pub async fn combine(
             .fetch_all(&mut *conn)
             .await?
     } else {
-        latest_in_windows(conn, base_keys, (all, accounts, organisation), windows).await?
+        latest_in_windows(conn, &series, windows).await?
     };
     Ok(rows
         .into_iter()
         .filter_map(|row| {
             let window = usize::try_from(row.window).ok()?;
+            let key = base_keys.get(usize::try_from(row.key_index).ok()?)?;
             Some((
-                (window, row.metric_key),
+                (window, (*key).to_owned()),
                 Combined {
                     sum: row.value_sum,
                     count: row.value_count,
@@ -116,8 +118,7 @@ fn contiguous_plan(windows: &[Window]) -> buckets::ReadPlan {
 /// days inside a window.
 async fn latest_in_windows(
     conn: &mut PgConnection,
-    base_keys: &[&str],
-    (all, accounts, organisation): (bool, &[Uuid], bool),
+    series: &SelectedSeries,
     windows: &[Window],
 ) -> Result<Vec<WindowRow>, ApiError> {
     let epoch = DateTime::UNIX_EPOCH.date_naive();
@@ -151,10 +152,8 @@ async fn latest_in_windows(
     if edged.len() <= ONE_BY_ONE {
         for window in &edged {
             let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_ONE_WINDOW.as_str())
-                .bind(base_keys)
-                .bind(all)
-                .bind(accounts)
-                .bind(organisation)
+                .bind(&series.ids)
+                .bind(&series.key_index)
                 .bind(window.index)
                 .bind(window.days.0)
                 .bind(window.days.1)
@@ -171,10 +170,8 @@ async fn latest_in_windows(
             edged.iter().map(part).collect()
         };
         let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_EDGED_WINDOWS.as_str())
-            .bind(base_keys)
-            .bind(all)
-            .bind(accounts)
-            .bind(organisation)
+            .bind(&series.ids)
+            .bind(&series.key_index)
             .bind(edged.iter().map(|window| window.index).collect::<Vec<_>>())
             .bind(edged.iter().map(|window| window.days.0).collect::<Vec<_>>())
             .bind(edged.iter().map(|window| window.days.1).collect::<Vec<_>>())
@@ -195,10 +192,8 @@ async fn latest_in_windows(
     }
     if !whole_days.0.is_empty() {
         let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_WHOLE_DAYS.as_str())
-            .bind(base_keys)
-            .bind(all)
-            .bind(accounts)
-            .bind(organisation)
+            .bind(&series.ids)
+            .bind(&series.key_index)
             .bind(&whole_days.0)
             .bind(&whole_days.1)
             .bind(&whole_days.2)
@@ -221,7 +216,7 @@ struct EdgedWindow {
 #[derive(sqlx::FromRow)]
 struct WindowRow {
     window: i32,
-    metric_key: String,
+    key_index: i32,
     value_sum: f64,
     value_count: i64,
     value_min: f64,
@@ -230,14 +225,14 @@ struct WindowRow {
     last_observed_at: Option<DateTime<Utc>>,
 }
 
-/// The selected series, handed to each read as one array (an init plan), so
-/// that each read is an index scan per series rather than a join the
-/// planner might hash over a whole partition.
+/// The selected series as looked up beforehand ([`SelectedSeries`]): ids in
+/// `$1`, each one's base metric as an index into the keys in `$2`. The reads
+/// probe the (series, time) indexes with `$1` itself, so each is an index
+/// scan per series rather than a join the planner might hash over a whole
+/// partition.
 const SELECTED: &str = "
 with selected as (
-    select series_id, metric_key from series
-    where metric_key = any($1)
-      and ($2 or account_id = any($3) or ($4 and account_id is null))
+    select series_id, key_index from unnest($1::int8[], $2::int4[]) as s(series_id, key_index)
 )";
 
 /// Per series and window, then per window and base metric: each series'
@@ -253,13 +248,13 @@ per_series as (
     from parts
     group by series_id, window_index
 )
-select p.window_index as window, s.metric_key, sum(p.value_sum) as value_sum,
+select p.window_index as window, s.key_index, sum(p.value_sum) as value_sum,
        sum(p.value_count)::int8 as value_count, min(p.value_min) as value_min,
        max(p.value_max) as value_max, sum(p.last_value) as last_sum,
        max(p.last_observed_at) as last_observed_at
 from per_series p join selected s using (series_id)
 where p.window_index >= 0
-group by p.window_index, s.metric_key";
+group by p.window_index, s.key_index";
 
 /// Contiguous windows (QueryMetric's buckets, or one window) in one pass:
 /// whole days from the rollups, the (at most two) raw ranges of the plan
@@ -271,18 +266,18 @@ static CONTIGUOUS_WINDOWS: LazyLock<String> = LazyLock::new(|| {
         "{SELECTED},
 parts as (
     select d.series_id,
-           (width_bucket(d.day::timestamp at time zone 'UTC', $5::timestamptz[]) - 1)::int4 as window_index,
+           (width_bucket(d.day::timestamp at time zone 'UTC', $3::timestamptz[]) - 1)::int4 as window_index,
            d.value_sum, d.value_count, d.value_min, d.value_max, d.last_value, d.last_observed_at
     from observation_daily d
-    where d.series_id = any((select array_agg(series_id) from selected)::int8[])
-      and d.day >= $7 and d.day < $8
+    where d.series_id = any($1::int8[])
+      and d.day >= $5 and d.day < $6
     union all
-    select o.series_id, (width_bucket(o.observed_at, $5::timestamptz[]) - 1)::int4,
+    select o.series_id, (width_bucket(o.observed_at, $3::timestamptz[]) - 1)::int4,
            o.value, 1, o.value, o.value, o.value, o.observed_at
     from observation o
-    where o.series_id = any((select array_agg(series_id) from selected)::int8[])
-      and ((o.observed_at >= $9 and o.observed_at < $10) or (o.observed_at >= $11 and o.observed_at < $12))
-      and o.observed_at < $6
+    where o.series_id = any($1::int8[])
+      and ((o.observed_at >= $7 and o.observed_at < $8) or (o.observed_at >= $9 and o.observed_at < $10))
+      and o.observed_at < $4
 ),
 {COMBINE_PARTS}"
     )
@@ -299,15 +294,15 @@ const LATEST_AGGREGATES: &str = "sum(latest.value) as value_sum, count(*)::int8 
 static LATEST_IN_WHOLE_DAYS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{SELECTED}
-select w.window_index as window, s.metric_key, {LATEST_AGGREGATES}
-from unnest($5::int4[], $6::date[], $7::date[]) as w(window_index, first_day, after_last_day)
+select w.window_index as window, s.key_index, {LATEST_AGGREGATES}
+from unnest($3::int4[], $4::date[], $5::date[]) as w(window_index, first_day, after_last_day)
 cross join selected s
 cross join lateral (
     select d.last_value as value, d.last_observed_at as at from observation_daily d
     where d.series_id = s.series_id and d.day >= w.first_day and d.day < w.after_last_day
     order by d.day desc limit 1
 ) latest
-group by w.window_index, s.metric_key"
+group by w.window_index, s.key_index"
     )
 });
 
@@ -350,11 +345,11 @@ fn latest_with_edges(bounds: [&str; 6], span: &str) -> String {
 static LATEST_IN_ONE_WINDOW: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{SELECTED}
-select $5::int4 as window, s.metric_key, {LATEST_AGGREGATES}
+select $3::int4 as window, s.key_index, {LATEST_AGGREGATES}
 from selected s
 {}
-group by s.metric_key",
-        latest_with_edges(["$6", "$7", "$8", "$9", "$10", "$11"], "")
+group by s.key_index",
+        latest_with_edges(["$4", "$5", "$6", "$7", "$8", "$9"], "")
     )
 });
 
@@ -362,14 +357,14 @@ group by s.metric_key",
 static LATEST_IN_EDGED_WINDOWS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{SELECTED}
-select w.window_index as window, s.metric_key, {LATEST_AGGREGATES}
-from unnest($5::int4[], $6::date[], $7::date[], $8::timestamptz[], $9::timestamptz[],
-            $10::timestamptz[], $11::timestamptz[])
+select w.window_index as window, s.key_index, {LATEST_AGGREGATES}
+from unnest($3::int4[], $4::date[], $5::date[], $6::timestamptz[], $7::timestamptz[],
+            $8::timestamptz[], $9::timestamptz[])
      as w(window_index, first_day, after_last_day, leading_start, leading_end,
           trailing_start, trailing_end)
 cross join selected s
 {}
-group by w.window_index, s.metric_key",
+group by w.window_index, s.key_index",
         latest_with_edges(
             [
                 "w.first_day",
@@ -381,7 +376,7 @@ group by w.window_index, s.metric_key",
             ],
             // The span of every window's edges, so planning covers only the
             // partitions it reaches.
-            "and o.observed_at >= $12 and o.observed_at < $13"
+            "and o.observed_at >= $10 and o.observed_at < $11"
         )
     )
 });
