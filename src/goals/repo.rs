@@ -1,5 +1,5 @@
 //! Goal storage. Reads load goals whole (key results, their accounts,
-//! checkpoints and milestones) in five queries for any number of goals;
+//! checkpoints and milestones) in two queries for any number of goals;
 //! writes live in [`write`]. Functions take an executor or a connection so
 //! they run on the pool or inside a caller's transaction.
 //!
@@ -222,13 +222,47 @@ pub async fn get_key_result(
     goal_id: Uuid,
     key_result_id: Uuid,
 ) -> Result<Option<KeyResult>, ApiError> {
-    let rows: Vec<KeyResultRow> =
-        sqlx::query_as("select * from key_result where key_result_id = $1 and goal_id = $2")
-            .bind(key_result_id)
-            .bind(goal_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok(load_key_results(conn, rows).await?.pop())
+    let query = format!("{KEY_RESULTS_WHOLE} where k.key_result_id = $1 and k.goal_id = $2");
+    let row: Option<KeyResultWhole> = sqlx::query_as(&query)
+        .bind(key_result_id)
+        .bind(goal_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(decode_key_result)
+        .transpose()
+        .map_err(ApiError::internal)
+}
+
+/// Key results with their accounts, checkpoints and milestones as arrays
+/// beside each row, in one statement: one round trip for a goal however
+/// many parts it has. Followed by a `where` on `k`.
+const KEY_RESULTS_WHOLE: &str = "select k.*,
+       array(select a.account_id from key_result_account a
+             where a.key_result_id = k.key_result_id order by a.position) as accounts,
+       array(select c.time from key_result_checkpoint c
+             where c.key_result_id = k.key_result_id order by c.time) as checkpoint_times,
+       array(select c.target_value from key_result_checkpoint c
+             where c.key_result_id = k.key_result_id order by c.time) as checkpoint_values,
+       array(select m.milestone_id from milestone m
+             where m.key_result_id = k.key_result_id order by m.position) as milestone_ids,
+       array(select m.title from milestone m
+             where m.key_result_id = k.key_result_id order by m.position) as milestone_titles,
+       array(select m.done_time from milestone m
+             where m.key_result_id = k.key_result_id order by m.position) as milestone_done_times
+from key_result k";
+
+/// A key result row with its parts, as [`KEY_RESULTS_WHOLE`] reads it.
+#[derive(Debug, sqlx::FromRow)]
+struct KeyResultWhole {
+    #[sqlx(flatten)]
+    row: KeyResultRow,
+    /// Its accounts in order; `None` is the organisation-wide series.
+    accounts: Vec<Option<Uuid>>,
+    checkpoint_times: Vec<DateTime<Utc>>,
+    checkpoint_values: Vec<f64>,
+    milestone_ids: Vec<Uuid>,
+    milestone_titles: Vec<String>,
+    milestone_done_times: Vec<Option<DateTime<Utc>>>,
 }
 
 /// Attaches key results to goal rows and decodes them.
@@ -240,14 +274,15 @@ async fn with_key_results(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = rows.iter().map(|row| row.goal_id).collect();
-    let key_result_rows: Vec<KeyResultRow> = sqlx::query_as(
-        "select * from key_result where goal_id = any($1) order by goal_id, position",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    let query =
+        format!("{KEY_RESULTS_WHOLE} where k.goal_id = any($1) order by k.goal_id, k.position");
+    let key_results: Vec<KeyResultWhole> = sqlx::query_as(&query)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut by_goal: HashMap<Uuid, Vec<KeyResult>> = HashMap::new();
-    for key_result in load_key_results(conn, key_result_rows).await? {
+    for whole in key_results {
+        let key_result = decode_key_result(whole).map_err(ApiError::internal)?;
         by_goal
             .entry(key_result.goal_id)
             .or_default()
@@ -257,77 +292,6 @@ async fn with_key_results(
         .map(|row| {
             let key_results = by_goal.remove(&row.goal_id).unwrap_or_default();
             decode_goal(row, key_results).map_err(ApiError::internal)
-        })
-        .collect()
-}
-
-/// Attaches accounts, checkpoints and milestones to key result rows (three
-/// queries for any number) and decodes them, keeping the rows' order.
-async fn load_key_results(
-    conn: &mut PgConnection,
-    rows: Vec<KeyResultRow>,
-) -> Result<Vec<KeyResult>, ApiError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.key_result_id).collect();
-    let accounts: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
-        "select key_result_id, account_id from key_result_account
-         where key_result_id = any($1) order by key_result_id, position",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    let checkpoints: Vec<(Uuid, DateTime<Utc>, f64)> = sqlx::query_as(
-        "select key_result_id, time, target_value from key_result_checkpoint
-         where key_result_id = any($1) order by key_result_id, time",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    let milestones: Vec<(Uuid, Uuid, String, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "select key_result_id, milestone_id, title, done_time from milestone
-         where key_result_id = any($1) order by key_result_id, position",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-
-    let mut accounts_of: HashMap<Uuid, Vec<Option<Uuid>>> = HashMap::new();
-    for (key_result_id, account_id) in accounts {
-        accounts_of
-            .entry(key_result_id)
-            .or_default()
-            .push(account_id);
-    }
-    let mut checkpoints_of: HashMap<Uuid, Vec<Checkpoint>> = HashMap::new();
-    for (key_result_id, time, target_value) in checkpoints {
-        checkpoints_of
-            .entry(key_result_id)
-            .or_default()
-            .push(Checkpoint { time, target_value });
-    }
-    let mut milestones_of: HashMap<Uuid, Vec<Milestone>> = HashMap::new();
-    for (key_result_id, id, title, done_time) in milestones {
-        milestones_of
-            .entry(key_result_id)
-            .or_default()
-            .push(Milestone {
-                id,
-                title,
-                done_time,
-            });
-    }
-    rows.into_iter()
-        .map(|row| {
-            let id = row.key_result_id;
-            decode_key_result(
-                row,
-                accounts_of.remove(&id).unwrap_or_default(),
-                checkpoints_of.remove(&id).unwrap_or_default(),
-                milestones_of.remove(&id).unwrap_or_default(),
-            )
-            .map_err(ApiError::internal)
         })
         .collect()
 }
@@ -369,12 +333,31 @@ fn decode_goal(row: GoalRow, key_results: Vec<KeyResult>) -> Result<Goal, Unknow
     })
 }
 
-fn decode_key_result(
-    row: KeyResultRow,
-    accounts: Vec<Option<Uuid>>,
-    checkpoints: Vec<Checkpoint>,
-    milestones: Vec<Milestone>,
-) -> Result<KeyResult, UnknownValue> {
+fn decode_key_result(whole: KeyResultWhole) -> Result<KeyResult, UnknownValue> {
+    let KeyResultWhole {
+        row,
+        accounts,
+        checkpoint_times,
+        checkpoint_values,
+        milestone_ids,
+        milestone_titles,
+        milestone_done_times,
+    } = whole;
+    let checkpoints: Vec<Checkpoint> = checkpoint_times
+        .into_iter()
+        .zip(checkpoint_values)
+        .map(|(time, target_value)| Checkpoint { time, target_value })
+        .collect();
+    let milestones: Vec<Milestone> = milestone_ids
+        .into_iter()
+        .zip(milestone_titles)
+        .zip(milestone_done_times)
+        .map(|((id, title), done_time)| Milestone {
+            id,
+            title,
+            done_time,
+        })
+        .collect();
     let unknown = |value: &str| UnknownValue {
         enumeration: "key result shape",
         value: value.to_owned(),
