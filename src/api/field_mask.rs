@@ -123,4 +123,47 @@ mod tests {
         let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["update_mask.paths[1]", "update_mask.paths[2]"]);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::api::fuzzing::around;
+
+        fn path() -> impl Strategy<Value = String> {
+            around(
+                prop::sample::select(vec!["handle", "owner", "status", "*", "etag", "name"])
+                    .prop_map(str::to_owned),
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn masks_resolve_to_updatable_fields_or_name_each_bad_path(
+                paths in prop::collection::vec(path(), 0..6),
+                populated in any::<[bool; 3]>(),
+            ) {
+                let is_populated = |path: &str| {
+                    FIELDS.iter().position(|field| *field == path).is_some_and(|i| populated[i])
+                };
+                let count = paths.len();
+                match resolve_ignoring(Some(&FieldMask { paths }), FIELDS, &["etag"], is_populated) {
+                    Ok(resolved) => {
+                        prop_assert!(resolved.iter().all(|path| FIELDS.contains(path)));
+                        let mut unique = resolved.clone();
+                        unique.sort_unstable();
+                        unique.dedup();
+                        prop_assert_eq!(unique.len(), resolved.len());
+                    }
+                    Err(error) => crate::api::fuzzing::assert_invalid(error, |field| {
+                        field
+                            .strip_prefix("update_mask.paths[")
+                            .and_then(|rest| rest.strip_suffix(']'))
+                            .and_then(|index| index.parse::<usize>().ok())
+                            .is_some_and(|index| index < count)
+                    }),
+                }
+            }
+        }
+    }
 }

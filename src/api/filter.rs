@@ -12,6 +12,8 @@ use crate::api::enums::ProtoEnum;
 use crate::api::names::Collection;
 use crate::error::ApiError;
 
+#[cfg(test)]
+mod properties;
 mod syntax;
 
 pub use syntax::{Comparison, Literal, Op, parse};

@@ -6,6 +6,8 @@ pub mod enums;
 pub mod etag;
 pub mod field_mask;
 pub mod filter;
+#[cfg(test)]
+pub(crate) mod fuzzing;
 pub mod idempotency;
 pub mod list;
 pub mod names;

@@ -6,6 +6,9 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ResourceKind};
 
+#[cfg(test)]
+mod properties;
+
 /// A top-level collection of resources identified by UUIDs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Collection {

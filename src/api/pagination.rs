@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::error::Violations;
 
+#[cfg(test)]
+mod properties;
+
 /// Page size when the caller leaves it at 0.
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 /// Larger page sizes are reduced to this.

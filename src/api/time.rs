@@ -88,4 +88,29 @@ mod tests {
             assert!(from_proto("t", &ts).is_err(), "{ts:?}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::api::fuzzing::{assert_invalid, hostile_timestamp};
+
+        proptest! {
+            #[test]
+            fn timestamps_parse_to_printable_microseconds_or_are_rejected(
+                timestamp in hostile_timestamp(),
+            ) {
+                match from_proto("start_time", &timestamp) {
+                    Ok(time) => {
+                        prop_assert!((1..=9999).contains(&chrono::Datelike::year(&time)));
+                        // The moment is kept to the microsecond, as stored.
+                        let back = to_proto_checked(time).expect("a printable year");
+                        prop_assert_eq!(back.seconds, timestamp.seconds);
+                        prop_assert_eq!(back.nanos, timestamp.nanos / 1000 * 1000);
+                    }
+                    Err(error) => assert_invalid(error, |field| field == "start_time"),
+                }
+            }
+        }
+    }
 }

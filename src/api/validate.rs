@@ -274,4 +274,87 @@ mod tests {
             .is_empty()
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::api::fuzzing::{
+            around, assert_only_field_violations, enum_number, hostile_f64, hostile_text,
+        };
+
+        fn lines() -> impl Strategy<Value = Lines> {
+            prop::sample::select(vec![Lines::Single, Lines::Multi])
+        }
+
+        fn url() -> impl Strategy<Value = String> {
+            around(
+                prop::sample::select(vec![
+                    "https://instagram.com/acme",
+                    "http://x.com/a?b=c#d",
+                    "https://[::1]:8080/",
+                    "https://xn--bcher-kva.example/",
+                ])
+                .prop_map(str::to_owned),
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn accepted_text_is_trimmed_bounded_and_free_of_control_characters(
+                value in hostile_text(),
+                max_chars in 0usize..300,
+                required in any::<bool>(),
+                lines in lines(),
+            ) {
+                let mut violations = Violations::default();
+                let cleaned = text(&mut violations, "f", &value, max_chars, required, lines);
+                prop_assert_eq!(cleaned.as_str(), value.trim());
+                if violations.is_empty() {
+                    prop_assert!(!cleaned.contains('\0'));
+                    prop_assert!(cleaned.chars().count() <= max_chars);
+                    prop_assert!(!required || !cleaned.is_empty());
+                    prop_assert!(cleaned.chars().all(|c| !c.is_control()
+                        || (lines == Lines::Multi && matches!(c, '\n' | '\r' | '\t'))));
+                }
+                assert_only_field_violations(violations, |field| field == "f");
+            }
+
+            #[test]
+            fn accepted_urls_are_absolute_http_urls_of_plain_text(value in url()) {
+                let mut violations = Violations::default();
+                let cleaned = http_url(&mut violations, "f", &value);
+                if violations.is_empty() && !cleaned.is_empty() {
+                    prop_assert!(!cleaned.chars().any(char::is_control));
+                    let parsed = url::Url::parse(&cleaned).expect("an accepted URL parses");
+                    prop_assert!(matches!(parsed.scheme(), "http" | "https") && parsed.has_host());
+                }
+                assert_only_field_violations(violations, |field| field == "f");
+            }
+
+            #[test]
+            fn values_pass_exactly_when_finite_and_within_the_bound(value in hostile_f64()) {
+                let mut violations = Violations::default();
+                let passed = bounded_value(&mut violations, || "f".into(), value);
+                prop_assert_eq!(passed, value.is_finite() && value.abs() <= MAX_VALUE_MAGNITUDE);
+                prop_assert_eq!(passed, violations.is_empty());
+                assert_only_field_violations(violations, |field| field == "f");
+            }
+
+            #[test]
+            fn enum_numbers_are_known_values_or_violations(
+                number in enum_number(12),
+                required in any::<bool>(),
+            ) {
+                let mut violations = Violations::default();
+                let value = enum_value::<Network>(&mut violations, "f", number, required);
+                prop_assert_eq!(value.map(|network| network as i32), (number != 0)
+                    .then(|| Network::try_from(number).ok())
+                    .flatten()
+                    .map(|network| network as i32));
+                prop_assert_eq!(violations.is_empty(), value.is_some() || (number == 0 && !required));
+                assert_only_field_violations(violations, |field| field == "f");
+            }
+        }
+    }
 }
