@@ -6,6 +6,9 @@ use crate::error::Violations;
 use crate::pb;
 use crate::pb::account::{Network, Status};
 
+#[cfg(test)]
+mod properties;
+
 /// The fields callers may set and update (AIP-134 paths).
 pub const UPDATABLE_FIELDS: &[&str] = &[
     "network",

@@ -280,3 +280,37 @@ pub fn assert_only_field_violations(
         assert_invalid(error, field_ok);
     }
 }
+
+/// Texts near one of `valid`: as given, edited, or replaced by hostile text.
+pub fn text_near(valid: &'static [&'static str]) -> BoxedStrategy<String> {
+    around(prop::sample::select(valid).prop_map(str::to_owned))
+}
+
+/// Names near `{collection}/{uuid}` for random ids.
+pub fn name_near(collection: crate::api::names::Collection) -> BoxedStrategy<String> {
+    around(any::<u128>().prop_map(move |id| collection.name(uuid::Uuid::from_u128(id))))
+}
+
+/// Checks that a text passed as valid is fit to store: at most `max_chars`
+/// characters and no control characters (line breaks and tabs allowed in
+/// multi-line text), so certainly no NUL.
+#[track_caller]
+pub fn assert_storable(text: &str, max_chars: usize, lines: crate::api::validate::Lines) {
+    use crate::api::validate::Lines;
+    assert!(text.chars().count() <= max_chars, "{text:?} is too long");
+    assert_eq!(text, text.trim(), "untrimmed");
+    let allowed = |c: char| lines == Lines::Multi && matches!(c, '\n' | '\r' | '\t');
+    assert!(
+        text.chars().all(|c| !c.is_control() || allowed(c)),
+        "{text:?} holds a control character"
+    );
+}
+
+/// `Some` value of `strategy` about one time in six: for replacing a few
+/// fields of an otherwise valid request, so that checks further along are
+/// reached too.
+pub fn sometimes<T: std::fmt::Debug>(
+    strategy: impl Strategy<Value = T>,
+) -> impl Strategy<Value = Option<T>> {
+    prop::option::weighted(1.0 / 6.0, strategy)
+}

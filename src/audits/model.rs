@@ -13,6 +13,9 @@ use crate::error::Violations;
 use crate::pb;
 use crate::pb::audit_entry::Assessment;
 
+#[cfg(test)]
+mod properties;
+
 /// The most metrics one entry may carry.
 pub const MAX_METRICS_PER_ENTRY: usize = 100;
 /// The most top-post links one entry may carry.

@@ -10,6 +10,9 @@ use crate::error::{ApiError, Violations};
 use crate::pb;
 use crate::pb::metric_definition::{Aggregation, Better, Kind};
 
+#[cfg(test)]
+mod properties;
+
 /// The most terms on one side of a formula.
 pub const MAX_TERMS_PER_SIDE: usize = 10;
 /// The largest magnitude of a formula's coefficients and scale. With values

@@ -12,6 +12,9 @@ use crate::api::validate::{self, Lines};
 use crate::error::Violations;
 use crate::pb;
 
+#[cfg(test)]
+mod properties;
+
 /// A goal's caller-owned fields, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GoalFields {

@@ -10,6 +10,9 @@ use crate::api::validate::{self, Lines};
 use crate::error::Violations;
 use crate::pb;
 
+#[cfg(test)]
+mod properties;
+
 /// The most observations one write or one stream chunk may carry.
 pub const MAX_OBSERVATIONS_PER_MESSAGE: usize = 10_000;
 /// The longest source label.
