@@ -5,7 +5,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use chrono::{DateTime, Datelike, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
 use crate::error::Violations;
 
@@ -36,6 +37,29 @@ struct TokenBody<K> {
     after: K,
     /// The filter the token was issued for.
     filter: String,
+}
+
+/// A moment in a sort key, written in tokens as microseconds since 1970.
+/// Only the years 0001-9999 decode: every page ends on such a moment, and
+/// a forged token's other times would fail when bound (PostgreSQL's range
+/// is narrower than chrono's) or would not be times at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTime(pub DateTime<Utc>);
+
+impl Serialize for TokenTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.timestamp_micros().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let micros = i64::deserialize(deserializer)?;
+        DateTime::from_timestamp_micros(micros)
+            .filter(|time| (1..=9999).contains(&time.year()))
+            .map(TokenTime)
+            .ok_or_else(|| serde::de::Error::custom("a time outside the years 0001-9999"))
+    }
 }
 
 /// Reads a page token: `None` for the first page. A token that does not decode
@@ -178,6 +202,31 @@ mod tests {
         let token = encode_token(&("a\\u0000".to_owned(), 1), "");
         let after: Option<(String, i32)> = decode_token(&mut violations, &token, "");
         assert!(after.is_some(), "an escaped backslash is not a NUL");
+    }
+
+    #[test]
+    fn token_times_outside_the_years_0001_to_9999_are_violations() {
+        let cases = [
+            // chrono holds this moment; PostgreSQL's timestamps begin just after.
+            ("before 4714-11-24 BC", -210_866_803_200_000_001),
+            ("before chrono's range", i64::MIN),
+            ("after chrono's range", i64::MAX),
+            ("year 0", -62_135_596_800_000_001),
+            ("year 10000", 253_402_300_800_000_000),
+        ];
+        for (description, micros) in cases {
+            let mut violations = Violations::default();
+            let token = encode_token(&(Uuid::nil(), micros), "");
+            let after: Option<(Uuid, TokenTime)> = decode_token(&mut violations, &token, "");
+            assert!(after.is_none(), "{description}");
+            assert_eq!(violations.len(), 1, "{description}");
+        }
+        let time = TokenTime("2026-01-31T10:00:00.123456Z".parse().unwrap());
+        let token = encode_token(&time, "");
+        let mut violations = Violations::default();
+        assert_eq!(decode_token(&mut violations, &token, ""), Some(time));
+        // The same text as the microseconds tokens held before.
+        assert_eq!(token, encode_token(&time.0.timestamp_micros(), ""));
     }
 
     #[test]

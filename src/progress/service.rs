@@ -16,6 +16,7 @@ use super::report;
 use super::watch;
 use crate::api::list::ListRequest;
 use crate::api::names::GOALS;
+use crate::api::pagination::TokenTime;
 use crate::api::time;
 use crate::api::validate;
 use crate::changes::hub::Hub;
@@ -110,8 +111,8 @@ async fn get_goal_progress(
 }
 
 /// The keyset position of a report page: the last goal's id and the
-/// report's moment in microseconds, so every page describes the same moment.
-type ReportKey = (Uuid, i64);
+/// report's moment, so every page describes the same moment.
+type ReportKey = (Uuid, TokenTime);
 
 async fn list_goal_progress(
     pool: &PgPool,
@@ -134,7 +135,7 @@ async fn list_goal_progress(
     violations.finish(())?;
     let as_of = match (given, &list.after) {
         (Some(at), _) => at,
-        (None, Some((_, micros))) => DateTime::from_timestamp_micros(*micros).unwrap_or(now),
+        (None, Some((_, TokenTime(at)))) => *at,
         (None, None) => now,
     };
     let mut conn = pool.acquire().await?;
@@ -160,8 +161,7 @@ async fn list_goal_progress(
         }
     }
     tx.commit().await?;
-    let micros = as_of.timestamp_micros();
-    let (rows, next_page_token) = list.into_page(rows, |(id, _)| (*id, micros));
+    let (rows, next_page_token) = list.into_page(rows, |(id, _)| (*id, TokenTime(as_of)));
     Ok(pb::ListGoalProgressResponse {
         goal_progress: rows.into_iter().map(|(_, progress)| progress).collect(),
         status_counts: convert::status_counts(counts),

@@ -12,6 +12,7 @@ use tonic::Status;
 use crate::helpers::{TestApp, assert_violations};
 use crate::metrics::metric_client;
 
+mod found_by_fuzzing;
 mod numbers;
 mod text;
 

@@ -15,8 +15,8 @@ use crate::api::list::ListRequest;
 
 /// The sort keys the list methods page by.
 type MetricKey = String;
-type ObservationKey = (String, Uuid, i64);
-type ReportKey = (Uuid, i64);
+type ObservationKey = (String, Uuid, TokenTime);
+type ReportKey = (Uuid, TokenTime);
 
 /// Text the database could have stored: anything without NUL.
 fn stored_text() -> impl Strategy<Value = String> {
@@ -27,8 +27,16 @@ fn uuid() -> impl Strategy<Value = Uuid> {
     any::<u128>().prop_map(Uuid::from_u128)
 }
 
+/// The microseconds of the years 0001-9999, the moments pages end on.
+const PRINTABLE_MICROS: std::ops::RangeInclusive<i64> =
+    -62_135_596_800_000_000..=253_402_300_799_999_999;
+
+fn token_time() -> impl Strategy<Value = TokenTime> {
+    PRINTABLE_MICROS.prop_map(|micros| TokenTime(DateTime::from_timestamp_micros(micros).unwrap()))
+}
+
 fn observation_key() -> impl Strategy<Value = ObservationKey> {
-    (stored_text(), uuid(), any::<i64>())
+    (stored_text(), uuid(), token_time())
 }
 
 /// Decodes `token` for `filter`; checks that a failure is one violation of
@@ -63,9 +71,17 @@ fn forged_token() -> impl Strategy<Value = String> {
     let real =
         (observation_key(), stored_text()).prop_map(|(key, filter)| encode_token(&key, &filter));
     let forged_json = mutated(
-        (observation_key(), stored_text()).prop_map(|(key, filter)| {
-            serde_json::json!({"after": key, "filter": filter}).to_string()
-        }),
+        (
+            (
+                stored_text(),
+                uuid(),
+                prop_oneof![any::<i64>(), PRINTABLE_MICROS],
+            ),
+            stored_text(),
+        )
+            .prop_map(|(key, filter)| {
+                serde_json::json!({"after": key, "filter": filter}).to_string()
+            }),
     )
     .prop_map(|json| URL_SAFE_NO_PAD.encode(json));
     prop_oneof![hostile_text(), mutated(real), forged_json]
@@ -90,12 +106,24 @@ proptest! {
     #[test]
     fn every_key_type_round_trips(
         metric in stored_text(),
-        report in (uuid(), any::<i64>()),
+        report in (uuid(), token_time()),
         goal in uuid(),
     ) {
         prop_assert_eq!(decode::<MetricKey>(&encode_token(&metric, ""), ""), Some(metric));
         prop_assert_eq!(decode::<ReportKey>(&encode_token(&report, ""), ""), Some(report));
         prop_assert_eq!(decode::<Uuid>(&encode_token(&goal, ""), ""), Some(goal));
+    }
+
+    #[test]
+    fn token_times_decode_only_within_the_years_0001_to_9999(
+        micros in prop_oneof![any::<i64>(), PRINTABLE_MICROS, Just(i64::MIN), Just(i64::MAX)],
+    ) {
+        let token = encode_token(&micros, "");
+        let time = decode::<TokenTime>(&token, "");
+        prop_assert_eq!(time.is_some(), PRINTABLE_MICROS.contains(&micros));
+        if let Some(time) = time {
+            prop_assert_eq!(time.0.timestamp_micros(), micros);
+        }
     }
 
     #[test]

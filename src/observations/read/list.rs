@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::api::filter::{FieldKind, FilterField};
 use crate::api::list::ListRequest;
 use crate::api::names::ACCOUNTS;
+use crate::api::pagination::TokenTime;
 use crate::api::time;
 use crate::error::ApiError;
 use crate::pb;
@@ -36,8 +37,8 @@ static OBSERVATION_FILTER_FIELDS: LazyLock<Vec<FilterField>> = LazyLock::new(|| 
 });
 
 /// The keyset position of an observation: (metric key, account or the nil
-/// UUID for the organisation-wide series, microseconds of observed_at).
-type ObservationKey = (String, Uuid, i64);
+/// UUID for the organisation-wide series, observed_at).
+type ObservationKey = (String, Uuid, TokenTime);
 
 #[derive(sqlx::FromRow)]
 struct ObservationListRow {
@@ -82,10 +83,9 @@ pub async fn list_observations(
              where o.series_id = s.series_id",
     );
     time_conditions.push_to(&mut query);
-    if let Some((metric_key, account, micros)) = &list.after {
+    if let Some((metric_key, account, TokenTime(observed_at))) = &list.after {
         // Within the series the last page ended in, only later rows; a plain
         // bound on observed_at, so the index scan starts there.
-        let observed_at = DateTime::from_timestamp_micros(*micros).unwrap_or_default();
         query
             .push(" and o.observed_at > case when (")
             .push(LIST_ORDER)
@@ -94,7 +94,7 @@ pub async fn list_observations(
             .push(", ")
             .push_bind(*account)
             .push(") then ")
-            .push_bind(observed_at)
+            .push_bind(*observed_at)
             .push(" else '-infinity'::timestamptz end");
     }
     query
@@ -130,7 +130,7 @@ pub async fn list_observations(
         (
             row.metric_key.clone(),
             row.account_id.unwrap_or(Uuid::nil()),
-            row.observed_at.timestamp_micros(),
+            TokenTime(row.observed_at),
         )
     });
     Ok(pb::ListObservationsResponse {
