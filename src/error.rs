@@ -11,6 +11,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 mod bounded;
 mod database;
+#[cfg(test)]
+mod properties;
 mod violations;
 
 pub use database::violated_constraint;
@@ -309,8 +311,8 @@ impl ApiError {
             ApiError::NotFound { kind, name }
             | ApiError::AlreadyExists { kind, name, .. }
             | ApiError::Aborted { kind, name } => {
-                let name = bounded::clamp(name, bounded::MAX_TEXT_CHARS);
-                let description = bounded::clamp(&self.to_string(), bounded::MAX_TEXT_CHARS);
+                let name = bounded::clamp(name, bounded::MAX_TEXT_BYTES);
+                let description = bounded::clamp(&self.to_string(), bounded::MAX_TEXT_BYTES);
                 metadata.insert("resource".to_owned(), name.clone());
                 details.set_resource_info(kind.type_name(), name, "", description);
             }
@@ -318,8 +320,8 @@ impl ApiError {
                 for v in violations.iter().take(bounded::MAX_LISTED_VIOLATIONS) {
                     details.add_precondition_failure_violation(
                         v.kind.clone(),
-                        bounded::clamp(&v.subject, bounded::MAX_TEXT_CHARS),
-                        bounded::clamp(&v.description, bounded::MAX_TEXT_CHARS),
+                        bounded::clamp(&v.subject, bounded::MAX_TEXT_BYTES),
+                        bounded::clamp(&v.description, bounded::MAX_TEXT_BYTES),
                     );
                 }
             }
@@ -348,7 +350,7 @@ impl From<ApiError> for Status {
             }
             _ => {}
         }
-        let message = bounded::clamp(&error.message(), bounded::MAX_MESSAGE_CHARS);
+        let message = bounded::clamp(&error.message(), bounded::MAX_MESSAGE_BYTES);
         Status::with_error_details(error.code(), message, error.details())
     }
 }

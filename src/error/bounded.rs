@@ -3,7 +3,11 @@
 //! too many frames: an oversized one can make the client drop its whole
 //! connection, failing every other call on it. So an error lists at most
 //! [`MAX_LISTED_VIOLATIONS`] field violations (the rest are counted) and
-//! every text that may echo a caller's input is shortened.
+//! every text that may echo a caller's input is shortened. Lengths are in
+//! bytes of UTF-8, not characters: a character takes up to four bytes, and
+//! the message is percent-encoded and the details base64-encoded on the
+//! wire, so a limit in characters let wide text through at four times the
+//! size (a tonic client then reported a protocol error, not the status).
 
 use super::FieldViolation;
 
@@ -11,27 +15,29 @@ use super::FieldViolation;
 /// reports the first ones, which are enough to see what is wrong.
 pub(super) const MAX_LISTED_VIOLATIONS: usize = 20;
 
-/// The longest field path an error repeats, in characters.
-const MAX_FIELD_CHARS: usize = 100;
+/// The longest field path an error repeats, in bytes.
+const MAX_FIELD_BYTES: usize = 100;
 
-/// The longest description, resource name or metadata value, in characters.
-pub(super) const MAX_TEXT_CHARS: usize = 300;
+/// The longest description, resource name or metadata value, in bytes.
+pub(super) const MAX_TEXT_BYTES: usize = 300;
 
-/// The longest status message, in characters.
-pub(super) const MAX_MESSAGE_CHARS: usize = 1_000;
+/// The longest status message, in bytes.
+pub(super) const MAX_MESSAGE_BYTES: usize = 1_000;
 
-/// `text` cut to at most `max` characters, marked with an ellipsis when cut.
+/// What marks a shortened text.
+const ELLIPSIS: char = '…';
+
+/// `text` cut on a character boundary to at most `max` bytes, the ellipsis
+/// that marks the cut included.
 pub(super) fn clamp(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_owned(),
-        Some((cut, _)) => {
-            let keep = text[..cut]
-                .char_indices()
-                .nth(max.saturating_sub(1))
-                .map_or(cut, |(index, _)| index);
-            format!("{}…", &text[..keep])
-        }
+    if text.len() <= max {
+        return text.to_owned();
     }
+    let mut cut = max.saturating_sub(ELLIPSIS.len_utf8());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{ELLIPSIS}", &text[..cut])
 }
 
 /// The violations an error lists, shortened, and how many it leaves out.
@@ -40,8 +46,8 @@ pub(super) fn listed(violations: &[FieldViolation]) -> (Vec<FieldViolation>, usi
         .iter()
         .take(MAX_LISTED_VIOLATIONS)
         .map(|violation| FieldViolation {
-            field: clamp(&violation.field, MAX_FIELD_CHARS),
-            description: clamp(&violation.description, MAX_TEXT_CHARS),
+            field: clamp(&violation.field, MAX_FIELD_BYTES),
+            description: clamp(&violation.description, MAX_TEXT_BYTES),
         })
         .collect();
     (
@@ -55,11 +61,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_text_is_cut_on_a_character_boundary() {
-        assert_eq!(clamp("short", 10), "short");
-        assert_eq!(clamp("abcdef", 4), "abc…");
-        assert_eq!(clamp("ééééé", 3), "éé…");
-        assert_eq!(clamp(&"x".repeat(5_000), 200).chars().count(), 200);
+    fn long_text_is_cut_on_a_character_boundary_within_its_bytes() {
+        assert_eq!(clamp("short", 5), "short");
+        assert_eq!(clamp("abcdefg", 6), "abc…");
+        // 'é' takes two bytes: the cut falls before the one it would split.
+        assert_eq!(clamp("ééééé", 8), "éé…");
+        assert_eq!(clamp("ééééé", 7), "éé…");
+        assert_eq!(clamp(&"x".repeat(5_000), 200).len(), 200);
+        assert_eq!(clamp(&"🎯".repeat(5_000), 200).len(), 199);
     }
 
     #[test]
@@ -74,6 +83,6 @@ mod tests {
         assert_eq!(shown.len(), MAX_LISTED_VIOLATIONS);
         assert_eq!(left_out, 10_000 - MAX_LISTED_VIOLATIONS);
         assert_eq!(shown[0].field, "observations[0].value");
-        assert!(shown[0].description.chars().count() <= MAX_TEXT_CHARS);
+        assert!(shown[0].description.len() <= MAX_TEXT_BYTES);
     }
 }

@@ -43,3 +43,40 @@ async fn a_page_token_ending_on_a_time_beyond_postgresql_is_a_page_token_violati
         assert_violations(&report, &["page_token"]);
     }
 }
+#[tokio::test]
+async fn errors_echoing_wide_characters_reach_the_client_whole() {
+    let app = spawn_app().await;
+    let day = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+    for wide in ["\u{2028}", "🎯"] {
+        // Each character takes 3 or 4 bytes, 9 or 12 once percent-encoded:
+        // counted as characters, the echoed name overflowed the 16 KiB of
+        // headers a tonic client accepts, which then saw a protocol error.
+        let unknown = metric_client(&app)
+            .query_metric(pb::QueryMetricRequest {
+                metric_key: wide.repeat(1_000),
+                start: day(1_700_000_000),
+                end: day(1_700_086_400),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
+        let observations = (0..30)
+            .map(|_| pb::Observation {
+                metric_key: "likes".into(),
+                account: wide.repeat(300),
+                observed_at: day(1_700_000_000),
+                ..Default::default()
+            })
+            .collect();
+        let invalid = metric_client(&app)
+            .write_observations(pb::WriteObservationsRequest { observations })
+            .await
+            .unwrap_err();
+        let fields: Vec<String> = (0..20)
+            .map(|row| format!("observations[{row}].account"))
+            .collect();
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        assert_violations(&invalid, &fields);
+    }
+}
