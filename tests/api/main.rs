@@ -5,6 +5,7 @@
 mod accounts;
 mod audits;
 mod demo;
+mod fuzz;
 mod goals;
 mod helpers;
 mod idempotency;

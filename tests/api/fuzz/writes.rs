@@ -1,0 +1,325 @@
+//! The writes of AuditService and MetricService with bodies near valid
+//! ones: accounts, audits and their entries, metric definitions, and
+//! observations written in a batch and streamed.
+
+use goalpost::pb;
+use proptest::prelude::*;
+use prost_types::FieldMask;
+use uuid::Uuid;
+
+use super::generators::{enum_number, hostile_f64, hostile_text, sometimes};
+use super::{Ctx, Fixture, Fuzz, Outcomes, answered, moment, near, near_text};
+
+/// Update masks: absent, or paths near the resource's own.
+pub fn mask(paths: &'static [&'static str]) -> impl Strategy<Value = Option<FieldMask>> {
+    let path = near(prop::sample::select(paths).prop_map(str::to_owned));
+    prop::option::of(prop::collection::vec(path, 0..4).prop_map(|paths| FieldMask { paths }))
+}
+
+/// AIP-155 request ids: none, a UUID, or near one.
+pub fn request_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        near(any::<u128>().prop_map(|id| Uuid::from_u128(id).to_string())),
+    ]
+}
+
+fn account() -> impl Strategy<Value = pb::Account> {
+    (
+        (
+            sometimes(enum_number(11)),
+            prop_oneof!["@?[a-z][a-z0-9_.]{0,15}", hostile_text()],
+            sometimes(near_text(&["https://instagram.com/acme"])),
+            sometimes(near_text(&["Acme"])),
+        ),
+        (
+            sometimes(near_text(&["social team"])),
+            sometimes(near_text(&["brand\nsupport"])),
+            sometimes(enum_number(4)),
+        ),
+    )
+        .prop_map(
+            |((network, handle, profile_url, display_name), (owner, purpose, status))| {
+                pb::Account {
+                    network: network.unwrap_or(1),
+                    handle,
+                    profile_url: profile_url.unwrap_or_default(),
+                    display_name: display_name.unwrap_or_default(),
+                    owner: owner.unwrap_or_default(),
+                    purpose: purpose.unwrap_or_default(),
+                    status: status.unwrap_or_default(),
+                    ..Default::default()
+                }
+            },
+        )
+}
+
+fn entry(fixture: &Fixture) -> impl Strategy<Value = pb::AuditEntry> + use<> {
+    let metric = prop_oneof![
+        3 => near(prop::sample::select(fixture.metric_keys.clone())),
+        1 => hostile_text(),
+    ];
+    (
+        near(prop::sample::select(fixture.accounts.clone())),
+        prop::collection::btree_map(metric, prop_oneof![0.0..1e6f64, hostile_f64()], 0..4),
+        prop::collection::vec(near_text(&["https://instagram.com/p/1"]), 0..3),
+        enum_number(3),
+        sometimes(near_text(&["grew\nwell"])),
+    )
+        .prop_map(
+            |(account, metrics, top_post_urls, assessment, notes)| pb::AuditEntry {
+                account,
+                metrics,
+                top_post_urls,
+                assessment,
+                notes: notes.unwrap_or_default(),
+            },
+        )
+}
+
+fn audit(fixture: &Fixture) -> impl Strategy<Value = pb::Audit> + use<> {
+    (
+        near_text(&["Q3 audit"]),
+        sometimes(near_text(&["Ana"])),
+        prop::option::of(moment()),
+        prop::collection::vec(entry(fixture), 0..3),
+    )
+        .prop_map(|(title, auditor, as_of, entries)| pb::Audit {
+            title,
+            auditor: auditor.unwrap_or_default(),
+            as_of,
+            entries,
+            ..Default::default()
+        })
+}
+
+fn definition(fixture: &Fixture) -> impl Strategy<Value = pb::MetricDefinition> + use<> {
+    let term = (
+        near(prop::sample::select(fixture.metric_keys.clone())),
+        prop_oneof![1.0..10.0f64, hostile_f64()],
+    )
+        .prop_map(|(metric_key, coefficient)| pb::Term {
+            metric_key,
+            coefficient,
+        });
+    let formula = (
+        prop::collection::vec(term.clone(), 0..3),
+        prop::collection::vec(term, 0..3),
+        prop_oneof![1.0..1000.0f64, hostile_f64()],
+    )
+        .prop_map(|(numerator, denominator, scale)| pb::Formula {
+            numerator,
+            denominator,
+            scale,
+        });
+    (
+        prop_oneof!["fuzz_[a-z0-9_]{1,20}", hostile_text()],
+        any::<bool>(),
+        (
+            sometimes(near_text(&["Custom"])),
+            sometimes(near_text(&["what it counts"])),
+            sometimes(near_text(&["%"])),
+        ),
+        (
+            sometimes(enum_number(2)),
+            sometimes(enum_number(5)),
+            sometimes(enum_number(2)),
+            prop::option::of(formula),
+        ),
+    )
+        .prop_map(|(key, derived, texts, numbers)| {
+            let (display_name, description, unit) = texts;
+            let (kind, aggregation, better, formula) = numbers;
+            pb::MetricDefinition {
+                key,
+                display_name: display_name.unwrap_or_default(),
+                description: description.unwrap_or_default(),
+                unit: unit.unwrap_or_default(),
+                kind: kind.unwrap_or(if derived { 2 } else { 1 }),
+                aggregation: aggregation.unwrap_or(if derived { 0 } else { 1 }),
+                better: better.unwrap_or(1),
+                formula,
+                ..Default::default()
+            }
+        })
+}
+
+/// A valid observation of a base metric in the past year, a few fields
+/// replaced.
+fn observation(fixture: &Fixture) -> impl Strategy<Value = pb::Observation> + use<> {
+    let mut accounts = fixture.accounts.clone();
+    accounts.push(String::new());
+    let days_ago = (0i64..365).prop_map(|days| prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp() - days * 86_400,
+        nanos: 0,
+    });
+    (
+        (
+            prop::sample::select(vec!["likes", "followers", "fuzz_reach"]),
+            sometimes(near(prop::sample::select(fixture.metric_keys.clone()))),
+        ),
+        (
+            prop::sample::select(accounts.clone()),
+            sometimes(near(prop::sample::select(accounts))),
+        ),
+        (days_ago, sometimes(prop::option::of(moment()))),
+        prop_oneof![5 => 0.0..1e6f64, 1 => hostile_f64()],
+        sometimes(near_text(&["api"])),
+    )
+        .prop_map(
+            |(metric_key, account, observed_at, value, source)| pb::Observation {
+                metric_key: metric_key.1.unwrap_or_else(|| metric_key.0.to_owned()),
+                account: account.1.unwrap_or(account.0),
+                observed_at: observed_at.1.unwrap_or(Some(observed_at.0)),
+                value,
+                source: source.unwrap_or_default(),
+                recorded_at: None,
+            },
+        )
+}
+
+#[derive(Debug, Clone)]
+struct Writes {
+    account: pb::Account,
+    account_mask: Option<FieldMask>,
+    audit: pb::Audit,
+    entry: pb::AuditEntry,
+    definition: pb::MetricDefinition,
+    request_id: String,
+    batch: Vec<pb::Observation>,
+    chunks: Vec<Vec<pb::Observation>>,
+}
+
+fn writes(fixture: &Fixture) -> impl Strategy<Value = Writes> + use<> {
+    let batch = || prop::collection::vec(observation(fixture), 1..4);
+    (
+        (
+            account(),
+            mask(goalpost::accounts::model::UPDATABLE_FIELDS),
+            audit(fixture),
+            entry(fixture),
+        ),
+        (
+            definition(fixture),
+            request_id(),
+            batch(),
+            prop::collection::vec(batch(), 1..3),
+        ),
+    )
+        .prop_map(
+            |((account, account_mask, audit, entry), (definition, request_id, batch, chunks))| {
+                Writes {
+                    account,
+                    account_mask,
+                    audit,
+                    entry,
+                    definition,
+                    request_id,
+                    batch,
+                    chunks,
+                }
+            },
+        )
+}
+
+async fn write(mut ctx: Ctx, writes: Writes) -> Outcomes {
+    let Writes {
+        account,
+        account_mask,
+        audit,
+        entry,
+        definition,
+        request_id,
+        batch,
+        chunks,
+    } = writes;
+    let fixture = ctx.fixture.clone();
+    let chunks = chunks
+        .into_iter()
+        .map(|observations| pb::StreamObservationsRequest { observations });
+    vec![
+        (
+            "CreateAccount",
+            answered(
+                ctx.audits
+                    .create_account(pb::CreateAccountRequest {
+                        account: Some(account.clone()),
+                        request_id: request_id.clone(),
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "UpdateAccount",
+            answered(
+                ctx.audits
+                    .update_account(pb::UpdateAccountRequest {
+                        account: Some(pb::Account {
+                            name: fixture.accounts[1].clone(),
+                            ..account
+                        }),
+                        update_mask: account_mask,
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "CreateAudit",
+            answered(
+                ctx.audits
+                    .create_audit(pb::CreateAuditRequest {
+                        audit: Some(audit),
+                        request_id: request_id.clone(),
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "UpsertAuditEntry",
+            answered(
+                ctx.audits
+                    .upsert_audit_entry(pb::UpsertAuditEntryRequest {
+                        audit: fixture.audits[1].clone(),
+                        entry: Some(entry),
+                        etag: String::new(),
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "CreateMetricDefinition",
+            answered(
+                ctx.metrics
+                    .create_metric_definition(pb::CreateMetricDefinitionRequest {
+                        metric_definition: Some(definition),
+                        request_id,
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "WriteObservations",
+            answered(
+                ctx.metrics
+                    .write_observations(pb::WriteObservationsRequest {
+                        observations: batch,
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "StreamObservations",
+            answered(
+                ctx.metrics
+                    .stream_observations(tokio_stream::iter(chunks))
+                    .await,
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn writes_fail_only_deliberately() {
+    let fuzz = Fuzz::start();
+    fuzz.check(writes(fuzz.fixture()), write);
+}
