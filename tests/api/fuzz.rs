@@ -210,9 +210,11 @@ fn config() -> Config {
     }
 }
 
-/// The codes a call may fail with on bad or unlucky input. INTERNAL and
-/// UNKNOWN are bugs; UNAVAILABLE or CANCELLED here mean the handler died
-/// (the database is up throughout).
+/// The codes a call may fail with on bad or unlucky input, each only with
+/// goalpost's ErrorInfo (so the service chose it). DEADLINE_EXCEEDED and
+/// RESOURCE_EXHAUSTED are the service's answers to a slow or loaded
+/// machine. INTERNAL and UNKNOWN are bugs; UNAVAILABLE or CANCELLED here
+/// mean the handler died, since the database is up throughout.
 const DELIBERATE: &[Code] = &[
     Code::InvalidArgument,
     Code::NotFound,
@@ -220,6 +222,7 @@ const DELIBERATE: &[Code] = &[
     Code::FailedPrecondition,
     Code::Aborted,
     Code::ResourceExhausted,
+    Code::DeadlineExceeded,
 ];
 
 /// Checks one answer: a deliberate code with goalpost's ErrorInfo, and for

@@ -42,6 +42,9 @@ struct Named {
     etag: String,
     milestone_id: String,
     as_of: Option<prost_types::Timestamp>,
+    /// How many times WatchGoalProgress names the goal: none and repeats
+    /// are requests too.
+    watched: usize,
 }
 
 fn named(fixture: &Fixture) -> impl Strategy<Value = Named> + use<> {
@@ -50,22 +53,22 @@ fn named(fixture: &Fixture) -> impl Strategy<Value = Named> + use<> {
         stale_etag(),
         near(prop::sample::select(fixture.milestone_ids.clone())),
         prop::option::of(moment()),
+        prop_oneof![4 => Just(1usize), 1 => 0..4usize],
     )
-        .prop_map(|(name, etag, milestone_id, as_of)| Named {
+        .prop_map(|(name, etag, milestone_id, as_of, watched)| Named {
             name,
             etag,
             milestone_id,
             as_of,
+            watched,
         })
 }
 
 /// The first message of a watch, or nothing if none comes soon.
-async fn watch_first(ctx: &mut Ctx, goal: &str) -> Result<(), tonic::Status> {
+async fn watch_first(ctx: &mut Ctx, goals: Vec<String>) -> Result<(), tonic::Status> {
     let mut stream = ctx
         .progress
-        .watch_goal_progress(pb::WatchGoalProgressRequest {
-            goals: vec![goal.to_owned()],
-        })
+        .watch_goal_progress(pb::WatchGoalProgressRequest { goals })
         .await?
         .into_inner();
     match tokio::time::timeout(Duration::from_millis(200), stream.message()).await {
@@ -80,6 +83,7 @@ async fn call_every_named_method(mut ctx: Ctx, call: Named) -> Outcomes {
         etag,
         milestone_id,
         as_of,
+        watched,
     } = call;
     let fixture = ctx.fixture.clone();
     let audits = &mut ctx.audits;
@@ -257,7 +261,8 @@ async fn call_every_named_method(mut ctx: Ctx, call: Named) -> Outcomes {
             ),
         ),
     ];
-    outcomes.push(("WatchGoalProgress", watch_first(&mut ctx, &name).await));
+    let watched = vec![name; watched];
+    outcomes.push(("WatchGoalProgress", watch_first(&mut ctx, watched).await));
     outcomes
 }
 

@@ -191,7 +191,8 @@ struct Writes {
 }
 
 fn writes(fixture: &Fixture) -> impl Strategy<Value = Writes> + use<> {
-    let batch = || prop::collection::vec(observation(fixture), 1..4);
+    // Empty batches and streams included: both are legal requests.
+    let batch = || prop::collection::vec(observation(fixture), 0..4);
     (
         (
             account(),
@@ -203,7 +204,7 @@ fn writes(fixture: &Fixture) -> impl Strategy<Value = Writes> + use<> {
             definition(fixture),
             request_id(),
             batch(),
-            prop::collection::vec(batch(), 1..3),
+            prop::collection::vec(batch(), 0..3),
         ),
     )
         .prop_map(
