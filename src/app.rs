@@ -3,10 +3,12 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use http::{HeaderMap, Request, Response};
 use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
@@ -18,11 +20,13 @@ use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
 
 use crate::api::body::watch_request_body;
+use crate::api::database_gate::DatabaseGateLayer;
 use crate::api::idempotency;
 use crate::api::too_large::answer_too_large_as_exhausted;
 use crate::audits::service::AuditApi;
 use crate::changes::hub::Hub;
 use crate::config::ServeSettings;
+use crate::db::availability::Availability;
 use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
 use crate::db::pool;
 use crate::goals::service::GoalApi;
@@ -34,6 +38,11 @@ use crate::pb::metric_service_server::MetricServiceServer;
 use crate::pb::progress_service_server::ProgressServiceServer;
 use crate::progress::service::ProgressApi;
 use crate::snapshots::recorder;
+
+mod health;
+
+/// How long closing the pool waits for connections still in use.
+const POOL_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// The largest request message accepted, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -79,6 +88,9 @@ pub struct Application {
     local_postgres: Option<LocalPostgres>,
     stream_limits: StreamLimits,
     request_id_retention: Duration,
+    availability: Availability,
+    availability_task: JoinHandle<()>,
+    shutdown_grace: Duration,
 }
 
 impl Application {
@@ -138,11 +150,23 @@ impl Application {
                 return Err(StartupError::Database(error));
             }
         };
+        // Whether the database answers, for health and for failing calls
+        // fast during an outage.
+        let (availability, availability_task) = match PgConnectOptions::from_str(&database_url) {
+            Ok(options) => Availability::start(options),
+            Err(error) => {
+                stop_local(local_postgres).await;
+                return Err(StartupError::Database(error));
+            }
+        };
         Ok(Application {
             listener,
             pool,
             hub,
             hub_task,
+            availability,
+            availability_task,
+            shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
             record_snapshots: settings.record_snapshots(),
             local_postgres,
             stream_limits,
@@ -184,16 +208,14 @@ impl Application {
             local_postgres,
             stream_limits,
             request_id_retention,
+            availability,
+            availability_task,
+            shutdown_grace,
         } = self;
         let purger = idempotency::start_purging(pool.clone(), request_id_retention);
         let recorder = record_snapshots.then(|| recorder::start(pool.clone(), hub.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<AuditServiceServer<AuditApi>>().await;
-        health.set_serving::<MetricServiceServer<MetricApi>>().await;
-        health.set_serving::<GoalServiceServer<GoalApi>>().await;
-        health
-            .set_serving::<ProgressServiceServer<ProgressApi>>()
-            .await;
+        let health_follower = health::follow_database(health.clone(), availability.subscribe());
 
         let audits = AuditServiceServer::new(AuditApi::new(pool.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
@@ -205,31 +227,25 @@ impl Application {
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
         let stopping_hub = hub.clone();
+        let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
         let stopping = async move {
             shutdown.await;
+            let _ = draining.send(());
             tracing::info!("shutting down: draining calls in flight");
             // Watches end with UNAVAILABLE rather than holding the drain open.
             stopping_hub.stop();
-            health
-                .set_not_serving::<AuditServiceServer<AuditApi>>()
-                .await;
-            health
-                .set_not_serving::<MetricServiceServer<MetricApi>>()
-                .await;
-            health.set_not_serving::<GoalServiceServer<GoalApi>>().await;
-            health
-                .set_not_serving::<ProgressServiceServer<ProgressApi>>()
-                .await;
-            health
-                .set_service_status("", tonic_health::ServingStatus::NotServing)
-                .await;
+            // From now on NOT_SERVING, whatever the database does.
+            health_follower.abort();
+            let _ = health_follower.await;
+            health::set_all(&health, tonic_health::ServingStatus::NotServing).await;
         };
 
-        let result = Server::builder()
+        let serving = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(call_tracing())
             .layer(MapRequestLayer::new(watch_request_body))
             .layer(MapResponseLayer::new(answer_too_large_as_exhausted))
+            .layer(DatabaseGateLayer::new(availability.clone()))
             .add_service(health_service)
             .add_service(reflection_v1()?)
             .add_service(reflection_v1alpha()?)
@@ -237,16 +253,37 @@ impl Application {
             .add_service(metrics)
             .add_service(goals)
             .add_service(progress)
-            .serve_with_incoming_shutdown(accept_without_delay(listener), stopping)
-            .await;
+            .serve_with_incoming_shutdown(accept_without_delay(listener), stopping);
+        // The drain is bounded: a client streaming on and on, or a call
+        // stuck on the database, cannot keep the server from stopping.
+        let grace_over = async {
+            if drain_started.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(shutdown_grace).await;
+        };
+        let result = tokio::select! {
+            result = serving => result,
+            () = grace_over => {
+                tracing::warn!(
+                    grace_secs = shutdown_grace.as_secs_f64(),
+                    "calls still running after the shutdown grace period are cut off"
+                );
+                Ok(())
+            }
+        };
 
         purger.stop().await;
+        availability.stop();
+        let _ = availability_task.await;
         hub.stop();
         if let Some(recorder) = recorder {
             let _ = recorder.await;
         }
         let _ = hub_task.await;
-        pool.close().await;
+        // Calls cut off at the end of the grace period may still hold
+        // connections for a moment; closing waits for them only so long.
+        let _ = tokio::time::timeout(POOL_CLOSE_WAIT, pool.close()).await;
         stop_local(local_postgres).await;
         tracing::info!("stopped");
         Ok(result?)

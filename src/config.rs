@@ -143,6 +143,11 @@ pub struct ServeSettings {
     /// catch-up of many new goals out of their figures.
     #[arg(long, env = "GOALPOST_NO_SNAPSHOTS")]
     pub no_snapshots: bool,
+
+    /// Seconds a stopping server lets calls in flight finish (SIGTERM or
+    /// SIGINT); calls still running then are cut off and roll back.
+    #[arg(long, env = "GOALPOST_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
 }
 
 /// The default of `--request-id-retention`.
@@ -186,6 +191,7 @@ impl ServeSettings {
             skip_migrations: false,
             request_id_retention: DEFAULT_REQUEST_ID_RETENTION,
             no_snapshots: false,
+            shutdown_grace_secs: 10,
         }
     }
 

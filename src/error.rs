@@ -193,6 +193,13 @@ pub enum ApiError {
     #[error("the database is unavailable, retry later")]
     Unavailable(#[source] sqlx::Error),
 
+    /// The database is known not to answer (its monitor's probes fail), so
+    /// the call was not tried.
+    #[error(
+        "the database is not answering; goalpost keeps probing it and recovers by itself when it is back: retry later"
+    )]
+    DatabaseDown,
+
     /// Anything unexpected. Logged with its cause, answered generically.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -243,7 +250,7 @@ impl ApiError {
             ApiError::Aborted { .. } => Code::Aborted,
             ApiError::ResourceExhausted { .. } => Code::ResourceExhausted,
             ApiError::DeadlineExceeded => Code::DeadlineExceeded,
-            ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::Unavailable(_) | ApiError::DatabaseDown => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
         }
     }
@@ -265,7 +272,7 @@ impl ApiError {
             ApiError::Aborted { .. } => "ETAG_MISMATCH".into(),
             ApiError::ResourceExhausted { reason, .. } => (*reason).into(),
             ApiError::DeadlineExceeded => "DEADLINE_EXCEEDED".into(),
-            ApiError::Unavailable(_) => "DATABASE_UNAVAILABLE".into(),
+            ApiError::Unavailable(_) | ApiError::DatabaseDown => "DATABASE_UNAVAILABLE".into(),
             ApiError::Internal(_) => "INTERNAL".into(),
         }
     }
@@ -323,7 +330,7 @@ impl ApiError {
                     );
                 }
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::DatabaseDown => {
                 details.set_retry_info(Some(std::time::Duration::from_secs(1)));
             }
             ApiError::ResourceExhausted { .. }

@@ -2,6 +2,7 @@
 //! validation, pagination, filters, field masks, etags and idempotency.
 
 pub mod body;
+pub mod database_gate;
 pub mod enums;
 pub mod etag;
 pub mod field_mask;

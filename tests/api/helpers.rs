@@ -174,12 +174,15 @@ pub async fn start_on(database_url: String) -> TestApp {
     .await
 }
 
-/// Starts a server with `settings`, migrating its database.
+/// Starts a server with `settings`, migrating its database. Without a
+/// database URL it runs its own PostgreSQL under `settings.data_dir`, and
+/// the TestApp cannot start replicas of it.
+pub async fn start_with_settings(settings: ServeSettings) -> TestApp {
+    start_with(settings).await
+}
+
 async fn start_with(settings: ServeSettings) -> TestApp {
-    let database_url = settings
-        .database_url
-        .clone()
-        .expect("test servers name their database");
+    let database_url = settings.database_url.clone().unwrap_or_default();
     let app = Application::build(&settings)
         .await
         .expect("build the application");

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audits;
+mod database_outage;
 mod demo;
 mod goals;
 mod helpers;
