@@ -148,6 +148,18 @@ pub struct ServeSettings {
     /// SIGINT); calls still running then are cut off and roll back.
     #[arg(long, env = "GOALPOST_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    /// Seconds a unary call may run when its client sets no deadline
+    /// (`grpc-timeout`); it then ends with DEADLINE_EXCEEDED, and its
+    /// database statements are stopped. A client's own deadline always
+    /// applies, shorter or longer. Streaming calls have no default.
+    #[arg(long, env = "GOALPOST_CALL_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub call_timeout_secs: u64,
+
+    /// The most calls served at once (health and reflection aside); more are
+    /// refused at once with RESOURCE_EXHAUSTED rather than queued.
+    #[arg(long, env = "GOALPOST_MAX_CONCURRENT_CALLS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_calls: u32,
 }
 
 /// The default of `--request-id-retention`.
@@ -192,7 +204,14 @@ impl ServeSettings {
             request_id_retention: DEFAULT_REQUEST_ID_RETENTION,
             no_snapshots: false,
             shutdown_grace_secs: 10,
+            call_timeout_secs: 30,
+            max_concurrent_calls: 256,
         }
+    }
+
+    /// The budget of a unary call whose client sets no deadline.
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_secs(self.call_timeout_secs)
     }
 
     /// The stream limits these settings ask for, or why they cannot work:

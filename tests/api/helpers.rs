@@ -240,6 +240,16 @@ impl TestApp {
         start_on(self.database_url.clone()).await
     }
 
+    /// Stops the server as SIGTERM would, waiting until it has stopped.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server stops cleanly");
+        }
+    }
+
     /// Stops the server gracefully and starts a new one on the same database,
     /// as a restart of the service would.
     pub async fn restart(mut self) -> TestApp {

@@ -12,6 +12,7 @@ mod idempotency;
 mod ingest_corrections;
 mod ingest_races;
 mod ingest_stress;
+mod limits;
 mod local_postgres;
 mod metrics;
 mod observations;
