@@ -92,7 +92,7 @@ where
             {
                 Ok(caller) => {
                     if let Some(name) = caller.token_name() {
-                        span.record("token", name.as_str());
+                        span.record("token", tracing::field::display(name));
                     }
                     caller.authorize(access, &method).map(|()| caller)
                 }

@@ -65,7 +65,7 @@ impl Caller {
 pub enum ListenRefusal {
     /// Beyond loopback with no live token and no explicit opt-in.
     #[error(
-        "refusing to serve on {address} without authentication: no API token exists, so anyone \
+        "refusing to serve on {address} without authentication: no live API token exists, so anyone \
          who can reach this address could call every method; create one with `goalpost token \
          create --name NAME --scope admin` (same DATABASE_URL or --data-dir), listen on a \
          loopback address, or accept the risk with --insecure-allow-anonymous \
