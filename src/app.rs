@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, Request, Response};
@@ -27,6 +28,9 @@ use crate::api::database_gate::DatabaseGateLayer;
 use crate::api::idempotency;
 use crate::api::too_large::answer_too_large_as_exhausted;
 use crate::audits::service::AuditApi;
+use crate::auth::layer::AuthLayer;
+use crate::auth::verify::Verifier;
+use crate::auth::{ListenRefusal, check_listen_policy};
 use crate::changes::hub::Hub;
 use crate::config::ServeSettings;
 use crate::db::availability::Availability;
@@ -71,6 +75,9 @@ pub enum StartupError {
     /// The settings contradict each other.
     #[error("invalid settings: {0}")]
     Settings(String),
+    /// Serving on the listen address without tokens would let anyone in.
+    #[error(transparent)]
+    Unprotected(#[from] ListenRefusal),
     /// The listen address is unusable.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -102,6 +109,7 @@ pub struct Application {
     shutdown_grace: Duration,
     call_timeout: Duration,
     max_concurrent_calls: usize,
+    verifier: Arc<Verifier>,
 }
 
 impl Application {
@@ -148,6 +156,12 @@ impl Application {
             stop_local(local_postgres).await;
             return Err(error.into());
         }
+        if let Err(error) =
+            check_listen_policy(&pool, settings.listen, settings.insecure_allow_anonymous).await
+        {
+            stop_local(local_postgres).await;
+            return Err(error.into());
+        }
         // The reporting schema's goal-type tables mirror the catalog of this
         // build, for BI tools.
         if let Err(error) = crate::reporting::sync_goal_types(&pool).await {
@@ -176,6 +190,7 @@ impl Application {
                 return Err(StartupError::Database(error));
             }
         };
+        let verifier = Arc::new(Verifier::new(pool.clone(), settings.auth_policy()));
         Ok(Application {
             listener,
             pool,
@@ -190,6 +205,7 @@ impl Application {
             local_postgres,
             stream_limits,
             request_id_retention: settings.request_id_retention,
+            verifier,
         })
     }
 
@@ -232,6 +248,7 @@ impl Application {
             shutdown_grace,
             call_timeout,
             max_concurrent_calls,
+            verifier,
         } = self;
         let purger = idempotency::start_purging(pool.clone(), request_id_retention);
         let recorder = record_snapshots.then(|| recorder::start(pool.clone(), hub.clone()));
@@ -270,6 +287,12 @@ impl Application {
             .layer(ConcurrencyLimitLayer::new(max_concurrent_calls))
             .layer(DatabaseGateLayer::new(availability.clone()))
             .layer(CallBudgetLayer::new(call_timeout))
+            // Inside the tracing layer, so refused calls are logged and the
+            // caller's token name lands on the call's span; inside the
+            // database gate, so during a known outage calls fail at once
+            // rather than wait on a token lookup, and a lookup that meets
+            // an outage (UNAVAILABLE) sets the gate's monitor probing.
+            .layer(AuthLayer::new(verifier))
             .add_service(health_service)
             .add_service(reflection_v1()?)
             .add_service(reflection_v1alpha()?)
@@ -395,7 +418,8 @@ fn call_tracing() -> CallTracing {
 }
 
 /// The span of a call, `grpc.call`, with the method, the caller's address
-/// and, once known, the gRPC status.
+/// and, once known, the caller's token name (recorded by the auth layer;
+/// absent for anonymous calls and open services) and the gRPC status.
 fn call_span(request: &Request<tonic::body::Body>) -> Span {
     let caller = request
         .extensions()
@@ -403,7 +427,7 @@ fn call_span(request: &Request<tonic::body::Body>) -> Span {
         .and_then(TcpConnectInfo::remote_addr)
         .map(|address| address.to_string())
         .unwrap_or_default();
-    tracing::info_span!("grpc.call", method = %request.uri().path(), caller = %caller, status = field::Empty)
+    tracing::info_span!("grpc.call", method = %request.uri().path(), caller = %caller, token = field::Empty, status = field::Empty)
 }
 
 /// Errors from handlers come back as trailers-only responses, with the status

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::cli::TokenArgs;
+use crate::auth::verify::{AuthPolicy, DEFAULT_CACHE_TTL};
 use crate::observations::service::StreamLimits;
 
 /// goalpost keeps a company's social media goals and tells how far along
@@ -39,6 +41,8 @@ pub enum Command {
     Serve(ServeSettings),
     /// Give BI tools access to the `reporting` schema.
     Bi(BiArgs),
+    /// Create, list and revoke API tokens.
+    Token(TokenArgs),
     /// Load a realistic demo data set into a running goalpost through its API.
     Demo(DemoSettings),
 }
@@ -90,6 +94,12 @@ pub struct DemoSettings {
         default_value = "http://127.0.0.1:50051"
     )]
     pub server: String,
+
+    /// The API token to call it with (scopes read and write, and ingest
+    /// for the observations); not needed while the server is in anonymous
+    /// mode.
+    #[arg(long, env = "GOALPOST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// Settings of `goalpost serve`.
@@ -160,6 +170,23 @@ pub struct ServeSettings {
     /// refused at once with RESOURCE_EXHAUSTED rather than queued.
     #[arg(long, env = "GOALPOST_MAX_CONCURRENT_CALLS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_calls: u32,
+    /// Accept calls without a token while no API token exists even when
+    /// listening beyond loopback. Without it, such a server refuses to start
+    /// (and refuses tokenless calls should every token be revoked later).
+    #[arg(long, env = "GOALPOST_INSECURE_ALLOW_ANONYMOUS")]
+    pub insecure_allow_anonymous: bool,
+
+    /// Seconds a verified token (and whether any token exists) is
+    /// remembered before the database is asked again: a revoked token
+    /// stops working, and a first token ends anonymous mode, within this
+    /// long on every replica. 0 asks on every call; at most 60.
+    #[arg(
+        long,
+        env = "GOALPOST_TOKEN_CACHE_SECS",
+        default_value_t = DEFAULT_CACHE_TTL.as_secs(),
+        value_parser = clap::value_parser!(u64).range(0..=60)
+    )]
+    pub token_cache_secs: u64,
 }
 
 /// The default of `--request-id-retention`.
@@ -206,6 +233,19 @@ impl ServeSettings {
             shutdown_grace_secs: 10,
             call_timeout_secs: 30,
             max_concurrent_calls: 256,
+            insecure_allow_anonymous: false,
+            token_cache_secs: DEFAULT_CACHE_TTL.as_secs(),
+        }
+    }
+
+    /// How the server authenticates calls.
+    pub fn auth_policy(&self) -> AuthPolicy {
+        AuthPolicy {
+            anonymous_allowed: crate::auth::anonymous_allowed(
+                self.listen,
+                self.insecure_allow_anonymous,
+            ),
+            cache_ttl: Duration::from_secs(self.token_cache_secs),
         }
     }
 

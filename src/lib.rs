@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod audits;
+pub mod auth;
 pub mod catalog;
 pub mod changes;
 pub mod config;

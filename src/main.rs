@@ -18,6 +18,9 @@ async fn main() -> ExitCode {
         }) => goalpost::reporting::grant(&settings)
             .await
             .map_err(|error| error.to_string()),
+        Command::Token(args) => goalpost::auth::cli::run(args)
+            .await
+            .map_err(|error| error.to_string()),
         Command::Demo(settings) => goalpost::demo::run(&settings)
             .await
             .map_err(|error| error.to_string()),

@@ -210,6 +210,7 @@ fn encode_chunks(plan: &Arc<Plan>, account_names: &[String], chunk_size: usize) 
                 value: row.value,
                 source: SOURCE.to_owned(),
                 recorded_at: None,
+                recorded_by: String::new(),
             })
             .collect();
         if observations.is_empty() {

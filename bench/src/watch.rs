@@ -139,6 +139,7 @@ async fn bulk_load(channel: &Channel, accounts: &[String], rows: u64) -> Result<
                 value: 1.0,
                 source: "watch-bench-bulk".into(),
                 recorded_at: None,
+                recorded_by: String::new(),
             })
             .collect();
         pb::StreamObservationsRequest { observations }
@@ -267,6 +268,7 @@ async fn write_load(
                     observed_at: Some(timestamp(next_micros)),
                     value: 1.0,
                     source: "watch-bench".into(),
+                    recorded_by: String::new(),
                     recorded_at: None,
                 }
             })

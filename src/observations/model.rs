@@ -125,6 +125,7 @@ mod tests {
             value: 3.0,
             source: "api".into(),
             recorded_at: None,
+            recorded_by: String::new(),
         };
         let mut violations = Violations::default();
         assert!(parse_observation(&mut violations, 0, &good, now).is_some());

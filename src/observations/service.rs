@@ -15,6 +15,8 @@ use crate::api::body::RequestBodyOutcome;
 use crate::api::detached;
 use crate::api::too_large::message_too_large;
 use crate::app::MAX_MESSAGE_BYTES;
+use crate::auth::Caller;
+use crate::auth::tokens::TokenName;
 use crate::catalog;
 use crate::error::ApiError;
 use crate::pb;
@@ -67,14 +69,16 @@ impl MetricApi {
     }
 }
 
+/// WriteObservations by the caller of `token`.
 async fn write_observations(
     pool: &PgPool,
     request: pb::WriteObservationsRequest,
+    token: Option<TokenName>,
 ) -> Result<pb::WriteObservationsResponse, ApiError> {
     let pb::WriteObservationsRequest { observations } = request;
     ingest::check_batch_size(observations.len())?;
     let mut lookup = Lookup::Pool(pool.clone());
-    let mut resolver = Resolver::new(&mut lookup).await?;
+    let mut resolver = Resolver::new(&mut lookup, token).await?;
     let staged = resolver
         .resolve(&mut lookup, &observations, Utc::now())
         .await?;
@@ -139,9 +143,10 @@ async fn read_stream(
     body: RequestBodyOutcome,
     idle_timeout: Duration,
     loader: mpsc::Sender<Vec<StagedRow>>,
+    token: Option<TokenName>,
 ) -> Result<i64, ApiError> {
     let mut lookup = Lookup::Pool(pool);
-    let mut resolver = Resolver::new(&mut lookup).await?;
+    let mut resolver = Resolver::new(&mut lookup, token).await?;
     let mut chunks: i64 = 0;
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     loop {
@@ -179,12 +184,14 @@ async fn read_stream(
     Ok(chunks)
 }
 
+/// StreamObservations by the caller of `token`.
 async fn stream_observations(
     pool: PgPool,
     stream: Streaming<pb::StreamObservationsRequest>,
     body: RequestBodyOutcome,
     idle_timeout: Duration,
     _slot: OwnedSemaphorePermit,
+    token: Option<TokenName>,
 ) -> Result<pb::StreamObservationsResponse, ApiError> {
     // Decoding and validating (the reader task) overlaps with loading
     // (PostgreSQL's work, awaited here).
@@ -195,6 +202,7 @@ async fn stream_observations(
         body.clone(),
         idle_timeout,
         to_loader,
+        token,
     ));
     // The transaction begins with the first full batch (or the end of the
     // stream): a stream that trickles in holds no connection until then.
@@ -285,9 +293,10 @@ impl pb::metric_service_server::MetricService for MetricApi {
         request: Request<pb::WriteObservationsRequest>,
     ) -> Result<Response<pb::WriteObservationsResponse>, Status> {
         let pool = self.pool.clone();
+        let token = Caller::token_name_in(request.extensions());
         let request = request.into_inner();
         Ok(Response::new(
-            detached(async move { write_observations(&pool, request).await }).await?,
+            detached(async move { write_observations(&pool, request, token).await }).await?,
         ))
     }
 
@@ -304,6 +313,7 @@ impl pb::metric_service_server::MetricService for MetricApi {
             .get::<RequestBodyOutcome>()
             .cloned()
             .unwrap_or_default();
+        let token = Caller::token_name_in(request.extensions());
         let stream = request.into_inner();
         Ok(Response::new(
             detached(stream_observations(
@@ -312,6 +322,7 @@ impl pb::metric_service_server::MetricService for MetricApi {
                 body,
                 self.stream_limits.idle_timeout,
                 slot,
+                token,
             ))
             .await?,
         ))

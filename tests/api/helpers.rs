@@ -140,6 +140,13 @@ pub async fn spawn_app() -> TestApp {
 /// Starts a server over a new database copied from the migrated template,
 /// with the settings changed by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestApp {
+    let database_url = fresh_database().await;
+    start_on_with(database_url, configure).await
+}
+
+/// A new database copied from the migrated template, for tests that put
+/// something in it before a server starts; returns its URL.
+pub async fn fresh_database() -> String {
     if std::env::var_os("TEST_LOG").is_some() {
         goalpost::telemetry::init(LogFormat::Text);
     }
@@ -159,19 +166,23 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestA
         .await
         .expect("create the test database");
     admin.close().await.ok();
-    let mut settings =
-        ServeSettings::new("127.0.0.1:0".parse().unwrap(), Some(server.url(&database)));
-    configure(&mut settings);
-    start_with(settings).await
+    server.url(&database)
 }
 
 /// Starts a server over the database at `database_url`, migrating it.
 pub async fn start_on(database_url: String) -> TestApp {
-    start_with(ServeSettings::new(
-        "127.0.0.1:0".parse().unwrap(),
-        Some(database_url),
-    ))
-    .await
+    start_on_with(database_url, |_| {}).await
+}
+
+/// Starts a server over the database at `database_url`, migrating it, with
+/// the settings changed by `configure`.
+pub async fn start_on_with(
+    database_url: String,
+    configure: impl FnOnce(&mut ServeSettings),
+) -> TestApp {
+    let mut settings = ServeSettings::new("127.0.0.1:0".parse().unwrap(), Some(database_url));
+    configure(&mut settings);
+    start_with(settings).await
 }
 
 /// Starts a server with `settings`, migrating its database. Without a
@@ -197,6 +208,12 @@ async fn start_with(settings: ServeSettings) -> TestApp {
         .await
         .expect("the server runs");
     });
+    // A server on every interface (0.0.0.0) is reached through loopback.
+    let address = if address.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], address.port()))
+    } else {
+        address
+    };
     let channel = Channel::from_shared(format!("http://{address}"))
         .unwrap()
         .connect()

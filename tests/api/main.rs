@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audits;
+mod auth;
 mod database_outage;
 mod demo;
 mod goals;

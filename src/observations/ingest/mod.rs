@@ -37,6 +37,7 @@ pub use load::{BATCH_ROWS, Loader};
 pub use resolve::{Lookup, Resolver};
 
 use super::model::{MAX_OBSERVATIONS_PER_MESSAGE, ObservationRow};
+use crate::auth::tokens::TokenName;
 use crate::error::ApiError;
 
 /// A row ready for COPY: every reference resolved to an id.
@@ -94,18 +95,20 @@ pub async fn write_in(conn: &mut PgConnection, rows: Vec<StagedRow>) -> Result<i
 /// Records rows the caller built and checked itself (base metrics of the
 /// catalog, existing accounts) in the caller's transaction `conn`, creating
 /// their series there too: the in-process entry of CompleteAudit's
-/// snapshot, with no wire messages and no second connection. Returns how
-/// many observations were written.
+/// snapshot, with no wire messages and no second connection. `token` is
+/// the caller's, recorded as the rows' provenance. Returns how many
+/// observations were written.
 pub async fn record_in(
     conn: &mut PgConnection,
     rows: &[ObservationRow<'_>],
+    token: Option<TokenName>,
 ) -> Result<i64, ApiError> {
     if rows.is_empty() {
         return Ok(0);
     }
     let staged = {
         let mut lookup = Lookup::Transaction(&mut *conn);
-        let mut resolver = Resolver::new(&mut lookup).await?;
+        let mut resolver = Resolver::new(&mut lookup, token).await?;
         resolver.stage(&mut lookup, rows).await?
     };
     write_in(conn, staged).await
