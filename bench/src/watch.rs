@@ -188,7 +188,7 @@ async fn read_messages(
 
 /// Creates and activates the watched goal: the 7-day sum of likes over
 /// every account, from a day ago to a month ahead.
-async fn create_goal(channel: &Channel) -> Result<String> {
+pub(crate) async fn create_goal(channel: &Channel) -> Result<String> {
     let mut goals = GoalServiceClient::new(channel.clone());
     let now = chrono::Utc::now().timestamp_micros();
     let day = 86_400_000_000;
