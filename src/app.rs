@@ -57,9 +57,6 @@ const CUT_CONNECTIONS_WAIT: Duration = Duration::from_secs(5);
 /// How long closing the pool waits for connections still in use.
 const POOL_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-/// The largest request message accepted, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
-
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -256,13 +253,13 @@ impl Application {
         let health_follower = health::follow_database(health.clone(), availability.subscribe());
 
         let audits = AuditServiceServer::new(AuditApi::new(pool.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(stream_limits.max_message_bytes);
         let metrics = MetricServiceServer::new(MetricApi::new(pool.clone(), stream_limits))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(stream_limits.max_message_bytes);
         let goals = GoalServiceServer::new(GoalApi::new(pool.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(stream_limits.max_message_bytes);
         let progress = ProgressServiceServer::new(ProgressApi::new(pool.clone(), hub.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(stream_limits.max_message_bytes);
 
         let stopping_hub = hub.clone();
         let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
@@ -283,7 +280,9 @@ impl Application {
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(call_tracing())
             .layer(MapRequestLayer::new(watch_request_body))
-            .layer(MapResponseLayer::new(answer_too_large_as_exhausted))
+            .layer(MapResponseLayer::new(move |response| {
+                answer_too_large_as_exhausted(response, stream_limits.max_message_bytes)
+            }))
             .layer(ConcurrencyLimitLayer::new(max_concurrent_calls))
             .layer(DatabaseGateLayer::new(availability.clone()))
             .layer(CallBudgetLayer::new(call_timeout))

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::cli::TokenArgs;
 use crate::auth::verify::{AuthPolicy, DEFAULT_CACHE_TTL};
+use crate::observations::model::MAX_OBSERVATIONS_PER_MESSAGE;
 use crate::observations::service::StreamLimits;
 
 /// goalpost keeps a company's social media goals and tells how far along
@@ -166,6 +167,16 @@ pub struct ServeSettings {
     #[arg(long, env = "GOALPOST_CALL_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub call_timeout_secs: u64,
 
+    /// The largest request message accepted, in MiB; larger ones are
+    /// RESOURCE_EXHAUSTED (MESSAGE_TOO_LARGE).
+    #[arg(long, env = "GOALPOST_MAX_MESSAGE_MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub max_message_mib: u32,
+
+    /// The most observations one WriteObservations call or stream chunk may
+    /// hold; more is INVALID_ARGUMENT.
+    #[arg(long, env = "GOALPOST_MAX_ROWS_PER_MESSAGE", default_value_t = MAX_OBSERVATIONS_PER_MESSAGE as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_rows_per_message: u32,
+
     /// The most calls served at once (health and reflection aside); more are
     /// refused at once with RESOURCE_EXHAUSTED rather than queued.
     #[arg(long, env = "GOALPOST_MAX_CONCURRENT_CALLS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
@@ -233,6 +244,8 @@ impl ServeSettings {
             shutdown_grace_secs: 10,
             call_timeout_secs: 30,
             max_concurrent_calls: 256,
+            max_message_mib: 16,
+            max_rows_per_message: MAX_OBSERVATIONS_PER_MESSAGE as u32,
             insecure_allow_anonymous: false,
             token_cache_secs: DEFAULT_CACHE_TTL.as_secs(),
         }
@@ -247,6 +260,11 @@ impl ServeSettings {
             ),
             cache_ttl: Duration::from_secs(self.token_cache_secs),
         }
+    }
+
+    /// The largest request message accepted, in bytes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_mib as usize * 1024 * 1024
     }
 
     /// The budget of a unary call whose client sets no deadline.
@@ -277,6 +295,8 @@ impl ServeSettings {
             return Err("--stream-idle-timeout-secs must be at least 1".to_owned());
         }
         Ok(StreamLimits {
+            max_rows_per_message: self.max_rows_per_message as usize,
+            max_message_bytes: self.max_message_bytes(),
             max_concurrent: max_streams as usize,
             idle_timeout: Duration::from_secs(self.stream_idle_timeout_secs),
         })

@@ -10,7 +10,8 @@ use crate::api::validate::{self, Lines};
 use crate::error::Violations;
 use crate::pb;
 
-/// The most observations one write or one stream chunk may carry.
+/// The most observations one write or one stream chunk may carry by
+/// default (`--max-rows-per-message`).
 pub const MAX_OBSERVATIONS_PER_MESSAGE: usize = 10_000;
 /// The longest source label.
 pub const MAX_SOURCE_CHARS: usize = 200;

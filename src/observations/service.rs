@@ -14,7 +14,6 @@ use super::read::{list, query};
 use crate::api::body::RequestBodyOutcome;
 use crate::api::detached;
 use crate::api::too_large::message_too_large;
-use crate::app::MAX_MESSAGE_BYTES;
 use crate::auth::Caller;
 use crate::auth::tokens::TokenName;
 use crate::catalog;
@@ -33,6 +32,12 @@ pub struct StreamLimits {
     /// with DEADLINE_EXCEEDED and rolled back: an idle client must not hold
     /// a transaction (and its connection and locks) open forever.
     pub idle_timeout: Duration,
+    /// The most observations one WriteObservations call or stream chunk
+    /// may hold.
+    pub max_rows_per_message: usize,
+    /// The largest request message, in bytes, for the error a stream's
+    /// oversized chunk gets.
+    pub max_message_bytes: usize,
 }
 
 /// The gRPC `MetricService`.
@@ -74,9 +79,10 @@ async fn write_observations(
     pool: &PgPool,
     request: pb::WriteObservationsRequest,
     token: Option<TokenName>,
+    max_rows: usize,
 ) -> Result<pb::WriteObservationsResponse, ApiError> {
     let pb::WriteObservationsRequest { observations } = request;
-    ingest::check_batch_size(observations.len())?;
+    ingest::check_batch_size(observations.len(), max_rows)?;
     let mut lookup = Lookup::Pool(pool.clone());
     let mut resolver = Resolver::new(&mut lookup, token).await?;
     let staged = resolver
@@ -111,13 +117,18 @@ const STREAM_PIPELINE_DEPTH: usize = 1;
 /// message over the size limit (OUT_OF_RANGE), or one that does not decode
 /// (INTERNAL). Only the first is the client going away; the others are bad
 /// input and answered as such.
-fn unreadable_chunk(status: Status, chunk: usize, body: &RequestBodyOutcome) -> ApiError {
+fn unreadable_chunk(
+    status: Status,
+    chunk: usize,
+    body: &RequestBodyOutcome,
+    max_message_bytes: usize,
+) -> ApiError {
     if body.broke_off() {
         return ApiError::StreamBroken(status);
     }
     match status.code() {
         Code::OutOfRange | Code::ResourceExhausted => {
-            message_too_large(&format!("chunk {chunk} of the stream"), MAX_MESSAGE_BYTES)
+            message_too_large(&format!("chunk {chunk} of the stream"), max_message_bytes)
         }
         Code::Cancelled => ApiError::StreamBroken(status),
         _ => ApiError::InvalidChunk {
@@ -141,7 +152,7 @@ async fn read_stream(
     pool: PgPool,
     mut stream: Streaming<pb::StreamObservationsRequest>,
     body: RequestBodyOutcome,
-    idle_timeout: Duration,
+    limits: StreamLimits,
     loader: mpsc::Sender<Vec<StagedRow>>,
     token: Option<TokenName>,
 ) -> Result<i64, ApiError> {
@@ -151,19 +162,21 @@ async fn read_stream(
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     loop {
         let index = usize::try_from(chunks).unwrap_or(usize::MAX);
-        let next = tokio::time::timeout(idle_timeout, stream.message())
+        let next = tokio::time::timeout(limits.idle_timeout, stream.message())
             .await
             .map_err(|_| ApiError::StreamIdle {
-                limit: idle_timeout,
+                limit: limits.idle_timeout,
             })?;
-        let Some(chunk) = next.map_err(|status| unreadable_chunk(status, index, &body))? else {
+        let unreadable = |status| unreadable_chunk(status, index, &body, limits.max_message_bytes);
+        let Some(chunk) = next.map_err(unreadable)? else {
             break;
         };
         chunks += 1;
         if chunk.observations.is_empty() {
             continue;
         }
-        ingest::check_batch_size(chunk.observations.len()).map_err(|e| in_chunk(e, index))?;
+        ingest::check_batch_size(chunk.observations.len(), limits.max_rows_per_message)
+            .map_err(|e| in_chunk(e, index))?;
         let staged = resolver
             .resolve(&mut lookup, &chunk.observations, Utc::now())
             .await
@@ -189,7 +202,7 @@ async fn stream_observations(
     pool: PgPool,
     stream: Streaming<pb::StreamObservationsRequest>,
     body: RequestBodyOutcome,
-    idle_timeout: Duration,
+    limits: StreamLimits,
     _slot: OwnedSemaphorePermit,
     token: Option<TokenName>,
 ) -> Result<pb::StreamObservationsResponse, ApiError> {
@@ -200,7 +213,7 @@ async fn stream_observations(
         pool.clone(),
         stream,
         body.clone(),
-        idle_timeout,
+        limits,
         to_loader,
         token,
     ));
@@ -295,8 +308,10 @@ impl pb::metric_service_server::MetricService for MetricApi {
         let pool = self.pool.clone();
         let token = Caller::token_name_in(request.extensions());
         let request = request.into_inner();
+        let max_rows = self.stream_limits.max_rows_per_message;
         Ok(Response::new(
-            detached(async move { write_observations(&pool, request, token).await }).await?,
+            detached(async move { write_observations(&pool, request, token, max_rows).await })
+                .await?,
         ))
     }
 
@@ -320,7 +335,7 @@ impl pb::metric_service_server::MetricService for MetricApi {
                 pool,
                 stream,
                 body,
-                self.stream_limits.idle_timeout,
+                self.stream_limits,
                 slot,
                 token,
             ))

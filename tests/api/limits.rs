@@ -251,3 +251,44 @@ async fn a_shutdown_during_a_stream_stores_nothing_of_it() {
         .unwrap();
     assert_eq!(stored, 0, "part of an unacknowledged stream was stored");
 }
+
+#[tokio::test]
+async fn message_and_batch_limits_follow_the_settings() {
+    let app = spawn_app_with(|settings| {
+        settings.max_rows_per_message = 5;
+        settings.max_message_mib = 1;
+    })
+    .await;
+    let account = app
+        .create_account(pb::account::Network::Instagram, "limited")
+        .await;
+    let mut metrics =
+        goalpost::pb::metric_service_client::MetricServiceClient::new(app.channel.clone());
+    let rows = |count: i64| (0..count).map(|day| observation(&account, day)).collect();
+    metrics
+        .write_observations(pb::WriteObservationsRequest {
+            observations: rows(5),
+        })
+        .await
+        .unwrap();
+    let status = metrics
+        .write_observations(pb::WriteObservationsRequest {
+            observations: rows(6),
+        })
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(status.message().contains("at most 5"), "{status:?}");
+
+    let mut oversized = observation(&account, 0);
+    oversized.source = "s".repeat(2 * 1024 * 1024);
+    let status = metrics
+        .write_observations(pb::WriteObservationsRequest {
+            observations: vec![oversized],
+        })
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
+    assert!(status.message().contains("1 MiB"), "{status:?}");
+    assert_eq!(app.count("observation").await, 5);
+}
