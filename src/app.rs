@@ -15,8 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
-use tonic::transport::server::TcpConnectInfo;
+use tonic::transport::{Server, ServerTlsConfig};
 use tower::util::{MapRequestLayer, MapResponseLayer};
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
@@ -45,6 +44,10 @@ use crate::pb::metric_service_server::MetricServiceServer;
 use crate::pb::progress_service_server::ProgressServiceServer;
 use crate::progress::service::ProgressApi;
 use crate::snapshots::recorder;
+use crate::telemetry::exporter::ScrapeSources;
+use crate::telemetry::grpc_calls::CallMetricsLayer;
+use crate::telemetry::scrape::{MetricsEndpoint, MetricsError};
+use crate::tls::{TlsError, WithTls};
 
 mod health;
 mod severable;
@@ -83,6 +86,12 @@ pub enum StartupError {
         /// Why binding failed.
         source: std::io::Error,
     },
+    /// The TLS settings are unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     /// The reflection service could not be built from the descriptors.
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -94,6 +103,8 @@ pub enum StartupError {
 /// A built server: listening, connected and migrated, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    tls: Option<ServerTlsConfig>,
+    metrics_endpoint: Option<MetricsEndpoint>,
     pool: PgPool,
     hub: Hub,
     hub_task: JoinHandle<()>,
@@ -121,6 +132,9 @@ impl Application {
                     address: settings.listen,
                     source,
                 })?;
+        // Both before PostgreSQL starts: a bad file or address fails fast.
+        let tls = settings.tls.server_config()?;
+        let metrics_endpoint = MetricsEndpoint::bind(settings.metrics_addr).await?;
 
         let (database_url, local_postgres) = match settings.database_url() {
             Some(url) => (url.to_owned(), None),
@@ -190,6 +204,8 @@ impl Application {
         let verifier = Arc::new(Verifier::new(pool.clone(), settings.auth_policy()));
         Ok(Application {
             listener,
+            tls,
+            metrics_endpoint,
             pool,
             hub,
             hub_task,
@@ -214,6 +230,13 @@ impl Application {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// The address of the Prometheus metrics endpoint, when it is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_endpoint
+            .as_ref()
+            .and_then(MetricsEndpoint::local_addr)
+    }
+
     /// The database pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -233,6 +256,8 @@ impl Application {
     ) -> Result<(), StartupError> {
         let Application {
             listener,
+            tls,
+            metrics_endpoint,
             pool,
             hub,
             hub_task,
@@ -248,6 +273,14 @@ impl Application {
             verifier,
         } = self;
         let purger = idempotency::start_purging(pool.clone(), request_id_retention);
+        // Scrapes are answered until this function returns (dropping it
+        // stops the endpoint), through the drain and the shutdown.
+        let _scraping = metrics_endpoint.map(|endpoint| {
+            endpoint.start(ScrapeSources {
+                pool: pool.clone(),
+                hub: hub.clone(),
+            })
+        });
         let recorder = record_snapshots.then(|| recorder::start(pool.clone(), hub.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
         let health_follower = health::follow_database(health.clone(), availability.subscribe());
@@ -278,6 +311,9 @@ impl Application {
 
         let serving = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .with_tls(tls)?
+            // Outermost: calls refused by any other layer are counted too.
+            .layer(CallMetricsLayer)
             .layer(call_tracing())
             .layer(MapRequestLayer::new(watch_request_body))
             .layer(MapResponseLayer::new(move |response| {
@@ -420,10 +456,7 @@ fn call_tracing() -> CallTracing {
 /// and, once known, the caller's token name (recorded by the auth layer;
 /// absent for anonymous calls and open services) and the gRPC status.
 fn call_span(request: &Request<tonic::body::Body>) -> Span {
-    let caller = request
-        .extensions()
-        .get::<TcpConnectInfo>()
-        .and_then(TcpConnectInfo::remote_addr)
+    let caller = crate::tls::peer_address(request.extensions())
         .map(|address| address.to_string())
         .unwrap_or_default();
     tracing::info_span!("grpc.call", method = %request.uri().path(), caller = %caller, token = field::Empty, status = field::Empty)

@@ -11,6 +11,7 @@ use crate::auth::cli::TokenArgs;
 use crate::auth::verify::{AuthPolicy, DEFAULT_CACHE_TTL};
 use crate::observations::model::MAX_OBSERVATIONS_PER_MESSAGE;
 use crate::observations::service::StreamLimits;
+use crate::tls::TlsSettings;
 
 /// goalpost keeps a company's social media goals and tells how far along
 /// they are, over gRPC.
@@ -109,6 +110,15 @@ pub struct ServeSettings {
     /// The address to listen on for gRPC.
     #[arg(long, env = "GOALPOST_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
+
+    /// TLS and mutual TLS on the gRPC listener.
+    #[command(flatten)]
+    pub tls: TlsSettings,
+
+    /// Where to serve Prometheus metrics, at /metrics over plain HTTP, such
+    /// as 127.0.0.1:9090. Off when unset.
+    #[arg(long, env = "GOALPOST_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 
     /// Where the private PostgreSQL instance keeps its data when DATABASE_URL is not set.
     #[arg(long, env = "GOALPOST_DATA_DIR", default_value = "./goalpost-data")]
@@ -233,6 +243,8 @@ impl ServeSettings {
     pub fn new(listen: SocketAddr, database_url: Option<String>) -> Self {
         ServeSettings {
             listen,
+            tls: TlsSettings::default(),
+            metrics_addr: None,
             data_dir: PathBuf::from("./goalpost-data"),
             database_url,
             db_max_connections: 16,

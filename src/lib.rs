@@ -18,6 +18,7 @@ pub mod progress;
 pub mod reporting;
 pub mod snapshots;
 pub mod telemetry;
+pub mod tls;
 
 /// The generated protobuf types and services of `goalpost.v1`.
 pub mod pb {

@@ -19,6 +19,7 @@ use crate::auth::tokens::TokenName;
 use crate::catalog;
 use crate::error::ApiError;
 use crate::pb;
+use crate::telemetry::exporter;
 
 /// The limits that keep StreamObservations calls from starving everything
 /// else of database connections.
@@ -91,6 +92,7 @@ async fn write_observations(
     let mut tx = pool.begin().await?;
     let written = ingest::write_in(&mut tx, staged).await?;
     tx.commit().await?;
+    exporter::observations_written(written);
     Ok(pb::WriteObservationsResponse {
         observation_count: written,
     })
@@ -255,6 +257,7 @@ async fn stream_observations(
     check_not_broken_off(&body)?;
     let written = loader.finish().await?;
     tx.commit().await?;
+    exporter::stream_written(written);
     Ok(pb::StreamObservationsResponse {
         observation_count: written,
         chunk_count: chunks,

@@ -123,6 +123,8 @@ pub struct TestApp {
     pub channel: Channel,
     /// The address the server listens on.
     address: std::net::SocketAddr,
+    /// The address of the server's Prometheus endpoint, when it has one.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// A pool on the test's database, for checking what is stored.
     pub pool: PgPool,
     /// The server's change hub, to see how many watchers it holds.
@@ -198,6 +200,7 @@ async fn start_with(settings: ServeSettings) -> TestApp {
         .await
         .expect("build the application");
     let address = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let pool = app.pool().clone();
     let hub = app.hub().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -222,6 +225,7 @@ async fn start_with(settings: ServeSettings) -> TestApp {
     TestApp {
         channel,
         address,
+        metrics_addr,
         pool,
         hub,
         database_url,
@@ -231,6 +235,11 @@ async fn start_with(settings: ServeSettings) -> TestApp {
 }
 
 impl TestApp {
+    /// The address the server listens on.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
     /// The server's URL, as `goalpost demo --server` takes it.
     pub fn server_url(&self) -> String {
         format!("http://{}", self.address)
