@@ -9,9 +9,9 @@
 //! -S` (PostgreSQL's own point read, no gRPC). Latency percentiles come
 //! from h2load's per-request log. h2load counts an HTTP 200 as a success
 //! even when the gRPC status is an error, so before each level one call of
-//! the same request is checked through tonic, and the service's own count of
-//! non-OK answers (its Prometheus endpoint, when it has one) is read around
-//! the load.
+//! the same request is checked through tonic, and the failures counted are
+//! the service's own count of non-OK answers to the method (its Prometheus
+//! endpoint), read before and after each level.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -44,6 +44,41 @@ struct Target {
     body: PathBuf,
 }
 
+impl Target {
+    /// The method's name as the service's metrics label it.
+    fn method(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// The service's count of answers to `method` other than OK, from its
+/// Prometheus endpoint.
+async fn failed_answers(metrics: std::net::SocketAddr, method: &str) -> Result<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(metrics)
+        .await
+        .context("connect to the service's metrics endpoint")?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: goalpost\r\nConnection: close\r\n\r\n")
+        .await
+        .context("ask for the metrics")?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .await
+        .context("read the metrics")?;
+    let method_label = format!("method=\"{method}\"");
+    Ok(text
+        .lines()
+        .filter(|line| {
+            line.starts_with("goalpost_grpc_requests_total{")
+                && line.contains(&method_label)
+                && !line.contains("code=\"OK\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64)
+}
+
 /// Checks that h2load and pgbench are installed, before any set-up.
 pub async fn check_tools() -> Result<()> {
     for (tool, package) in [
@@ -71,6 +106,7 @@ pub async fn check_tools() -> Result<()> {
 pub async fn run(
     channel: &Channel,
     address: std::net::SocketAddr,
+    metrics: std::net::SocketAddr,
     accounts: &[String],
     admin_url: &str,
     work_dir: &Path,
@@ -121,7 +157,11 @@ pub async fn run(
     for &clients in clients {
         let mut rates = Vec::new();
         for target in &targets {
-            let rate = h2load(address, target, clients, seconds, work_dir).await?;
+            let failed_before = failed_answers(metrics, target.method()).await?;
+            let mut rate = h2load(address, target, clients, seconds, work_dir).await?;
+            rate.failed += failed_answers(metrics, target.method())
+                .await?
+                .saturating_sub(failed_before);
             print_rate(target.label, clients, &rate);
             rates.push(rate);
         }

@@ -268,6 +268,7 @@ async fn resilience_run(args: ResilienceArgs) -> error::Result<()> {
             capacity::run(
                 channel,
                 harness.service.address,
+                harness.service.metrics_address,
                 &accounts,
                 harness.admin_url,
                 harness.work_dir,
