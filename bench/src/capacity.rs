@@ -104,15 +104,14 @@ pub async fn check_tools() -> Result<()> {
 
 /// Runs the load levels and prints the table.
 pub async fn run(
-    channel: &Channel,
-    address: std::net::SocketAddr,
-    metrics: std::net::SocketAddr,
+    service: &crate::service::Service,
     accounts: &[String],
     admin_url: &str,
     work_dir: &Path,
     clients: &[u32],
     seconds: u32,
 ) -> Result<()> {
+    let (channel, address, metrics) = (&service.channel, service.address, service.metrics_address);
     write_recent_likes(channel, accounts).await?;
     let goal = crate::watch::create_goal(channel).await?;
     // Checked once through tonic: h2load would count an error as a success.

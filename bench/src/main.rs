@@ -266,9 +266,7 @@ async fn resilience_run(args: ResilienceArgs) -> error::Result<()> {
                 goalpost::pb::audit_service_client::AuditServiceClient::new(channel.clone());
             let accounts = load::create_accounts_named(&mut audits, "load", 10).await?;
             capacity::run(
-                channel,
-                harness.service.address,
-                harness.service.metrics_address,
+                harness.service,
                 &accounts,
                 harness.admin_url,
                 harness.work_dir,
