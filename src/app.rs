@@ -3,26 +3,36 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, Request, Response};
 use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
-use tonic::transport::server::TcpConnectInfo;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Server, ServerTlsConfig};
 use tower::util::{MapRequestLayer, MapResponseLayer};
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
 
 use crate::api::body::watch_request_body;
+use crate::api::call_budget::CallBudgetLayer;
+use crate::api::concurrency::ConcurrencyLimitLayer;
+use crate::api::database_gate::DatabaseGateLayer;
 use crate::api::idempotency;
 use crate::api::too_large::answer_too_large_as_exhausted;
 use crate::audits::service::AuditApi;
+use crate::auth::layer::AuthLayer;
+use crate::auth::verify::Verifier;
+use crate::auth::{ListenRefusal, check_listen_policy};
 use crate::changes::hub::Hub;
 use crate::config::ServeSettings;
+use crate::db::availability::Availability;
 use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
 use crate::db::pool;
 use crate::goals::service::GoalApi;
@@ -34,9 +44,21 @@ use crate::pb::metric_service_server::MetricServiceServer;
 use crate::pb::progress_service_server::ProgressServiceServer;
 use crate::progress::service::ProgressApi;
 use crate::snapshots::recorder;
+use crate::telemetry::exporter::ScrapeSources;
+use crate::telemetry::grpc_calls::CallMetricsLayer;
+use crate::telemetry::scrape::{MetricsEndpoint, MetricsError};
+use crate::tls::{TlsError, WithTls};
 
-/// The largest request message accepted, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+mod health;
+mod severable;
+
+use severable::Severable;
+
+/// How long the server waits for cut connections to end.
+const CUT_CONNECTIONS_WAIT: Duration = Duration::from_secs(5);
+
+/// How long closing the pool waits for connections still in use.
+const POOL_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +75,9 @@ pub enum StartupError {
     /// The settings contradict each other.
     #[error("invalid settings: {0}")]
     Settings(String),
+    /// Serving on the listen address without tokens would let anyone in.
+    #[error(transparent)]
+    Unprotected(#[from] ListenRefusal),
     /// The listen address is unusable.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -61,6 +86,12 @@ pub enum StartupError {
         /// Why binding failed.
         source: std::io::Error,
     },
+    /// The TLS settings are unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     /// The reflection service could not be built from the descriptors.
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -72,6 +103,8 @@ pub enum StartupError {
 /// A built server: listening, connected and migrated, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    tls: Option<ServerTlsConfig>,
+    metrics_endpoint: Option<MetricsEndpoint>,
     pool: PgPool,
     hub: Hub,
     hub_task: JoinHandle<()>,
@@ -79,6 +112,12 @@ pub struct Application {
     local_postgres: Option<LocalPostgres>,
     stream_limits: StreamLimits,
     request_id_retention: Duration,
+    availability: Availability,
+    availability_task: JoinHandle<()>,
+    shutdown_grace: Duration,
+    call_timeout: Duration,
+    max_concurrent_calls: usize,
+    verifier: Arc<Verifier>,
 }
 
 impl Application {
@@ -93,6 +132,9 @@ impl Application {
                     address: settings.listen,
                     source,
                 })?;
+        // Both before PostgreSQL starts: a bad file or address fails fast.
+        let tls = settings.tls.server_config()?;
+        let metrics_endpoint = MetricsEndpoint::bind(settings.metrics_addr).await?;
 
         let (database_url, local_postgres) = match settings.database_url() {
             Some(url) => (url.to_owned(), None),
@@ -106,7 +148,13 @@ impl Application {
                 (local.database_url("goalpost"), Some(local))
             }
         };
-        let pool = match pool::connect(&database_url, settings.db_max_connections).await {
+        let pool = match pool::connect(
+            &database_url,
+            settings.db_max_connections,
+            settings.call_timeout(),
+        )
+        .await
+        {
             Ok(pool) => pool,
             Err(error) => {
                 stop_local(local_postgres).await;
@@ -115,6 +163,12 @@ impl Application {
         };
         if !settings.skip_migrations
             && let Err(error) = pool::MIGRATOR.run(&pool).await
+        {
+            stop_local(local_postgres).await;
+            return Err(error.into());
+        }
+        if let Err(error) =
+            check_listen_policy(&pool, settings.listen, settings.insecure_allow_anonymous).await
         {
             stop_local(local_postgres).await;
             return Err(error.into());
@@ -138,15 +192,33 @@ impl Application {
                 return Err(StartupError::Database(error));
             }
         };
+        // Whether the database answers, for health and for failing calls
+        // fast during an outage.
+        let (availability, availability_task) = match PgConnectOptions::from_str(&database_url) {
+            Ok(options) => Availability::start(options),
+            Err(error) => {
+                stop_local(local_postgres).await;
+                return Err(StartupError::Database(error));
+            }
+        };
+        let verifier = Arc::new(Verifier::new(pool.clone(), settings.auth_policy()));
         Ok(Application {
             listener,
+            tls,
+            metrics_endpoint,
             pool,
             hub,
             hub_task,
+            availability,
+            availability_task,
+            shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
+            call_timeout: settings.call_timeout(),
+            max_concurrent_calls: settings.max_concurrent_calls as usize,
             record_snapshots: settings.record_snapshots(),
             local_postgres,
             stream_limits,
             request_id_retention: settings.request_id_retention,
+            verifier,
         })
     }
 
@@ -156,6 +228,13 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The address of the Prometheus metrics endpoint, when it is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_endpoint
+            .as_ref()
+            .and_then(MetricsEndpoint::local_addr)
     }
 
     /// The database pool.
@@ -177,6 +256,8 @@ impl Application {
     ) -> Result<(), StartupError> {
         let Application {
             listener,
+            tls,
+            metrics_endpoint,
             pool,
             hub,
             hub_task,
@@ -184,52 +265,69 @@ impl Application {
             local_postgres,
             stream_limits,
             request_id_retention,
+            availability,
+            availability_task,
+            shutdown_grace,
+            call_timeout,
+            max_concurrent_calls,
+            verifier,
         } = self;
         let purger = idempotency::start_purging(pool.clone(), request_id_retention);
+        // Scrapes are answered until this function returns (dropping it
+        // stops the endpoint), through the drain and the shutdown.
+        let _scraping = metrics_endpoint.map(|endpoint| {
+            endpoint.start(ScrapeSources {
+                pool: pool.clone(),
+                hub: hub.clone(),
+            })
+        });
         let recorder = record_snapshots.then(|| recorder::start(pool.clone(), hub.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<AuditServiceServer<AuditApi>>().await;
-        health.set_serving::<MetricServiceServer<MetricApi>>().await;
-        health.set_serving::<GoalServiceServer<GoalApi>>().await;
-        health
-            .set_serving::<ProgressServiceServer<ProgressApi>>()
-            .await;
+        let health_follower = health::follow_database(health.clone(), availability.subscribe());
 
         let audits = AuditServiceServer::new(AuditApi::new(pool.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(stream_limits.max_message_bytes);
         let metrics = MetricServiceServer::new(MetricApi::new(pool.clone(), stream_limits))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(stream_limits.max_message_bytes);
         let goals = GoalServiceServer::new(GoalApi::new(pool.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(stream_limits.max_message_bytes);
         let progress = ProgressServiceServer::new(ProgressApi::new(pool.clone(), hub.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(stream_limits.max_message_bytes);
 
         let stopping_hub = hub.clone();
+        let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
+        let cut = CancellationToken::new();
         let stopping = async move {
             shutdown.await;
+            let _ = draining.send(());
             tracing::info!("shutting down: draining calls in flight");
             // Watches end with UNAVAILABLE rather than holding the drain open.
             stopping_hub.stop();
-            health
-                .set_not_serving::<AuditServiceServer<AuditApi>>()
-                .await;
-            health
-                .set_not_serving::<MetricServiceServer<MetricApi>>()
-                .await;
-            health.set_not_serving::<GoalServiceServer<GoalApi>>().await;
-            health
-                .set_not_serving::<ProgressServiceServer<ProgressApi>>()
-                .await;
-            health
-                .set_service_status("", tonic_health::ServingStatus::NotServing)
-                .await;
+            // From now on NOT_SERVING, whatever the database does.
+            health_follower.abort();
+            let _ = health_follower.await;
+            health::set_all(&health, tonic_health::ServingStatus::NotServing).await;
         };
 
-        let result = Server::builder()
+        let serving = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .with_tls(tls)?
+            // Outermost: calls refused by any other layer are counted too.
+            .layer(CallMetricsLayer)
             .layer(call_tracing())
             .layer(MapRequestLayer::new(watch_request_body))
-            .layer(MapResponseLayer::new(answer_too_large_as_exhausted))
+            .layer(MapResponseLayer::new(move |response| {
+                answer_too_large_as_exhausted(response, stream_limits.max_message_bytes)
+            }))
+            .layer(ConcurrencyLimitLayer::new(max_concurrent_calls))
+            .layer(DatabaseGateLayer::new(availability.clone()))
+            .layer(CallBudgetLayer::new(call_timeout))
+            // Inside the tracing layer, so refused calls are logged and the
+            // caller's token name lands on the call's span; inside the
+            // database gate, so during a known outage calls fail at once
+            // rather than wait on a token lookup, and a lookup that meets
+            // an outage (UNAVAILABLE) sets the gate's monitor probing.
+            .layer(AuthLayer::new(verifier))
             .add_service(health_service)
             .add_service(reflection_v1()?)
             .add_service(reflection_v1alpha()?)
@@ -237,16 +335,42 @@ impl Application {
             .add_service(metrics)
             .add_service(goals)
             .add_service(progress)
-            .serve_with_incoming_shutdown(accept_without_delay(listener), stopping)
-            .await;
+            .serve_with_incoming_shutdown(accept_without_delay(listener, &cut), stopping);
+        // The drain is bounded: a client streaming on and on, or a call
+        // stuck on the database, cannot keep the server from stopping.
+        let grace_over = async {
+            if drain_started.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(shutdown_grace).await;
+        };
+        tokio::pin!(serving);
+        let result = tokio::select! {
+            result = &mut serving => result,
+            () = grace_over => {
+                tracing::warn!(
+                    grace_secs = shutdown_grace.as_secs_f64(),
+                    "calls still running after the shutdown grace period are cut off"
+                );
+                cut.cancel();
+                match tokio::time::timeout(CUT_CONNECTIONS_WAIT, &mut serving).await {
+                    Ok(result) => result,
+                    Err(_) => Ok(()),
+                }
+            }
+        };
 
         purger.stop().await;
+        availability.stop();
+        let _ = availability_task.await;
         hub.stop();
         if let Some(recorder) = recorder {
             let _ = recorder.await;
         }
         let _ = hub_task.await;
-        pool.close().await;
+        // Calls cut off at the end of the grace period may still hold
+        // connections for a moment; closing waits for them only so long.
+        let _ = tokio::time::timeout(POOL_CLOSE_WAIT, pool.close()).await;
         stop_local(local_postgres).await;
         tracing::info!("stopped");
         Ok(result?)
@@ -257,13 +381,16 @@ impl Application {
 /// `TCP_NODELAY` only on sockets it accepts itself; on ours, a response of
 /// several TCP segments would wait for the client's delayed ACK, adding
 /// about 40 ms to calls such as a page of 1,000 observations.
+/// Each is [severable](severable) by `cut`.
 fn accept_without_delay(
     listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    TcpListenerStream::new(listener).map(|accepted| {
+    cut: &CancellationToken,
+) -> impl tokio_stream::Stream<Item = std::io::Result<Severable>> + use<> {
+    let cut = cut.clone();
+    TcpListenerStream::new(listener).map(move |accepted| {
         let stream = accepted?;
         stream.set_nodelay(true)?;
-        Ok(stream)
+        Ok(Severable::new(stream, &cut))
     })
 }
 
@@ -326,15 +453,13 @@ fn call_tracing() -> CallTracing {
 }
 
 /// The span of a call, `grpc.call`, with the method, the caller's address
-/// and, once known, the gRPC status.
+/// and, once known, the caller's token name (recorded by the auth layer;
+/// absent for anonymous calls and open services) and the gRPC status.
 fn call_span(request: &Request<tonic::body::Body>) -> Span {
-    let caller = request
-        .extensions()
-        .get::<TcpConnectInfo>()
-        .and_then(TcpConnectInfo::remote_addr)
+    let caller = crate::tls::peer_address(request.extensions())
         .map(|address| address.to_string())
         .unwrap_or_default();
-    tracing::info_span!("grpc.call", method = %request.uri().path(), caller = %caller, status = field::Empty)
+    tracing::info_span!("grpc.call", method = %request.uri().path(), caller = %caller, token = field::Empty, status = field::Empty)
 }
 
 /// Errors from handlers come back as trailers-only responses, with the status

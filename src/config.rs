@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::cli::TokenArgs;
+use crate::auth::verify::{AuthPolicy, DEFAULT_CACHE_TTL};
+use crate::observations::model::MAX_OBSERVATIONS_PER_MESSAGE;
 use crate::observations::service::StreamLimits;
+use crate::tls::TlsSettings;
 
 /// goalpost keeps a company's social media goals and tells how far along
 /// they are, over gRPC.
@@ -39,6 +43,8 @@ pub enum Command {
     Serve(ServeSettings),
     /// Give BI tools access to the `reporting` schema.
     Bi(BiArgs),
+    /// Create, list and revoke API tokens.
+    Token(TokenArgs),
     /// Load a realistic demo data set into a running goalpost through its API.
     Demo(DemoSettings),
 }
@@ -90,6 +96,12 @@ pub struct DemoSettings {
         default_value = "http://127.0.0.1:50051"
     )]
     pub server: String,
+
+    /// The API token to call it with (scopes read and write, and ingest
+    /// for the observations); not needed while the server is in anonymous
+    /// mode.
+    #[arg(long, env = "GOALPOST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// Settings of `goalpost serve`.
@@ -98,6 +110,15 @@ pub struct ServeSettings {
     /// The address to listen on for gRPC.
     #[arg(long, env = "GOALPOST_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
+
+    /// TLS and mutual TLS on the gRPC listener.
+    #[command(flatten)]
+    pub tls: TlsSettings,
+
+    /// Where to serve Prometheus metrics, at /metrics over plain HTTP, such
+    /// as 127.0.0.1:9090. Off when unset.
+    #[arg(long, env = "GOALPOST_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 
     /// Where the private PostgreSQL instance keeps its data when DATABASE_URL is not set.
     #[arg(long, env = "GOALPOST_DATA_DIR", default_value = "./goalpost-data")]
@@ -143,6 +164,50 @@ pub struct ServeSettings {
     /// catch-up of many new goals out of their figures.
     #[arg(long, env = "GOALPOST_NO_SNAPSHOTS")]
     pub no_snapshots: bool,
+
+    /// Seconds a stopping server lets calls in flight finish (SIGTERM or
+    /// SIGINT); calls still running then are cut off and roll back.
+    #[arg(long, env = "GOALPOST_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// Seconds a unary call may run when its client sets no deadline
+    /// (`grpc-timeout`); it then ends with DEADLINE_EXCEEDED, and its
+    /// database statements are stopped. A client's own deadline always
+    /// applies, shorter or longer. Streaming calls have no default.
+    #[arg(long, env = "GOALPOST_CALL_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub call_timeout_secs: u64,
+
+    /// The largest request message accepted, in MiB; larger ones are
+    /// RESOURCE_EXHAUSTED (MESSAGE_TOO_LARGE).
+    #[arg(long, env = "GOALPOST_MAX_MESSAGE_MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub max_message_mib: u32,
+
+    /// The most observations one WriteObservations call or stream chunk may
+    /// hold; more is INVALID_ARGUMENT.
+    #[arg(long, env = "GOALPOST_MAX_ROWS_PER_MESSAGE", default_value_t = MAX_OBSERVATIONS_PER_MESSAGE as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_rows_per_message: u32,
+
+    /// The most calls served at once (health and reflection aside); more are
+    /// refused at once with RESOURCE_EXHAUSTED rather than queued.
+    #[arg(long, env = "GOALPOST_MAX_CONCURRENT_CALLS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_calls: u32,
+    /// Accept calls without a token while no API token exists even when
+    /// listening beyond loopback. Without it, such a server refuses to start
+    /// (and refuses tokenless calls should every token be revoked later).
+    #[arg(long, env = "GOALPOST_INSECURE_ALLOW_ANONYMOUS")]
+    pub insecure_allow_anonymous: bool,
+
+    /// Seconds a verified token (and whether any token exists) is
+    /// remembered before the database is asked again: a revoked token
+    /// stops working, and a first token ends anonymous mode, within this
+    /// long on every replica. 0 asks on every call; at most 60.
+    #[arg(
+        long,
+        env = "GOALPOST_TOKEN_CACHE_SECS",
+        default_value_t = DEFAULT_CACHE_TTL.as_secs(),
+        value_parser = clap::value_parser!(u64).range(0..=60)
+    )]
+    pub token_cache_secs: u64,
 }
 
 /// The default of `--request-id-retention`.
@@ -178,6 +243,8 @@ impl ServeSettings {
     pub fn new(listen: SocketAddr, database_url: Option<String>) -> Self {
         ServeSettings {
             listen,
+            tls: TlsSettings::default(),
+            metrics_addr: None,
             data_dir: PathBuf::from("./goalpost-data"),
             database_url,
             db_max_connections: 16,
@@ -186,7 +253,35 @@ impl ServeSettings {
             skip_migrations: false,
             request_id_retention: DEFAULT_REQUEST_ID_RETENTION,
             no_snapshots: false,
+            shutdown_grace_secs: 10,
+            call_timeout_secs: 30,
+            max_concurrent_calls: 256,
+            max_message_mib: 16,
+            max_rows_per_message: MAX_OBSERVATIONS_PER_MESSAGE as u32,
+            insecure_allow_anonymous: false,
+            token_cache_secs: DEFAULT_CACHE_TTL.as_secs(),
         }
+    }
+
+    /// How the server authenticates calls.
+    pub fn auth_policy(&self) -> AuthPolicy {
+        AuthPolicy {
+            anonymous_allowed: crate::auth::anonymous_allowed(
+                self.listen,
+                self.insecure_allow_anonymous,
+            ),
+            cache_ttl: Duration::from_secs(self.token_cache_secs),
+        }
+    }
+
+    /// The largest request message accepted, in bytes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_mib as usize * 1024 * 1024
+    }
+
+    /// The budget of a unary call whose client sets no deadline.
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_secs(self.call_timeout_secs)
     }
 
     /// The stream limits these settings ask for, or why they cannot work:
@@ -212,6 +307,8 @@ impl ServeSettings {
             return Err("--stream-idle-timeout-secs must be at least 1".to_owned());
         }
         Ok(StreamLimits {
+            max_rows_per_message: self.max_rows_per_message as usize,
+            max_message_bytes: self.max_message_bytes(),
             max_concurrent: max_streams as usize,
             idle_timeout: Duration::from_secs(self.stream_idle_timeout_secs),
         })

@@ -178,6 +178,32 @@ pub enum ApiError {
         name: String,
     },
 
+    /// The call carries no bearer token, or a malformed, unknown or revoked
+    /// one, and the server needs a valid one.
+    #[error("{message}")]
+    Unauthenticated {
+        /// The UPPER_SNAKE `ErrorInfo.reason`, such as `TOKEN_MISSING`.
+        reason: &'static str,
+        /// What is wrong and how to authenticate, for people.
+        message: String,
+        /// The `www-authenticate` challenge sent along, as an HTTP 401
+        /// would (RFC 6750), such as `Bearer realm="goalpost"`.
+        challenge: &'static str,
+    },
+
+    /// The caller's token lacks the scope the method needs.
+    #[error(
+        "token {token} lacks scope {scope}, which {method} needs: call it with a token holding {scope} (or admin)"
+    )]
+    PermissionDenied {
+        /// The caller's token name.
+        token: String,
+        /// The scope the method needs.
+        scope: &'static str,
+        /// The method's gRPC path.
+        method: String,
+    },
+
     /// A limit was exceeded.
     #[error("{message}")]
     ResourceExhausted {
@@ -194,6 +220,13 @@ pub enum ApiError {
     /// PostgreSQL cannot be reached or is shutting down; a retry may succeed.
     #[error("the database is unavailable, retry later")]
     Unavailable(#[source] sqlx::Error),
+
+    /// The database is known not to answer (its monitor's probes fail), so
+    /// the call was not tried.
+    #[error(
+        "the database is not answering; goalpost keeps probing it and recovers by itself when it is back: retry later"
+    )]
+    DatabaseDown,
 
     /// Anything unexpected. Logged with its cause, answered generically.
     #[error("internal error")]
@@ -243,9 +276,11 @@ impl ApiError {
             ApiError::AlreadyExists { .. } => Code::AlreadyExists,
             ApiError::FailedPrecondition { .. } => Code::FailedPrecondition,
             ApiError::Aborted { .. } => Code::Aborted,
+            ApiError::Unauthenticated { .. } => Code::Unauthenticated,
+            ApiError::PermissionDenied { .. } => Code::PermissionDenied,
             ApiError::ResourceExhausted { .. } => Code::ResourceExhausted,
             ApiError::DeadlineExceeded => Code::DeadlineExceeded,
-            ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::Unavailable(_) | ApiError::DatabaseDown => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
         }
     }
@@ -265,9 +300,11 @@ impl ApiError {
             }
             ApiError::FailedPrecondition { reason, .. } => (*reason).into(),
             ApiError::Aborted { .. } => "ETAG_MISMATCH".into(),
+            ApiError::Unauthenticated { reason, .. } => (*reason).into(),
+            ApiError::PermissionDenied { .. } => "SCOPE_MISSING".into(),
             ApiError::ResourceExhausted { reason, .. } => (*reason).into(),
             ApiError::DeadlineExceeded => "DEADLINE_EXCEEDED".into(),
-            ApiError::Unavailable(_) => "DATABASE_UNAVAILABLE".into(),
+            ApiError::Unavailable(_) | ApiError::DatabaseDown => "DATABASE_UNAVAILABLE".into(),
             ApiError::Internal(_) => "INTERNAL".into(),
         }
     }
@@ -325,8 +362,23 @@ impl ApiError {
                     );
                 }
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::DatabaseDown => {
                 details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+            }
+            ApiError::Unauthenticated { .. } => {
+                metadata.insert("scheme".to_owned(), "Bearer".to_owned());
+            }
+            ApiError::PermissionDenied {
+                token,
+                scope,
+                method,
+            } => {
+                metadata.insert("token".to_owned(), token.clone());
+                metadata.insert("scope".to_owned(), (*scope).to_owned());
+                metadata.insert(
+                    "method".to_owned(),
+                    bounded::clamp(method, bounded::MAX_TEXT_BYTES),
+                );
             }
             ApiError::ResourceExhausted { .. }
             | ApiError::StreamBroken(_)
@@ -351,7 +403,14 @@ impl From<ApiError> for Status {
             _ => {}
         }
         let message = bounded::clamp(&error.message(), bounded::MAX_MESSAGE_BYTES);
-        Status::with_error_details(error.code(), message, error.details())
+        let mut status = Status::with_error_details(error.code(), message, error.details());
+        if let ApiError::Unauthenticated { challenge, .. } = &error {
+            status.metadata_mut().insert(
+                "www-authenticate",
+                tonic::metadata::MetadataValue::from_static(challenge),
+            );
+        }
+        status
     }
 }
 
@@ -446,6 +505,42 @@ mod tests {
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("relation"));
         assert_eq!(details_of(&status).error_info().unwrap().reason, "INTERNAL");
+    }
+
+    #[test]
+    fn unauthenticated_calls_get_a_bearer_challenge() {
+        let status: Status = ApiError::Unauthenticated {
+            reason: "TOKEN_MISSING",
+            message: "this call needs a bearer token".into(),
+            challenge: "Bearer realm=\"goalpost\"",
+        }
+        .into();
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert_eq!(
+            details_of(&status).error_info().unwrap().reason,
+            "TOKEN_MISSING"
+        );
+        assert_eq!(
+            status.metadata().get("www-authenticate").unwrap(),
+            "Bearer realm=\"goalpost\""
+        );
+    }
+
+    #[test]
+    fn permission_denied_names_the_missing_scope() {
+        let status: Status = ApiError::PermissionDenied {
+            token: "dashboard".into(),
+            scope: "write",
+            method: "/goalpost.v1.GoalService/CreateGoal".into(),
+        }
+        .into();
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert!(status.message().contains("scope write"), "{status:?}");
+        let details = details_of(&status);
+        let info = details.error_info().unwrap();
+        assert_eq!(info.reason, "SCOPE_MISSING");
+        assert_eq!(info.metadata["scope"], "write");
+        assert_eq!(info.metadata["token"], "dashboard");
     }
 
     #[test]

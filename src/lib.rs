@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod audits;
+pub mod auth;
 pub mod catalog;
 pub mod changes;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod progress;
 pub mod reporting;
 pub mod snapshots;
 pub mod telemetry;
+pub mod tls;
 
 /// The generated protobuf types and services of `goalpost.v1`.
 pub mod pb {

@@ -18,6 +18,9 @@ async fn main() -> ExitCode {
         }) => goalpost::reporting::grant(&settings)
             .await
             .map_err(|error| error.to_string()),
+        Command::Token(args) => goalpost::auth::cli::run(args)
+            .await
+            .map_err(|error| error.to_string()),
         Command::Demo(settings) => goalpost::demo::run(&settings)
             .await
             .map_err(|error| error.to_string()),
@@ -33,7 +36,10 @@ async fn main() -> ExitCode {
 
 async fn serve(settings: ServeSettings) -> Result<(), goalpost::app::StartupError> {
     let app = Application::build(&settings).await?;
-    tracing::info!(address = %app.local_addr(), "goalpost is serving gRPC");
+    tracing::info!(address = %app.local_addr(), tls = settings.tls.mode(), "goalpost is serving gRPC");
+    if let Some(address) = app.metrics_addr() {
+        tracing::info!(%address, "goalpost is serving Prometheus metrics at /metrics");
+    }
     app.run_until_stopped(shutdown_signal()).await
 }
 

@@ -1,5 +1,10 @@
 //! Logging with `tracing`: text or JSON lines on stderr, filtered by
-//! `GOALPOST_LOG` (or `RUST_LOG`), `info` by default.
+//! `GOALPOST_LOG` (or `RUST_LOG`), `info` by default. Prometheus metrics
+//! live in the submodules.
+
+pub mod exporter;
+pub mod grpc_calls;
+pub mod scrape;
 
 use std::io::IsTerminal;
 

@@ -91,6 +91,16 @@ impl Database {
         })
     }
 
+    /// The private server, when `DATABASE_URL` was not set.
+    pub fn local(&self) -> Option<&LocalPostgres> {
+        self.local.as_ref()
+    }
+
+    /// The server's `postgres` database, for databases beside ours.
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
+
     /// The URL of the benchmark database.
     pub fn url(&self) -> Result<String> {
         match &self.local {

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use goalpost::db::local::LocalPostgres;
+
 use crate::database::{Database, WorkDir};
 use crate::error::Result;
 use crate::service::{Service, service_binary};
@@ -16,6 +18,10 @@ pub struct Harness<'a> {
     pub database_url: &'a str,
     /// The run's own temporary directory.
     pub work_dir: &'a Path,
+    /// The private PostgreSQL, when `DATABASE_URL` was not set.
+    pub postgres: Option<&'a LocalPostgres>,
+    /// The server's `postgres` database.
+    pub admin_url: &'a str,
 }
 
 /// Runs `body` against a freshly started service over a fresh database,
@@ -56,6 +62,8 @@ async fn with_database(
             service: &service,
             database_url: &database_url,
             work_dir,
+            postgres: database.local(),
+            admin_url: database.admin_url(),
         };
         let result = body(&harness).await;
         let stopped = service.stop().await;

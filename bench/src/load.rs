@@ -132,13 +132,23 @@ pub async fn create_accounts(
     audits: &mut AuditServiceClient<Channel>,
     count: usize,
 ) -> Result<Vec<String>> {
+    create_accounts_named(audits, "bench", count).await
+}
+
+/// Creates `count` accounts named `{prefix}-{i}` on rotating networks and
+/// returns their resource names, in order.
+pub async fn create_accounts_named(
+    audits: &mut AuditServiceClient<Channel>,
+    prefix: &str,
+    count: usize,
+) -> Result<Vec<String>> {
     let mut names = Vec::with_capacity(count);
     for i in 0..count {
         let account = audits
             .create_account(pb::CreateAccountRequest {
                 account: Some(pb::Account {
                     network: NETWORKS[i % NETWORKS.len()] as i32,
-                    handle: format!("bench-{i}"),
+                    handle: format!("{prefix}-{i}"),
                     owner: "benchmark".into(),
                     purpose: "ingest benchmark".into(),
                     ..Default::default()
@@ -146,7 +156,7 @@ pub async fn create_accounts(
                 request_id: String::new(),
             })
             .await
-            .with_context(|| format!("CreateAccount bench-{i}"))?
+            .with_context(|| format!("CreateAccount {prefix}-{i}"))?
             .into_inner();
         names.push(account.name);
     }
@@ -210,6 +220,7 @@ fn encode_chunks(plan: &Arc<Plan>, account_names: &[String], chunk_size: usize) 
                 value: row.value,
                 source: SOURCE.to_owned(),
                 recorded_at: None,
+                recorded_by: String::new(),
             })
             .collect();
         if observations.is_empty() {

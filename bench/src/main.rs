@@ -61,6 +61,7 @@ macro_rules! progress {
 }
 
 mod baseline;
+mod capacity;
 mod database;
 mod dataset;
 mod error;
@@ -71,6 +72,7 @@ mod load;
 mod progress;
 mod queries;
 mod report;
+mod resilience;
 mod service;
 mod watch;
 
@@ -98,6 +100,9 @@ enum BenchCommand {
     /// Time WatchGoalProgress's messages under a steady write load, and the
     /// cost of a subscriber to that load.
     Watch(WatchArgs),
+    /// Write while PostgreSQL is killed again and again and count what was
+    /// lost, then hold unary read load against the machine's ceilings.
+    Resilience(ResilienceArgs),
 }
 
 /// The shape of the data set every benchmark loads, and what to keep.
@@ -192,6 +197,89 @@ struct WatchArgs {
     keep: bool,
 }
 
+/// Settings of `goalpost-bench resilience`.
+#[derive(Debug, Args)]
+pub struct ResilienceArgs {
+    /// Seconds of writing while PostgreSQL is killed.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    seconds: u32,
+
+    /// Seconds between two kills of the postmaster.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    kill_every_secs: u32,
+
+    /// Writers sending WriteObservations batches.
+    #[arg(long, default_value_t = 4)]
+    batch_writers: u32,
+
+    /// Writers sending StreamObservations streams.
+    #[arg(long, default_value_t = 2)]
+    stream_writers: u32,
+
+    /// Rows of a batch, and of a stream's chunk.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch: u32,
+
+    /// Chunks of a stream.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    stream_chunks: u32,
+
+    /// Accounts the rows rotate through.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    accounts: u32,
+
+    /// Client counts of the read load, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+    clients: Vec<u32>,
+
+    /// Seconds of each read load level.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    load_seconds: u32,
+
+    /// Skip the read load (no h2load or pgbench needed).
+    #[arg(long)]
+    skip_load: bool,
+
+    /// Keep the temporary directory.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// Both parts of the resilience benchmark, in one service's run.
+async fn resilience_run(args: ResilienceArgs) -> error::Result<()> {
+    if std::env::var("DATABASE_URL").is_ok_and(|url| !url.trim().is_empty()) {
+        return Err("the resilience benchmark kills its PostgreSQL: unset DATABASE_URL so it runs a private one".into());
+    }
+    if !args.skip_load {
+        capacity::check_tools().await?;
+    }
+    harness::with_service(args.keep, async |harness: &harness::Harness<'_>| {
+        let postgres = harness
+            .postgres
+            .ok_or("the resilience benchmark needs a private PostgreSQL")?;
+        let channel = &harness.service.channel;
+        let loss = resilience::run(&args, channel, harness.database_url, postgres).await?;
+        println!("goalpost resilience benchmark");
+        resilience::report(&loss);
+        if !args.skip_load {
+            let mut audits =
+                goalpost::pb::audit_service_client::AuditServiceClient::new(channel.clone());
+            let accounts = load::create_accounts_named(&mut audits, "load", 10).await?;
+            capacity::run(
+                harness.service,
+                &accounts,
+                harness.admin_url,
+                harness.work_dir,
+                &args.clients,
+                args.load_seconds,
+            )
+            .await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
@@ -200,6 +288,7 @@ async fn main() -> ExitCode {
         BenchCommand::Ingest(args) => ingest::ingest(args).await,
         BenchCommand::Progress(args) => progress::progress(args).await,
         BenchCommand::Watch(args) => watch::watch(args).await,
+        BenchCommand::Resilience(args) => resilience_run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -53,6 +53,8 @@ pub struct Service {
     pub pid: Pid,
     /// Where it listens for gRPC.
     pub address: SocketAddr,
+    /// Where it serves Prometheus metrics.
+    pub metrics_address: SocketAddr,
     /// A channel to it, shared by every client.
     pub channel: Channel,
 }
@@ -62,10 +64,15 @@ impl Service {
     /// health check answers SERVING.
     pub async fn start(binary: &Path, database_url: &str) -> Result<Service> {
         let address = free_loopback_address()?;
+        let metrics_address = free_loopback_address()?;
         let mut child = Command::new(binary)
             .arg("serve")
             .arg("--listen")
             .arg(address.to_string())
+            // The service's own count of answers by code: a load generator
+            // that sees only HTTP cannot tell a gRPC error from a success.
+            .arg("--metrics-addr")
+            .arg(metrics_address.to_string())
             .arg("--database-url")
             .arg(database_url)
             // Catching up on the daily snapshots of a thousand new goals
@@ -114,6 +121,7 @@ impl Service {
                                 child,
                                 pid,
                                 address,
+                                metrics_address,
                                 channel,
                             });
                         }

@@ -139,6 +139,7 @@ async fn bulk_load(channel: &Channel, accounts: &[String], rows: u64) -> Result<
                 value: 1.0,
                 source: "watch-bench-bulk".into(),
                 recorded_at: None,
+                recorded_by: String::new(),
             })
             .collect();
         pb::StreamObservationsRequest { observations }
@@ -187,7 +188,7 @@ async fn read_messages(
 
 /// Creates and activates the watched goal: the 7-day sum of likes over
 /// every account, from a day ago to a month ahead.
-async fn create_goal(channel: &Channel) -> Result<String> {
+pub(crate) async fn create_goal(channel: &Channel) -> Result<String> {
     let mut goals = GoalServiceClient::new(channel.clone());
     let now = chrono::Utc::now().timestamp_micros();
     let day = 86_400_000_000;
@@ -267,6 +268,7 @@ async fn write_load(
                     observed_at: Some(timestamp(next_micros)),
                     value: 1.0,
                     source: "watch-bench".into(),
+                    recorded_by: String::new(),
                     recorded_at: None,
                 }
             })

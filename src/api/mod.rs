@@ -2,6 +2,9 @@
 //! validation, pagination, filters, field masks, etags and idempotency.
 
 pub mod body;
+pub mod call_budget;
+pub mod concurrency;
+pub mod database_gate;
 pub mod enums;
 pub mod etag;
 pub mod field_mask;
@@ -21,8 +24,12 @@ use crate::error::ApiError;
 /// Runs `work` in its own task and waits for it. Writes that stream data
 /// (COPY) run this way so that a client resetting the call cannot drop them
 /// halfway: the task finishes or aborts the COPY and rolls back cleanly.
+/// The task keeps the call's deadline, so its statements stay bounded by it.
 pub async fn detached<T: Send + 'static>(
     work: impl Future<Output = Result<T, ApiError>> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::spawn(work).await.map_err(ApiError::internal)?
+    let deadline = call_budget::current_deadline();
+    tokio::spawn(call_budget::with_deadline(deadline, work))
+        .await
+        .map_err(ApiError::internal)?
 }

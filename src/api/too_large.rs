@@ -26,10 +26,11 @@ pub fn message_too_large(what: &str, limit_bytes: usize) -> ApiError {
 }
 
 /// Rewrites tonic's OUT_OF_RANGE for an oversized request into
-/// [`message_too_large`]; every other response passes unchanged. For
-/// `tower::util::MapResponseLayer`.
+/// [`message_too_large`] (the limit being `limit_bytes`); every other
+/// response passes unchanged. For `tower::util::MapResponseLayer`.
 pub fn answer_too_large_as_exhausted(
     mut response: http::Response<tonic::body::Body>,
+    limit_bytes: usize,
 ) -> http::Response<tonic::body::Body> {
     // Every response passes here: look at the code before decoding anything.
     let out_of_range = response
@@ -45,8 +46,7 @@ pub fn answer_too_large_as_exhausted(
     if !status.message().starts_with(TONIC_TOO_LARGE) {
         return response;
     }
-    let ours: Status =
-        message_too_large("the request message", crate::app::MAX_MESSAGE_BYTES).into();
+    let ours: Status = message_too_large("the request message", limit_bytes).into();
     let headers = response.headers_mut();
     for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
         headers.remove(name);

@@ -16,6 +16,8 @@ use crate::api::filter::{FieldKind, FilterField};
 use crate::api::list::ListRequest;
 use crate::api::names::{ACCOUNTS, AUDITS, new_id};
 use crate::api::{detached, etag, idempotency};
+use crate::auth::Caller;
+use crate::auth::tokens::TokenName;
 use crate::catalog;
 use crate::error::{ApiError, ResourceKind, Violations};
 use crate::observations::ingest;
@@ -255,9 +257,12 @@ async fn upsert_audit_entry(
     Ok(audit)
 }
 
+/// CompleteAudit by the caller of `token`, the provenance of the values it
+/// records.
 async fn complete_audit(
     pool: &PgPool,
     request: pb::CompleteAuditRequest,
+    token: Option<TokenName>,
 ) -> Result<pb::Audit, ApiError> {
     let pb::CompleteAuditRequest {
         name,
@@ -306,7 +311,7 @@ async fn complete_audit(
     let directions = catalog::repo::directions(&mut *tx, &keys).await?;
     let drafts = findings::compute(&facts, |key| directions.get(key).copied());
     repo::complete(&mut tx, audit_id, &drafts).await?;
-    record_snapshot(&mut tx, &record).await?;
+    record_snapshot(&mut tx, &record, token).await?;
     let audit = load(&mut tx, audit_id).await?;
     tx.commit().await?;
     Ok(audit)
@@ -316,7 +321,11 @@ async fn complete_audit(
 /// the audit's `as_of`, sourced `audits/{audit}`, in the completing
 /// transaction. Derived metrics in entries are figures for people; their
 /// values follow from the base metrics and are not stored.
-async fn record_snapshot(tx: &mut PgConnection, record: &AuditRecord) -> Result<(), ApiError> {
+async fn record_snapshot(
+    tx: &mut PgConnection,
+    record: &AuditRecord,
+    token: Option<TokenName>,
+) -> Result<(), ApiError> {
     // Entries were validated when written (keys, value bounds) and their
     // accounts are locked by the completion, so the rows go straight in.
     let catalog = catalog::repo::load_all(&mut *tx).await?;
@@ -343,7 +352,7 @@ async fn record_snapshot(tx: &mut PgConnection, record: &AuditRecord) -> Result<
                 .is_some_and(|metric| metric.is_base())
         })
         .collect();
-    ingest::record_in(tx, &rows).await?;
+    ingest::record_in(tx, &rows, token).await?;
     Ok(())
 }
 
@@ -434,9 +443,10 @@ impl pb::audit_service_server::AuditService for AuditApi {
         request: Request<pb::CompleteAuditRequest>,
     ) -> Result<Response<pb::Audit>, Status> {
         let pool = self.pool.clone();
+        let token = Caller::token_name_in(request.extensions());
         let request = request.into_inner();
         Ok(Response::new(
-            detached(async move { complete_audit(&pool, request).await }).await?,
+            detached(async move { complete_audit(&pool, request, token).await }).await?,
         ))
     }
 }

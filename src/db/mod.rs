@@ -1,5 +1,8 @@
-//! Database plumbing: the connection pool, migrations and the private local
-//! PostgreSQL instance.
+//! Database plumbing: the connection pool, migrations, whether the database
+//! answers, the private local PostgreSQL instance, and the connection of
+//! one-off commands.
 
+pub mod availability;
+pub mod command;
 pub mod local;
 pub mod pool;

@@ -3,9 +3,11 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
+
+use crate::api::call_budget;
 
 /// The schema migrations in `migrations/`, compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -23,8 +25,32 @@ pub fn connect_listener(url: &str) -> Result<PgPool, sqlx::Error> {
         .connect_lazy_with(PgConnectOptions::from_str(url)?))
 }
 
-/// Opens a pool of at most `max_connections` connections to `url`.
-pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+/// Gives a connection about to serve a call the `statement_timeout` of
+/// what is left of the call's budget, or `default` outside calls (see
+/// [`call_budget`]). Run on every connection the pool hands out, in the
+/// task that takes it; being a round trip, it also shows that the
+/// connection still works, so the pool's own test before handing one out
+/// (a second round trip) is off.
+async fn set_statement_timeout(
+    connection: &mut PgConnection,
+    default: Duration,
+) -> Result<(), sqlx::Error> {
+    let millis = call_budget::statement_timeout(default);
+    sqlx::query("select set_config('statement_timeout', $1, false)")
+        .bind(millis.to_string())
+        .execute(&mut *connection)
+        .await
+        .map(|_| ())
+}
+
+/// Opens a pool of at most `max_connections` connections to `url`, whose
+/// statements are stopped after `default_statement_timeout` unless the call
+/// they serve has less time left.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    default_statement_timeout: Duration,
+) -> Result<PgPool, sqlx::Error> {
     // The service's reads are short, indexed lookups: starting parallel
     // workers costs more latency than it saves, and steals cores from
     // concurrent calls. JIT compilation likewise: the planner's cost of a
@@ -44,6 +70,16 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .after_connect(move |connection, _| {
+            Box::pin(set_statement_timeout(connection, default_statement_timeout))
+        })
+        .before_acquire(move |connection, _| {
+            Box::pin(async move {
+                set_statement_timeout(connection, default_statement_timeout).await?;
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
 }

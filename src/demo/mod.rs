@@ -44,6 +44,9 @@ pub enum DemoError {
         /// Why the connection failed.
         reason: String,
     },
+    /// `--token` cannot be sent.
+    #[error("invalid --token: {0}")]
+    BadToken(String),
     /// The service refused a call.
     #[error("{step} failed: {code:?}: {message}")]
     Call {
@@ -140,7 +143,7 @@ pub async fn run(settings: &DemoSettings) -> Result<(), DemoError> {
 /// Loads the demo data set into the service at `settings.server`.
 pub async fn load(settings: &DemoSettings) -> Result<Summary, DemoError> {
     let server = settings.server.trim().to_owned();
-    let mut clients = Clients::connect(&server).await?;
+    let mut clients = Clients::connect(&server, settings.token.as_deref()).await?;
 
     let accounts = accounts::accounts();
     let (names, accounts_created) = calls::ensure_accounts(&mut clients, &accounts).await?;

@@ -14,8 +14,11 @@ fn is_transient_database_code(code: &str) -> bool {
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
+            sqlx::Error::PoolTimedOut => {
+                crate::telemetry::exporter::pool_acquire_timed_out();
+                ApiError::Unavailable(error)
+            }
+            sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => ApiError::Unavailable(error),

@@ -13,7 +13,8 @@ use crate::pb;
 #[cfg(test)]
 mod properties;
 
-/// The most observations one write or one stream chunk may carry.
+/// The most observations one write or one stream chunk may carry by
+/// default (`--max-rows-per-message`).
 pub const MAX_OBSERVATIONS_PER_MESSAGE: usize = 10_000;
 /// The longest source label.
 pub const MAX_SOURCE_CHARS: usize = 200;
@@ -128,6 +129,7 @@ mod tests {
             value: 3.0,
             source: "api".into(),
             recorded_at: None,
+            recorded_by: String::new(),
         };
         let mut violations = Violations::default();
         assert!(parse_observation(&mut violations, 0, &good, now).is_some());

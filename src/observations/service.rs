@@ -14,10 +14,12 @@ use super::read::{list, query};
 use crate::api::body::RequestBodyOutcome;
 use crate::api::detached;
 use crate::api::too_large::message_too_large;
-use crate::app::MAX_MESSAGE_BYTES;
+use crate::auth::Caller;
+use crate::auth::tokens::TokenName;
 use crate::catalog;
 use crate::error::ApiError;
 use crate::pb;
+use crate::telemetry::exporter;
 
 /// The limits that keep StreamObservations calls from starving everything
 /// else of database connections.
@@ -31,6 +33,12 @@ pub struct StreamLimits {
     /// with DEADLINE_EXCEEDED and rolled back: an idle client must not hold
     /// a transaction (and its connection and locks) open forever.
     pub idle_timeout: Duration,
+    /// The most observations one WriteObservations call or stream chunk
+    /// may hold.
+    pub max_rows_per_message: usize,
+    /// The largest request message, in bytes, for the error a stream's
+    /// oversized chunk gets.
+    pub max_message_bytes: usize,
 }
 
 /// The gRPC `MetricService`.
@@ -67,20 +75,24 @@ impl MetricApi {
     }
 }
 
+/// WriteObservations by the caller of `token`.
 async fn write_observations(
     pool: &PgPool,
     request: pb::WriteObservationsRequest,
+    token: Option<TokenName>,
+    max_rows: usize,
 ) -> Result<pb::WriteObservationsResponse, ApiError> {
     let pb::WriteObservationsRequest { observations } = request;
-    ingest::check_batch_size(observations.len())?;
+    ingest::check_batch_size(observations.len(), max_rows)?;
     let mut lookup = Lookup::Pool(pool.clone());
-    let mut resolver = Resolver::new(&mut lookup).await?;
+    let mut resolver = Resolver::new(&mut lookup, token).await?;
     let staged = resolver
         .resolve(&mut lookup, &observations, Utc::now())
         .await?;
     let mut tx = pool.begin().await?;
     let written = ingest::write_in(&mut tx, staged).await?;
     tx.commit().await?;
+    exporter::observations_written(written);
     Ok(pb::WriteObservationsResponse {
         observation_count: written,
     })
@@ -107,13 +119,18 @@ const STREAM_PIPELINE_DEPTH: usize = 1;
 /// message over the size limit (OUT_OF_RANGE), or one that does not decode
 /// (INTERNAL). Only the first is the client going away; the others are bad
 /// input and answered as such.
-fn unreadable_chunk(status: Status, chunk: usize, body: &RequestBodyOutcome) -> ApiError {
+fn unreadable_chunk(
+    status: Status,
+    chunk: usize,
+    body: &RequestBodyOutcome,
+    max_message_bytes: usize,
+) -> ApiError {
     if body.broke_off() {
         return ApiError::StreamBroken(status);
     }
     match status.code() {
         Code::OutOfRange | Code::ResourceExhausted => {
-            message_too_large(&format!("chunk {chunk} of the stream"), MAX_MESSAGE_BYTES)
+            message_too_large(&format!("chunk {chunk} of the stream"), max_message_bytes)
         }
         Code::Cancelled => ApiError::StreamBroken(status),
         _ => ApiError::InvalidChunk {
@@ -137,28 +154,31 @@ async fn read_stream(
     pool: PgPool,
     mut stream: Streaming<pb::StreamObservationsRequest>,
     body: RequestBodyOutcome,
-    idle_timeout: Duration,
+    limits: StreamLimits,
     loader: mpsc::Sender<Vec<StagedRow>>,
+    token: Option<TokenName>,
 ) -> Result<i64, ApiError> {
     let mut lookup = Lookup::Pool(pool);
-    let mut resolver = Resolver::new(&mut lookup).await?;
+    let mut resolver = Resolver::new(&mut lookup, token).await?;
     let mut chunks: i64 = 0;
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     loop {
         let index = usize::try_from(chunks).unwrap_or(usize::MAX);
-        let next = tokio::time::timeout(idle_timeout, stream.message())
+        let next = tokio::time::timeout(limits.idle_timeout, stream.message())
             .await
             .map_err(|_| ApiError::StreamIdle {
-                limit: idle_timeout,
+                limit: limits.idle_timeout,
             })?;
-        let Some(chunk) = next.map_err(|status| unreadable_chunk(status, index, &body))? else {
+        let unreadable = |status| unreadable_chunk(status, index, &body, limits.max_message_bytes);
+        let Some(chunk) = next.map_err(unreadable)? else {
             break;
         };
         chunks += 1;
         if chunk.observations.is_empty() {
             continue;
         }
-        ingest::check_batch_size(chunk.observations.len()).map_err(|e| in_chunk(e, index))?;
+        ingest::check_batch_size(chunk.observations.len(), limits.max_rows_per_message)
+            .map_err(|e| in_chunk(e, index))?;
         let staged = resolver
             .resolve(&mut lookup, &chunk.observations, Utc::now())
             .await
@@ -179,12 +199,14 @@ async fn read_stream(
     Ok(chunks)
 }
 
+/// StreamObservations by the caller of `token`.
 async fn stream_observations(
     pool: PgPool,
     stream: Streaming<pb::StreamObservationsRequest>,
     body: RequestBodyOutcome,
-    idle_timeout: Duration,
+    limits: StreamLimits,
     _slot: OwnedSemaphorePermit,
+    token: Option<TokenName>,
 ) -> Result<pb::StreamObservationsResponse, ApiError> {
     // Decoding and validating (the reader task) overlaps with loading
     // (PostgreSQL's work, awaited here).
@@ -193,8 +215,9 @@ async fn stream_observations(
         pool.clone(),
         stream,
         body.clone(),
-        idle_timeout,
+        limits,
         to_loader,
+        token,
     ));
     // The transaction begins with the first full batch (or the end of the
     // stream): a stream that trickles in holds no connection until then.
@@ -234,6 +257,7 @@ async fn stream_observations(
     check_not_broken_off(&body)?;
     let written = loader.finish().await?;
     tx.commit().await?;
+    exporter::stream_written(written);
     Ok(pb::StreamObservationsResponse {
         observation_count: written,
         chunk_count: chunks,
@@ -285,9 +309,12 @@ impl pb::metric_service_server::MetricService for MetricApi {
         request: Request<pb::WriteObservationsRequest>,
     ) -> Result<Response<pb::WriteObservationsResponse>, Status> {
         let pool = self.pool.clone();
+        let token = Caller::token_name_in(request.extensions());
         let request = request.into_inner();
+        let max_rows = self.stream_limits.max_rows_per_message;
         Ok(Response::new(
-            detached(async move { write_observations(&pool, request).await }).await?,
+            detached(async move { write_observations(&pool, request, token, max_rows).await })
+                .await?,
         ))
     }
 
@@ -304,14 +331,16 @@ impl pb::metric_service_server::MetricService for MetricApi {
             .get::<RequestBodyOutcome>()
             .cloned()
             .unwrap_or_default();
+        let token = Caller::token_name_in(request.extensions());
         let stream = request.into_inner();
         Ok(Response::new(
             detached(stream_observations(
                 pool,
                 stream,
                 body,
-                self.stream_limits.idle_timeout,
+                self.stream_limits,
                 slot,
+                token,
             ))
             .await?,
         ))

@@ -5,18 +5,15 @@
 //! this module keeps the one thing they read that is defined in Rust (the
 //! goal-type catalog, [`sync_goal_types`]) and the grant command.
 
-mod database;
 mod goal_types;
 mod privileges;
 pub mod role;
 
-use std::path::PathBuf;
-
 pub use goal_types::sync_goal_types;
 
 use crate::config::BiGrantSettings;
+use crate::db::command::{self, CommandDatabase, CommandDatabaseError, WhenNoLocalData};
 use crate::db::local::LocalPostgresError;
-use database::Database;
 use role::{Password, RoleName};
 
 /// Why `goalpost bi grant` failed.
@@ -30,33 +27,13 @@ pub enum GrantError {
     #[error("invalid --password: {0}")]
     InvalidPassword(String),
 
-    /// DATABASE_URL does not parse.
-    #[error("invalid DATABASE_URL: {0}")]
-    DatabaseUrl(#[source] sqlx::Error),
+    /// The database could not be reached.
+    #[error(transparent)]
+    Database(#[from] CommandDatabaseError),
 
-    /// No DATABASE_URL, and no private instance under the data dir.
-    #[error(
-        "DATABASE_URL is not set and {} holds no goalpost database; run `goalpost serve` once \
-         (with the same --data-dir) or set DATABASE_URL",
-        data_dir.display()
-    )]
-    NoLocalData {
-        /// The data dir looked at.
-        data_dir: PathBuf,
-    },
-
-    /// The private instance could not be reached, started or stopped.
+    /// The private instance started for the command did not stop cleanly.
     #[error(transparent)]
     Local(LocalPostgresError),
-
-    /// The database did not accept the connection.
-    #[error("cannot connect to {target}: {source}")]
-    Connect {
-        /// What was connected to, for people.
-        target: String,
-        /// The underlying error.
-        source: sqlx::Error,
-    },
 
     /// The database has not been migrated to a version with the reporting views.
     #[error(
@@ -100,7 +77,9 @@ pub async fn grant(settings: &BiGrantSettings) -> Result<(), GrantError> {
         .database_url
         .as_deref()
         .filter(|url| !url.trim().is_empty());
-    let mut database = Database::open(database_url, &settings.data_dir).await?;
+    // A new, empty cluster would hold nothing to grant on.
+    let mut database =
+        CommandDatabase::open(database_url, &settings.data_dir, WhenNoLocalData::Refuse).await?;
     let granted =
         privileges::grant_read_only(&mut database.connection, &role, password.as_ref()).await;
     let (host, port, temporary) = (
@@ -108,7 +87,7 @@ pub async fn grant(settings: &BiGrantSettings) -> Result<(), GrantError> {
         database.port,
         database.is_temporary(),
     );
-    database.close().await?;
+    database.close().await.map_err(GrantError::Local)?;
     let granted = granted?;
 
     let verb = if granted.created {
@@ -120,7 +99,7 @@ pub async fn grant(settings: &BiGrantSettings) -> Result<(), GrantError> {
         format!(
             "host {host}, the port on line 4 of {} while `goalpost serve` runs (the private \
              PostgreSQL picks a free port each start)",
-            database::lock_file(&settings.data_dir).display()
+            command::lock_file(&settings.data_dir).display()
         )
     } else {
         format!("host {host}, port {port}")

@@ -40,6 +40,7 @@ async fn the_demo_loads_a_year_of_data_and_a_rerun_adds_nothing() {
     let app = spawn_app().await;
     let settings = DemoSettings {
         server: app.server_url(),
+        token: None,
     };
     demo::run(&settings).await.expect("the demo loads");
 
@@ -184,6 +185,7 @@ async fn the_demo_says_so_when_no_server_answers() {
     drop(listener);
     let error = demo::run(&DemoSettings {
         server: format!("http://{address}"),
+        token: None,
     })
     .await
     .expect_err("nothing to load into");
@@ -198,6 +200,7 @@ async fn the_demo_says_so_when_no_server_answers() {
 async fn the_demo_refuses_an_address_that_is_not_a_url() {
     let error = demo::run(&DemoSettings {
         server: "not a url".to_owned(),
+        token: None,
     })
     .await
     .expect_err("no channel to such an address");

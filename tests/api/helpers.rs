@@ -123,6 +123,8 @@ pub struct TestApp {
     pub channel: Channel,
     /// The address the server listens on.
     address: std::net::SocketAddr,
+    /// The address of the server's Prometheus endpoint, when it has one.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// A pool on the test's database, for checking what is stored.
     pub pool: PgPool,
     /// The server's change hub, to see how many watchers it holds.
@@ -140,6 +142,13 @@ pub async fn spawn_app() -> TestApp {
 /// Starts a server over a new database copied from the migrated template,
 /// with the settings changed by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestApp {
+    let database_url = fresh_database().await;
+    start_on_with(database_url, configure).await
+}
+
+/// A new database copied from the migrated template, for tests that put
+/// something in it before a server starts; returns its URL.
+pub async fn fresh_database() -> String {
     if std::env::var_os("TEST_LOG").is_some() {
         goalpost::telemetry::init(LogFormat::Text);
     }
@@ -159,31 +168,39 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestA
         .await
         .expect("create the test database");
     admin.close().await.ok();
-    let mut settings =
-        ServeSettings::new("127.0.0.1:0".parse().unwrap(), Some(server.url(&database)));
-    configure(&mut settings);
-    start_with(settings).await
+    server.url(&database)
 }
 
 /// Starts a server over the database at `database_url`, migrating it.
 pub async fn start_on(database_url: String) -> TestApp {
-    start_with(ServeSettings::new(
-        "127.0.0.1:0".parse().unwrap(),
-        Some(database_url),
-    ))
-    .await
+    start_on_with(database_url, |_| {}).await
 }
 
-/// Starts a server with `settings`, migrating its database.
+/// Starts a server over the database at `database_url`, migrating it, with
+/// the settings changed by `configure`.
+pub async fn start_on_with(
+    database_url: String,
+    configure: impl FnOnce(&mut ServeSettings),
+) -> TestApp {
+    let mut settings = ServeSettings::new("127.0.0.1:0".parse().unwrap(), Some(database_url));
+    configure(&mut settings);
+    start_with(settings).await
+}
+
+/// Starts a server with `settings`, migrating its database. Without a
+/// database URL it runs its own PostgreSQL under `settings.data_dir`, and
+/// the TestApp cannot start replicas of it.
+pub async fn start_with_settings(settings: ServeSettings) -> TestApp {
+    start_with(settings).await
+}
+
 async fn start_with(settings: ServeSettings) -> TestApp {
-    let database_url = settings
-        .database_url
-        .clone()
-        .expect("test servers name their database");
+    let database_url = settings.database_url.clone().unwrap_or_default();
     let app = Application::build(&settings)
         .await
         .expect("build the application");
     let address = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let pool = app.pool().clone();
     let hub = app.hub().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -194,6 +211,12 @@ async fn start_with(settings: ServeSettings) -> TestApp {
         .await
         .expect("the server runs");
     });
+    // A server on every interface (0.0.0.0) is reached through loopback.
+    let address = if address.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], address.port()))
+    } else {
+        address
+    };
     let channel = Channel::from_shared(format!("http://{address}"))
         .unwrap()
         .connect()
@@ -202,6 +225,7 @@ async fn start_with(settings: ServeSettings) -> TestApp {
     TestApp {
         channel,
         address,
+        metrics_addr,
         pool,
         hub,
         database_url,
@@ -211,6 +235,11 @@ async fn start_with(settings: ServeSettings) -> TestApp {
 }
 
 impl TestApp {
+    /// The address the server listens on.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
     /// The server's URL, as `goalpost demo --server` takes it.
     pub fn server_url(&self) -> String {
         format!("http://{}", self.address)
@@ -235,6 +264,16 @@ impl TestApp {
     /// A second server on the same database, as another replica would be.
     pub async fn replica(&self) -> TestApp {
         start_on(self.database_url.clone()).await
+    }
+
+    /// Stops the server as SIGTERM would, waiting until it has stopped.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server stops cleanly");
+        }
     }
 
     /// Stops the server gracefully and starts a new one on the same database,

@@ -4,6 +4,8 @@
 
 mod accounts;
 mod audits;
+mod auth;
+mod database_outage;
 mod demo;
 mod fuzz;
 mod goals;
@@ -12,13 +14,16 @@ mod idempotency;
 mod ingest_corrections;
 mod ingest_races;
 mod ingest_stress;
+mod limits;
 mod local_postgres;
 mod metrics;
 mod observations;
 mod odd_values;
 mod platform;
 mod progress;
+mod prometheus;
 mod query_consistency;
 mod reporting;
 mod snapshots;
+mod tls;
 mod watch;

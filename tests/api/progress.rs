@@ -46,6 +46,7 @@ pub async fn observe(app: &TestApp, rows: &[(&str, &str, &str, f64)]) {
                     value: *value,
                     source: "test".into(),
                     recorded_at: None,
+                    recorded_by: String::new(),
                 })
                 .collect(),
         })

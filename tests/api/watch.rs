@@ -79,6 +79,7 @@ fn likes(account: &pb::Account, minutes_ago: i64, value: f64) -> pb::Observation
         value,
         source: "test".into(),
         recorded_at: None,
+        recorded_by: String::new(),
     }
 }
 

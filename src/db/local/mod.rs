@@ -14,7 +14,10 @@
 //!
 //! The server is the `postgres` binary spawned directly (not through
 //! `pg_ctl`) so that we own the process: we know its pid, learn at once when
-//! it exits, and can arrange for it to shut down when we die.
+//! it exits, and can arrange for it to shut down when we die. Once it has
+//! accepted connections, an exit we did not ask for (a crash, an OOM kill, a
+//! `kill -9`) is answered by starting it again on the same port, where it
+//! recovers from its WAL; the service's pool finds it there by itself.
 //!
 //! The log is rotated when it exceeds 10 MiB, checked at start-up and every
 //! minute while the server runs: its content moves to `postgres.log.1`, older
@@ -27,6 +30,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nix::sys::signal::{self, Signal};
@@ -45,7 +50,7 @@ mod setup;
 
 pub use error::LocalPostgresError;
 use log::{log_len, read_log_from, tail_lines};
-use process::{free_port, spawn_postgres};
+use process::{Control, ServerState, free_port, spawn_postgres};
 use setup::prepare;
 
 /// Name of the superuser initdb creates; also the user in every URL we hand out.
@@ -114,11 +119,13 @@ pub struct LocalPostgres {
     port: u16,
     password: String,
     data_dir: PathBuf,
-    pid: Pid,
-    /// `Some` once the server has exited and been reaped. Holding a borrow of
-    /// it keeps the supervisor from reaping, which is what makes signalling
-    /// `pid` safe (see [`LocalPostgres::signal`]).
-    exit: watch::Receiver<Option<String>>,
+    /// The pid the server started with (a restart after a crash changes it).
+    first_pid: Pid,
+    /// Where the server is, as the supervisor publishes it. Holding a borrow
+    /// of it keeps the supervisor from reaping or spawning, which is what
+    /// makes signalling the pid it names safe (see [`LocalPostgres::signal`]).
+    state: watch::Receiver<ServerState>,
+    control: Arc<Control>,
 }
 
 impl LocalPostgres {
@@ -126,6 +133,22 @@ impl LocalPostgres {
     ///
     /// Also creates the `goalpost` database if it does not exist yet.
     pub async fn start(options: LocalPostgresOptions) -> Result<LocalPostgres, LocalPostgresError> {
+        Self::start_with_port(options, None).await
+    }
+
+    /// [`LocalPostgres::start`] on loopback port `port` rather than a free
+    /// one: to start an instance again where its clients look for it.
+    pub async fn start_on_port(
+        options: LocalPostgresOptions,
+        port: u16,
+    ) -> Result<LocalPostgres, LocalPostgresError> {
+        Self::start_with_port(options, Some(port)).await
+    }
+
+    async fn start_with_port(
+        options: LocalPostgresOptions,
+        fixed_port: Option<u16>,
+    ) -> Result<LocalPostgres, LocalPostgresError> {
         // Finding binaries, preparing directories and initdb are all blocking
         // work (initdb takes seconds), so keep them off the async workers.
         let ephemeral = options.ephemeral;
@@ -136,7 +159,10 @@ impl LocalPostgres {
 
         let mut attempt = 1;
         loop {
-            let port = free_port()?;
+            let port = match fixed_port {
+                Some(port) => port,
+                None => free_port()?,
+            };
             let log_offset = log_len(&prepared.log_path);
             let mut instance = spawn_postgres(&prepared, port, ephemeral).await?;
             match instance.wait_ready().await {
@@ -147,9 +173,11 @@ impl LocalPostgres {
                         let _ = instance.stop().await;
                         return Err(LocalPostgresError::CreateDatabase(error));
                     }
+                    // From now on a crash is answered with a restart.
+                    instance.control.ready.store(true, Ordering::SeqCst);
                     info!(
                         port,
-                        pid = instance.pid.as_raw(),
+                        pid = instance.first_pid.as_raw(),
                         data_dir = %prepared.data_dir.display(),
                         "private postgresql started"
                     );
@@ -164,7 +192,7 @@ impl LocalPostgres {
                     }
                     let port_taken = log.contains("could not create any TCP/IP sockets")
                         || log.contains("Address already in use");
-                    if port_taken && attempt < START_ATTEMPTS {
+                    if port_taken && fixed_port.is_none() && attempt < START_ATTEMPTS {
                         warn!(
                             port,
                             attempt, "port was taken before postgresql could bind it, retrying"
@@ -233,13 +261,14 @@ impl LocalPostgres {
     /// Fast shutdown ends sessions and writes a checkpoint, so the next start
     /// needs no recovery; SIGQUIT (immediate shutdown) is only the fallback.
     pub async fn stop(mut self) -> Result<(), LocalPostgresError> {
+        self.control.stopping.store(true, Ordering::SeqCst);
         self.signal(Signal::SIGINT);
         if let Some(status) = self.wait_exit(FAST_SHUTDOWN_TIMEOUT).await {
             info!(data_dir = %self.data_dir.display(), %status, "private postgresql stopped");
             return Ok(());
         }
         warn!(
-            pid = self.pid.as_raw(),
+            pid = self.running_pid().unwrap_or(self.first_pid).as_raw(),
             timeout_secs = FAST_SHUTDOWN_TIMEOUT.as_secs(),
             "postgresql did not stop after sigint, sending sigquit"
         );
@@ -249,28 +278,43 @@ impl LocalPostgres {
             return Ok(());
         }
         Err(LocalPostgresError::StopTimeout {
-            pid: self.pid.as_raw(),
+            pid: self.running_pid().unwrap_or(self.first_pid).as_raw(),
         })
     }
 
     /// Sends `signal` to the postmaster unless it has already been reaped.
     ///
-    /// The supervisor reaps the child inside the watch channel's write lock,
-    /// and the borrow below holds its read lock, so while we look at `None`
-    /// the pid cannot have been recycled for an unrelated process.
+    /// The supervisor reaps and spawns the server inside the watch channel's
+    /// write lock, and the borrow below holds its read lock, so while we
+    /// look at `Running(pid)` the pid cannot have been recycled for an
+    /// unrelated process.
     fn signal(&self, signal: Signal) {
-        let exit = self.exit.borrow();
-        if exit.is_none()
-            && let Err(error) = signal::kill(self.pid, signal)
+        let state = self.state.borrow();
+        if let ServerState::Running(pid) = *state
+            && let Err(error) = signal::kill(pid, signal)
         {
-            warn!(pid = self.pid.as_raw(), %signal, %error, "cannot signal postgresql");
+            warn!(pid = pid.as_raw(), %signal, %error, "cannot signal postgresql");
         }
     }
 
-    /// Waits up to `limit` for the server to exit; returns how it exited.
+    /// The postmaster's pid while it runs: it changes when the supervisor
+    /// starts it again after a crash.
+    pub fn running_pid(&self) -> Option<Pid> {
+        match *self.state.borrow() {
+            ServerState::Running(pid) => Some(pid),
+            _ => None,
+        }
+    }
+
+    /// Waits up to `limit` for the server to exit for good; returns how it
+    /// exited.
     async fn wait_exit(&mut self, limit: Duration) -> Option<String> {
-        match timeout(limit, self.exit.wait_for(Option::is_some)).await {
-            Ok(Ok(exit)) => exit.clone(),
+        let exited = |state: &ServerState| matches!(state, ServerState::Exited(_));
+        match timeout(limit, self.state.wait_for(exited)).await {
+            Ok(Ok(state)) => match &*state {
+                ServerState::Exited(status) => Some(status.clone()),
+                _ => Some("unknown status".to_owned()),
+            },
             // The supervisor only drops its sender after reporting the exit,
             // or if it panicked; either way there is nothing left to wait for.
             Ok(Err(_)) => Some("unknown status".to_owned()),
@@ -283,8 +327,8 @@ impl LocalPostgres {
         let options = loopback_options(self.port, &self.password, "postgres");
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if let Some(status) = self.exit.borrow().clone() {
-                return Err(NotReady::Exited(status));
+            if let ServerState::Exited(status) = &*self.state.borrow() {
+                return Err(NotReady::Exited(status.clone()));
             }
             let last_error = match timeout(CONNECT_TIMEOUT, options.connect()).await {
                 Ok(Ok(connection)) => return Ok(connection),
@@ -308,6 +352,7 @@ impl LocalPostgres {
 impl Drop for LocalPostgres {
     fn drop(&mut self) {
         // A no-op after stop(): the exit has been reported by then.
+        self.control.stopping.store(true, Ordering::SeqCst);
         self.signal(Signal::SIGINT);
     }
 }
@@ -318,7 +363,7 @@ impl fmt::Debug for LocalPostgres {
         f.debug_struct("LocalPostgres")
             .field("port", &self.port)
             .field("data_dir", &self.data_dir)
-            .field("pid", &self.pid)
+            .field("pid", &self.running_pid())
             .finish_non_exhaustive()
     }
 }

@@ -1,11 +1,14 @@
 //! Running the server process: a free port, the spawn, and the supervisor
-//! thread that reaps it.
+//! thread that reaps it and starts it again after a crash.
 
 use std::io::{self};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::prctl;
@@ -13,7 +16,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::{self, Pid};
 use tokio::sync::{oneshot, watch};
-use tracing::warn;
+use tracing::{error, warn};
 
 use super::log::{log_to, rotate_while_running};
 use super::previous::OWNER_SETTING;
@@ -91,7 +94,8 @@ pub(super) async fn spawn_postgres(
     }
 
     let (spawned_tx, spawned_rx) = oneshot::channel();
-    let (exit_tx, exit_rx) = watch::channel(None);
+    let (state_tx, state_rx) = watch::channel(ServerState::Starting);
+    let control = Arc::new(Control::default());
     // A plain thread, like the supervisor, because the instance may outlive
     // the runtime that started it (the tests keep one in a static).
     let (rotation_stop, rotation_stopped) = mpsc::channel();
@@ -103,9 +107,15 @@ pub(super) async fn spawn_postgres(
         // Only the log's size is at stake; rotation at start-up still happens.
         warn!(%error, "cannot start the postgresql log rotation thread");
     }
+    let supervisor = Supervisor {
+        command,
+        state: state_tx,
+        control: control.clone(),
+        _rotation_stop: rotation_stop,
+    };
     std::thread::Builder::new()
         .name("postgres-supervisor".to_owned())
-        .spawn(move || supervise(command, spawned_tx, exit_tx, rotation_stop))
+        .spawn(move || supervisor.run(spawned_tx))
         .map_err(LocalPostgresError::Supervisor)?;
     let pid = spawned_rx
         .await
@@ -116,43 +126,148 @@ pub(super) async fn spawn_postgres(
         port,
         password: prepared.password.clone(),
         data_dir: prepared.data_dir.clone(),
-        pid,
-        exit: exit_rx,
+        first_pid: pid,
+        state: state_rx,
+        control,
     })
 }
 
-/// Body of the supervisor thread: spawn, report the pid, wait, report the
-/// exit. Dropping `rotation_stop` on the way out ends the log rotation thread.
-pub(super) fn supervise(
-    mut command: Command,
-    spawned: oneshot::Sender<io::Result<Pid>>,
-    exit: watch::Sender<Option<String>>,
-    rotation_stop: mpsc::Sender<()>,
-) {
-    let _rotation_stop = rotation_stop;
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(error) => {
-            let _ = spawned.send(Err(error));
-            return;
-        }
-    };
-    let pid = Pid::from_raw(child.id() as i32);
-    let _ = spawned.send(Ok(pid));
+/// Where the supervised server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ServerState {
+    /// Not spawned yet.
+    Starting,
+    /// Running as this process (not reaped, so the pid is ours).
+    Running(Pid),
+    /// Crashed (or killed) and reaped; about to be started again.
+    Restarting,
+    /// Exited for good, as told, with this status.
+    Exited(String),
+}
 
-    // Wait without reaping, so the pid stays ours (a zombie at worst) until
-    // the reap below, which happens under the channel's write lock; see
-    // LocalPostgres::signal for why.
-    // Any other error (ECHILD if something else reaped it) also means there
-    // is nothing left to wait for.
-    while let Err(Errno::EINTR) = waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
-    {
+/// What the instance tells its supervisor.
+#[derive(Debug, Default)]
+pub(super) struct Control {
+    /// An exit was asked for: it is not a crash.
+    pub stopping: AtomicBool,
+    /// The server accepted connections once. Until then an exit ends the
+    /// start (which may try another port) rather than being restarted.
+    pub ready: AtomicBool,
+}
+
+/// The supervisor thread's part: the command that starts the server, the
+/// state it publishes, what the instance tells it. Dropping it (when the
+/// thread ends) ends the log rotation thread.
+struct Supervisor {
+    command: Command,
+    state: watch::Sender<ServerState>,
+    control: Arc<Control>,
+    _rotation_stop: mpsc::Sender<()>,
+}
+
+/// The first wait before starting a crashed server again, doubled per
+/// failed attempt up to [`RESTART_BACKOFF_MAX`]: right after a `kill -9` of
+/// the postmaster its backends still hold the shared memory for a moment,
+/// and a start refuses until they are gone.
+const RESTART_BACKOFF: Duration = Duration::from_millis(100);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A server that ran this long counts as started: the backoff starts over.
+const STABLE_RUN: Duration = Duration::from_secs(10);
+
+impl Supervisor {
+    /// Spawn, report the pid, wait; when the server exits without having
+    /// been told to (a crash, an OOM kill, a `kill -9`), start it again (it
+    /// recovers from its WAL on start) until told to stop.
+    fn run(mut self, spawned: oneshot::Sender<io::Result<Pid>>) {
+        let mut spawned = Some(spawned);
+        let mut backoff = RESTART_BACKOFF;
+        loop {
+            let started = Instant::now();
+            let mut child = match self.spawn() {
+                Ok(child) => child,
+                Err(error) => {
+                    if let Some(spawned) = spawned.take() {
+                        let _ = spawned.send(Err(error));
+                        return;
+                    }
+                    warn!(%error, "cannot start postgresql again, retrying");
+                    if !self.pause(&mut backoff) {
+                        self.state
+                            .send_replace(ServerState::Exited(format!("not restarted: {error}")));
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let pid = Pid::from_raw(child.id() as i32);
+            if let Some(spawned) = spawned.take() {
+                let _ = spawned.send(Ok(pid));
+            }
+
+            // Wait without reaping, so the pid stays ours (a zombie at worst)
+            // until the reap below, which happens under the channel's write
+            // lock; see LocalPostgres::signal for why. Any other error
+            // (ECHILD if something else reaped it) also means there is
+            // nothing left to wait for.
+            while let Err(Errno::EINTR) =
+                waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+            {}
+            let mut restart = false;
+            self.state.send_modify(|state| {
+                let status = match child.wait() {
+                    Ok(status) => status.to_string(),
+                    Err(error) => format!("exit status unknown: {error}"),
+                };
+                // Decided under the lock that `stop` reads the state under,
+                // after setting `stopping`: an exit it asked for is never
+                // mistaken for a crash.
+                if self.control.stopping.load(Ordering::SeqCst)
+                    || !self.control.ready.load(Ordering::SeqCst)
+                {
+                    *state = ServerState::Exited(status);
+                } else {
+                    error!(pid = pid.as_raw(), %status, "postgresql exited unexpectedly; starting it again");
+                    *state = ServerState::Restarting;
+                    restart = true;
+                }
+            });
+            if !restart {
+                return;
+            }
+            if started.elapsed() >= STABLE_RUN {
+                backoff = RESTART_BACKOFF;
+            }
+            if !self.pause(&mut backoff) {
+                self.state
+                    .send_replace(ServerState::Exited("stopped while restarting".to_owned()));
+                return;
+            }
+        }
     }
-    exit.send_modify(|slot| {
-        let status = match child.wait() {
-            Ok(status) => status.to_string(),
-            Err(error) => format!("exit status unknown: {error}"),
-        };
-        *slot = Some(status);
-    });
+
+    /// Spawns the server, publishing its pid under the state's lock.
+    fn spawn(&mut self) -> io::Result<std::process::Child> {
+        let mut result = None;
+        let command = &mut self.command;
+        self.state.send_modify(|state| {
+            result = Some(command.spawn().inspect(|child| {
+                *state = ServerState::Running(Pid::from_raw(child.id() as i32));
+            }));
+        });
+        result.unwrap_or_else(|| Err(io::Error::other("the spawn did not run")))
+    }
+
+    /// Sleeps for the backoff and doubles it; false when a stop was asked
+    /// for meanwhile.
+    fn pause(&self, backoff: &mut Duration) -> bool {
+        let until = Instant::now() + *backoff;
+        while Instant::now() < until {
+            if self.control.stopping.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        *backoff = (*backoff * 2).min(RESTART_BACKOFF_MAX);
+        !self.control.stopping.load(Ordering::SeqCst)
+    }
 }

@@ -11,9 +11,11 @@ mod observations;
 
 use std::time::Duration;
 
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use super::DemoError;
+use crate::auth::client::BearerToken;
 use crate::pb::audit_service_client::AuditServiceClient;
 use crate::pb::goal_service_client::GoalServiceClient;
 use crate::pb::metric_service_client::MetricServiceClient;
@@ -30,23 +32,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// day, so it is generous.
 const CALL_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The channel the clients share, sending the demo's token on every call.
+type Transport = InterceptedService<Channel, BearerToken>;
+
 /// The clients of the four goalpost services over one channel.
 #[derive(Debug, Clone)]
 pub struct Clients {
     /// AuditService: accounts and audits.
-    pub audits: AuditServiceClient<Channel>,
+    pub audits: AuditServiceClient<Transport>,
     /// MetricService: observations.
-    pub metrics: MetricServiceClient<Channel>,
+    pub metrics: MetricServiceClient<Transport>,
     /// GoalService: goals and key results.
-    pub goals: GoalServiceClient<Channel>,
+    pub goals: GoalServiceClient<Transport>,
     /// ProgressService: how far along the goals are.
-    pub progress: ProgressServiceClient<Channel>,
+    pub progress: ProgressServiceClient<Transport>,
 }
 
 impl Clients {
     /// Connects to the goalpost at `server`, a URL such as
-    /// `http://127.0.0.1:50051`.
-    pub async fn connect(server: &str) -> Result<Clients, DemoError> {
+    /// `http://127.0.0.1:50051`, to call it with `token` (none in
+    /// anonymous mode).
+    pub async fn connect(server: &str, token: Option<&str>) -> Result<Clients, DemoError> {
+        let token = BearerToken::new(token).map_err(DemoError::BadToken)?;
         let endpoint = Endpoint::from_shared(server.to_owned())
             .map_err(|error| DemoError::BadServer {
                 server: server.to_owned(),
@@ -61,11 +68,12 @@ impl Clients {
                 server: server.to_owned(),
                 reason: error_chain(&error),
             })?;
+        let transport = InterceptedService::new(channel, token);
         Ok(Clients {
-            audits: AuditServiceClient::new(channel.clone()),
-            metrics: MetricServiceClient::new(channel.clone()),
-            goals: GoalServiceClient::new(channel.clone()),
-            progress: ProgressServiceClient::new(channel),
+            audits: AuditServiceClient::new(transport.clone()),
+            metrics: MetricServiceClient::new(transport.clone()),
+            goals: GoalServiceClient::new(transport.clone()),
+            progress: ProgressServiceClient::new(transport),
         })
     }
 }

@@ -39,6 +39,7 @@ pub async fn write_observations(
                     value: account.value(metric, day, timeline.anchor),
                     source: SOURCE.to_owned(),
                     recorded_at: None,
+                    recorded_by: String::new(),
                 });
             }
         }

@@ -36,7 +36,8 @@ use sqlx::PgConnection;
 pub use load::{BATCH_ROWS, Loader};
 pub use resolve::{Lookup, Resolver};
 
-use super::model::{MAX_OBSERVATIONS_PER_MESSAGE, ObservationRow};
+use super::model::ObservationRow;
+use crate::auth::tokens::TokenName;
 use crate::error::ApiError;
 
 /// A row ready for COPY: every reference resolved to an id.
@@ -54,19 +55,19 @@ pub struct StagedRow {
     pub source_id: i32,
 }
 
-/// Checks a message's count of observations: at least one, at most the limit.
-pub fn check_batch_size(count: usize) -> Result<(), ApiError> {
+/// Checks a message's count of observations: at least one, at most `max`.
+pub fn check_batch_size(count: usize, max: usize) -> Result<(), ApiError> {
     if count == 0 {
         return Err(ApiError::invalid_field(
             "observations",
             "must hold at least one observation",
         ));
     }
-    if count > MAX_OBSERVATIONS_PER_MESSAGE {
+    if count > max {
         return Err(ApiError::invalid_field(
             "observations",
             format!(
-                "holds {count} observations, at most {MAX_OBSERVATIONS_PER_MESSAGE} are allowed per message: split the batch or use StreamObservations"
+                "holds {count} observations, at most {max} are allowed per message: split the batch or use StreamObservations"
             ),
         ));
     }
@@ -94,18 +95,20 @@ pub async fn write_in(conn: &mut PgConnection, rows: Vec<StagedRow>) -> Result<i
 /// Records rows the caller built and checked itself (base metrics of the
 /// catalog, existing accounts) in the caller's transaction `conn`, creating
 /// their series there too: the in-process entry of CompleteAudit's
-/// snapshot, with no wire messages and no second connection. Returns how
-/// many observations were written.
+/// snapshot, with no wire messages and no second connection. `token` is
+/// the caller's, recorded as the rows' provenance. Returns how many
+/// observations were written.
 pub async fn record_in(
     conn: &mut PgConnection,
     rows: &[ObservationRow<'_>],
+    token: Option<TokenName>,
 ) -> Result<i64, ApiError> {
     if rows.is_empty() {
         return Ok(0);
     }
     let staged = {
         let mut lookup = Lookup::Transaction(&mut *conn);
-        let mut resolver = Resolver::new(&mut lookup).await?;
+        let mut resolver = Resolver::new(&mut lookup, token).await?;
         resolver.stage(&mut lookup, rows).await?
     };
     write_in(conn, staged).await
@@ -117,9 +120,10 @@ mod tests {
 
     #[test]
     fn batch_sizes_are_bounded() {
-        assert!(check_batch_size(0).is_err());
-        assert!(check_batch_size(1).is_ok());
-        assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE).is_ok());
-        assert!(check_batch_size(MAX_OBSERVATIONS_PER_MESSAGE + 1).is_err());
+        let max = crate::observations::model::MAX_OBSERVATIONS_PER_MESSAGE;
+        assert!(check_batch_size(0, max).is_err());
+        assert!(check_batch_size(1, max).is_ok());
+        assert!(check_batch_size(max, max).is_ok());
+        assert!(check_batch_size(max + 1, max).is_err());
     }
 }

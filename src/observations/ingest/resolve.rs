@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{StagedRow, account_deleted};
 use crate::accounts;
 use crate::api::names::ACCOUNTS;
+use crate::auth::tokens::TokenName;
 use crate::error::{ApiError, Violations, violated_constraint};
 use crate::observations::model::{ObservationRow, parse_observation};
 use crate::pb;
@@ -123,12 +124,17 @@ pub struct Resolver {
     /// Series ids by metric key, then account: nested so a row's lookup
     /// needs no allocation.
     series: FxHashMap<String, FxHashMap<Option<Uuid>, SeriesIds>>,
+    /// Source ids by label, all of them for [`Resolver::token`].
     sources: FxHashMap<String, i32>,
+    /// The token whose call writes the rows: a source is a label and a
+    /// token, so the provenance costs nothing per row beyond the source id.
+    token: Option<TokenName>,
 }
 
 impl Resolver {
-    /// A resolver reading the current catalog.
-    pub async fn new(db: &mut Lookup<'_>) -> Result<Self, ApiError> {
+    /// A resolver reading the current catalog, for rows written by the
+    /// call of `token` (`None` without one).
+    pub async fn new(db: &mut Lookup<'_>, token: Option<TokenName>) -> Result<Self, ApiError> {
         let kinds: Vec<(String, String)> =
             sqlx::query_as("select metric_key, kind from metric_definition")
                 .fetch_all(&mut *db.conn().await?)
@@ -141,6 +147,7 @@ impl Resolver {
             known_accounts: FxHashSet::default(),
             series: FxHashMap::default(),
             sources: FxHashMap::default(),
+            token,
         })
     }
 
@@ -348,16 +355,23 @@ impl Resolver {
             .into_iter()
             .collect();
         if !new_sources.is_empty() {
+            let token = self.token.as_ref().map(TokenName::as_str);
             let mut creating = db.creating().await?;
-            sqlx::query("insert into observation_source (name) select unnest($1::text[]) on conflict (name) do nothing")
-                .bind(&new_sources)
-                .execute(&mut *creating)
-                .await?;
-            creating.commit().await?;
-            let resolved: Vec<(i32, String)> = sqlx::query_as(
-                "select source_id, name from observation_source where name = any($1)",
+            sqlx::query(
+                "insert into observation_source (name, token_name) select unnest($1::text[]), $2
+                 on conflict on constraint observation_source_name_token_key do nothing",
             )
             .bind(&new_sources)
+            .bind(token)
+            .execute(&mut *creating)
+            .await?;
+            creating.commit().await?;
+            let resolved: Vec<(i32, String)> = sqlx::query_as(
+                "select source_id, name from observation_source
+                 where name = any($1) and token_name is not distinct from $2",
+            )
+            .bind(&new_sources)
+            .bind(token)
             .fetch_all(&mut *db.conn().await?)
             .await?;
             self.sources

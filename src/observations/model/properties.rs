@@ -32,6 +32,7 @@ fn observation(now: DateTime<Utc>) -> impl Strategy<Value = pb::Observation> {
                 value,
                 source: source.unwrap_or_default(),
                 recorded_at: None,
+                recorded_by: String::new(),
             },
         )
 }

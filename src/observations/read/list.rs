@@ -48,6 +48,8 @@ struct ObservationListRow {
     value: f64,
     source: String,
     recorded_at: DateTime<Utc>,
+    /// The token whose call wrote the value; null without one.
+    recorded_by: Option<String>,
 }
 
 /// ListObservations.
@@ -76,7 +78,8 @@ pub async fn list_observations(
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
         "select s.metric_key, s.account_id, o.observed_at, o.value,
                 (select name from observation_source src where src.source_id = o.source_id) as source,
-                o.recorded_at
+                o.recorded_at,
+                (select token_name from observation_source src where src.source_id = o.source_id) as recorded_by
          from series s
          cross join lateral (
              select o.observed_at, o.value, o.source_id, o.recorded_at from observation o
@@ -146,6 +149,7 @@ pub async fn list_observations(
                 value: row.value,
                 source: row.source,
                 recorded_at: Some(time::to_proto(row.recorded_at)),
+                recorded_by: row.recorded_by.unwrap_or_default(),
             })
             .collect(),
         next_page_token,

@@ -174,6 +174,7 @@ fn observation(fixture: &Fixture) -> impl Strategy<Value = pb::Observation> + us
                 value,
                 source: source.unwrap_or_default(),
                 recorded_at: None,
+                recorded_by: String::new(),
             },
         )
 }

@@ -102,6 +102,7 @@ async fn a_write_racing_a_large_report_is_wholly_in_it_or_wholly_out() {
                         value: 1900.0,
                         source: "test".into(),
                         recorded_at: None,
+                        recorded_by: String::new(),
                     }],
                 })
                 .await
