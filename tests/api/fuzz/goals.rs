@@ -7,6 +7,7 @@ use goalpost::pb;
 use goalpost::pb::key_result::{Checkpoint, Milestone};
 use proptest::prelude::*;
 use prost_types::FieldMask;
+use tonic::Status;
 
 use super::generators::{enum_number, hostile_f64, sometimes};
 use super::writes::{mask, request_id};
@@ -191,19 +192,23 @@ async fn write_goals(mut ctx: Ctx, writes: GoalWrites) -> Outcomes {
         done,
         done_time,
     } = writes;
+    let created = ctx
+        .goals
+        .create_goal(pb::CreateGoalRequest {
+            goal: Some(goal.clone()),
+            request_id: request_id.clone(),
+        })
+        .await
+        .map(tonic::Response::into_inner);
+    let mut outcomes: Outcomes = vec![(
+        "CreateGoal",
+        created.as_ref().map(drop).map_err(Status::clone),
+    )];
+    if let Ok(created) = created {
+        outcomes.extend(lifecycle(&mut ctx, created.name, key_result.clone()).await);
+    }
     let goals = &mut ctx.goals;
-    vec![
-        (
-            "CreateGoal",
-            answered(
-                goals
-                    .create_goal(pb::CreateGoalRequest {
-                        goal: Some(goal.clone()),
-                        request_id: request_id.clone(),
-                    })
-                    .await,
-            ),
-        ),
+    outcomes.extend([
         (
             "UpdateGoal",
             answered(
@@ -253,6 +258,84 @@ async fn write_goals(mut ctx: Ctx, writes: GoalWrites) -> Outcomes {
                         milestone_id,
                         done,
                         done_time,
+                        etag: String::new(),
+                    })
+                    .await,
+            ),
+        ),
+    ]);
+    outcomes
+}
+
+/// A goal created from fuzzed fields, taken through its life: a fuzzed key
+/// result, activation (whose framework checks read every field), its
+/// progress and check, and closing.
+async fn lifecycle(ctx: &mut Ctx, goal: String, key_result: pb::KeyResult) -> Outcomes {
+    let goals = &mut ctx.goals;
+    let progress = &mut ctx.progress;
+    vec![
+        (
+            "CreateKeyResult",
+            answered(
+                goals
+                    .create_key_result(pb::CreateKeyResultRequest {
+                        parent: goal.clone(),
+                        key_result: Some(key_result),
+                        request_id: String::new(),
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "ActivateGoal",
+            answered(
+                goals
+                    .activate_goal(pb::ActivateGoalRequest {
+                        name: goal.clone(),
+                        etag: String::new(),
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "CheckGoal",
+            answered(
+                progress
+                    .check_goal(pb::CheckGoalRequest {
+                        goal: goal.clone(),
+                        as_of: None,
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "GetGoalProgress",
+            answered(
+                progress
+                    .get_goal_progress(pb::GetGoalProgressRequest {
+                        goal: goal.clone(),
+                        as_of: None,
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "GetProgressHistory",
+            answered(
+                progress
+                    .get_progress_history(pb::GetProgressHistoryRequest {
+                        goal: goal.clone(),
+                        ..Default::default()
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "CloseGoal",
+            answered(
+                goals
+                    .close_goal(pb::CloseGoalRequest {
+                        name: goal,
                         etag: String::new(),
                     })
                     .await,

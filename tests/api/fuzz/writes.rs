@@ -5,6 +5,7 @@
 use goalpost::pb;
 use proptest::prelude::*;
 use prost_types::FieldMask;
+use tonic::Status;
 use uuid::Uuid;
 
 use super::generators::{enum_number, hostile_f64, hostile_text, sometimes};
@@ -55,23 +56,33 @@ fn account() -> impl Strategy<Value = pb::Account> {
 }
 
 fn entry(fixture: &Fixture) -> impl Strategy<Value = pb::AuditEntry> + use<> {
+    // Entries are mostly valid, so that audits holding them get created
+    // and completed, their figures becoming findings and observations.
     let metric = prop_oneof![
-        3 => near(prop::sample::select(fixture.metric_keys.clone())),
+        4 => prop::sample::select(vec!["likes".to_owned(), "followers".to_owned()]),
+        2 => near(prop::sample::select(fixture.metric_keys.clone())),
         1 => hostile_text(),
     ];
+    let value = prop_oneof![4 => 0.0..1e6f64, 1 => hostile_f64()];
     (
-        near(prop::sample::select(fixture.accounts.clone())),
-        prop::collection::btree_map(metric, prop_oneof![0.0..1e6f64, hostile_f64()], 0..4),
-        prop::collection::vec(near_text(&["https://instagram.com/p/1"]), 0..3),
-        enum_number(3),
+        (
+            prop::sample::select(fixture.accounts.clone()),
+            sometimes(near(prop::sample::select(fixture.accounts.clone()))),
+        ),
+        prop::collection::btree_map(metric, value, 0..4),
+        sometimes(prop::collection::vec(
+            near_text(&["https://instagram.com/p/1"]),
+            0..3,
+        )),
+        sometimes(enum_number(3)),
         sometimes(near_text(&["grew\nwell"])),
     )
         .prop_map(
             |(account, metrics, top_post_urls, assessment, notes)| pb::AuditEntry {
-                account,
+                account: account.1.unwrap_or(account.0),
                 metrics,
-                top_post_urls,
-                assessment,
+                top_post_urls: top_post_urls.unwrap_or_default(),
+                assessment: assessment.unwrap_or_default(),
                 notes: notes.unwrap_or_default(),
             },
         )
@@ -81,13 +92,13 @@ fn audit(fixture: &Fixture) -> impl Strategy<Value = pb::Audit> + use<> {
     (
         near_text(&["Q3 audit"]),
         sometimes(near_text(&["Ana"])),
-        prop::option::of(moment()),
-        prop::collection::vec(entry(fixture), 0..3),
+        sometimes(prop::option::of(moment())),
+        prop::collection::vec(entry(fixture), 0..4),
     )
         .prop_map(|(title, auditor, as_of, entries)| pb::Audit {
             title,
             auditor: auditor.unwrap_or_default(),
-            as_of,
+            as_of: as_of.flatten(),
             entries,
             ..Default::default()
         })
@@ -239,18 +250,55 @@ async fn write(mut ctx: Ctx, writes: Writes) -> Outcomes {
     let chunks = chunks
         .into_iter()
         .map(|observations| pb::StreamObservationsRequest { observations });
-    vec![
+    let created_account = ctx
+        .audits
+        .create_account(pb::CreateAccountRequest {
+            account: Some(account.clone()),
+            request_id: request_id.clone(),
+        })
+        .await
+        .map(tonic::Response::into_inner);
+    let created_audit = ctx
+        .audits
+        .create_audit(pb::CreateAuditRequest {
+            audit: Some(audit),
+            request_id: request_id.clone(),
+        })
+        .await
+        .map(tonic::Response::into_inner);
+    let mut outcomes: Outcomes = vec![
         (
             "CreateAccount",
-            answered(
-                ctx.audits
-                    .create_account(pb::CreateAccountRequest {
-                        account: Some(account.clone()),
-                        request_id: request_id.clone(),
-                    })
-                    .await,
-            ),
+            created_account.as_ref().map(drop).map_err(Status::clone),
         ),
+        (
+            "CreateAudit",
+            created_audit.as_ref().map(drop).map_err(Status::clone),
+        ),
+    ];
+    // What was created from fuzzed fields goes on through its life: the
+    // audit's figures become findings and observations when it completes.
+    if let Ok(audit) = created_audit {
+        let completed = ctx
+            .audits
+            .complete_audit(pb::CompleteAuditRequest {
+                name: audit.name,
+                etag: String::new(),
+            })
+            .await;
+        outcomes.push(("CompleteAudit", answered(completed)));
+    }
+    if let Ok(account) = created_account {
+        let deleted = ctx
+            .audits
+            .delete_account(pb::DeleteAccountRequest {
+                name: account.name,
+                etag: String::new(),
+            })
+            .await;
+        outcomes.push(("DeleteAccount", answered(deleted)));
+    }
+    outcomes.extend([
         (
             "UpdateAccount",
             answered(
@@ -261,17 +309,6 @@ async fn write(mut ctx: Ctx, writes: Writes) -> Outcomes {
                             ..account
                         }),
                         update_mask: account_mask,
-                    })
-                    .await,
-            ),
-        ),
-        (
-            "CreateAudit",
-            answered(
-                ctx.audits
-                    .create_audit(pb::CreateAuditRequest {
-                        audit: Some(audit),
-                        request_id: request_id.clone(),
                     })
                     .await,
             ),
@@ -317,7 +354,8 @@ async fn write(mut ctx: Ctx, writes: Writes) -> Outcomes {
                     .await,
             ),
         ),
-    ]
+    ]);
+    outcomes
 }
 
 #[test]
