@@ -52,7 +52,8 @@ impl Target {
 }
 
 /// The service's count of answers to `method` other than OK, from its
-/// Prometheus endpoint.
+/// Prometheus endpoint. CANCELLED does not count: h2load closes its
+/// connections when its time is up, cancelling the calls then in flight.
 async fn failed_answers(metrics: std::net::SocketAddr, method: &str) -> Result<u64> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(metrics)
@@ -74,6 +75,7 @@ async fn failed_answers(metrics: std::net::SocketAddr, method: &str) -> Result<u
             line.starts_with("goalpost_grpc_requests_total{")
                 && line.contains(&method_label)
                 && !line.contains("code=\"OK\"")
+                && !line.contains("code=\"CANCELLED\"")
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64)

@@ -205,7 +205,7 @@ pub struct ResilienceArgs {
     seconds: u32,
 
     /// Seconds between two kills of the postmaster.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     kill_every_secs: u32,
 
     /// Writers sending WriteObservations batches.
