@@ -19,13 +19,6 @@ use tower::{Layer, Service};
 
 use crate::error::ApiError;
 
-/// Paths never refused: they are cheap and tell operators what is going on.
-const ALWAYS_SERVED: [&str; 3] = [
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-];
-
 /// Puts [`ConcurrencyLimit`] in front of a service.
 #[derive(Debug, Clone)]
 pub struct ConcurrencyLimitLayer {
@@ -80,8 +73,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let path = request.uri().path();
-        if ALWAYS_SERVED.iter().any(|prefix| path.starts_with(prefix)) {
+        if super::is_infrastructure(request.uri().path()) {
             return Box::pin(self.inner.call(request));
         }
         let Ok(place) = self.places.clone().try_acquire_owned() else {

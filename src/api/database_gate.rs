@@ -20,13 +20,6 @@ use tower::{Layer, Service};
 use crate::db::availability::Availability;
 use crate::error::ApiError;
 
-/// Paths served whatever the database's state.
-const OPEN_PREFIXES: [&str; 3] = [
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-];
-
 /// Puts [`DatabaseGate`] in front of a service.
 #[derive(Clone)]
 pub struct DatabaseGateLayer {
@@ -75,8 +68,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let path = request.uri().path();
-        if OPEN_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
+        if super::is_infrastructure(request.uri().path()) {
             return Box::pin(self.inner.call(request));
         }
         if !self.availability.is_up() {

@@ -21,6 +21,23 @@ pub mod validate;
 
 use crate::error::ApiError;
 
+/// The paths of the services every server offers beside goalpost's own:
+/// health (which load balancers probe) and reflection (which grpcurl needs
+/// to describe the API). They need no token and no database, so they are
+/// never refused: not for a missing token, an outage or overload.
+const INFRASTRUCTURE_SERVICES: [&str; 3] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/// Whether `path` is a method of health or reflection.
+pub fn is_infrastructure(path: &str) -> bool {
+    INFRASTRUCTURE_SERVICES
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+}
+
 /// Runs `work` in its own task and waits for it. Writes that stream data
 /// (COPY) run this way so that a client resetting the call cannot drop them
 /// halfway: the task finishes or aborts the COPY and rolls back cleanly.

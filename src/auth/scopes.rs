@@ -173,15 +173,6 @@ pub const METHOD_SCOPES: &[(&str, Scope)] = &[
     ("/goalpost.v1.ProgressService/CheckGoal", Scope::Read),
 ];
 
-/// The services anyone may call without a token: load balancers probe
-/// health, and grpcurl needs reflection to describe the API before the
-/// caller has chosen a method (and a token).
-const OPEN_SERVICES: &[&str] = &[
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-];
-
 /// What a request path needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -197,7 +188,9 @@ pub enum Access {
 
 /// What a call to `path` (`/package.Service/Method`) needs.
 pub fn access_for(path: &str) -> Access {
-    if OPEN_SERVICES.iter().any(|prefix| path.starts_with(prefix)) {
+    // Load balancers probe health, and grpcurl needs reflection to describe
+    // the API before the caller has chosen a method (and a token).
+    if crate::api::is_infrastructure(path) {
         return Access::Open;
     }
     METHOD_SCOPES
