@@ -21,9 +21,11 @@ use goalpost::pb::goal_service_client::GoalServiceClient;
 use goalpost::pb::metric_service_client::MetricServiceClient;
 use goalpost::pb::progress_service_client::ProgressServiceClient;
 use prost::Message;
+use sqlx::{Connection, Executor, PgConnection};
 use tokio::process::Command;
 use tonic::transport::Channel;
 
+use crate::database::with_database_name;
 use crate::dataset::timestamp;
 use crate::error::{Context, Result};
 use crate::report::thousands;
@@ -255,7 +257,8 @@ async fn h2load(
 ) -> Result<Rate> {
     let log = work_dir.join("h2load.log");
     let _ = std::fs::remove_file(&log);
-    let output = Command::new("h2load")
+    let mut command = Command::new("h2load");
+    command
         .args([
             "-c",
             &clients.to_string(),
@@ -270,18 +273,8 @@ async fn h2load(
         .arg(&target.body)
         .arg("--log-file")
         .arg(&log)
-        .arg(format!("http://{address}{}", target.path))
-        .output()
-        .await
-        .context("run h2load")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "h2load failed: {text}{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
+        .arg(format!("http://{address}{}", target.path));
+    let text = run_tool(command, "h2load").await?;
     let failed = field(&text, "failed").unwrap_or(0.0) as u64;
     let mut micros: Vec<u64> = std::fs::read_to_string(&log)
         .with_context(|| format!("read {}", log.display()))?
@@ -328,51 +321,68 @@ fn field(text: &str, name: &str) -> Option<f64> {
 /// The database `pgbench -S` reads: `pgbench -i` at scale 10 (a million
 /// accounts), beside the benchmark database on the same server.
 async fn prepare_pgbench(admin_url: &str) -> Result<String> {
-    let url = with_database(admin_url, "goalpost_bench_pgbench")?;
-    let mut admin = sqlx::PgConnection::connect(admin_url)
-        .await
-        .context("connect as admin")?;
-    use sqlx::{Connection, Executor};
-    admin
-        .execute("drop database if exists goalpost_bench_pgbench")
-        .await
-        .context("drop the pgbench database")?;
-    admin
-        .execute("create database goalpost_bench_pgbench")
-        .await
-        .context("create the pgbench database")?;
-    admin.close().await.context("disconnect")?;
-    let output = Command::new("pgbench")
-        .args(["-i", "-q", "-s", "10"])
-        .arg(&url)
-        .output()
-        .await
-        .context("run pgbench -i")?;
-    if !output.status.success() {
-        return Err(format!(
-            "pgbench -i failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
+    let url = with_database_name(admin_url, PGBENCH_DATABASE)?;
+    as_admin(
+        admin_url,
+        &[
+            &format!("drop database if exists {PGBENCH_DATABASE}"),
+            &format!("create database {PGBENCH_DATABASE}"),
+        ],
+    )
+    .await?;
+    let mut command = Command::new("pgbench");
+    command.args(["-i", "-q", "-s", "10"]).arg(&url);
+    run_tool(command, "pgbench -i").await?;
     Ok(url)
 }
 
 async fn drop_pgbench(admin_url: &str) -> Result<()> {
-    use sqlx::{Connection, Executor};
-    let mut admin = sqlx::PgConnection::connect(admin_url)
+    as_admin(
+        admin_url,
+        &[&format!("drop database if exists {PGBENCH_DATABASE}")],
+    )
+    .await
+}
+
+/// The database `pgbench -S` reads.
+const PGBENCH_DATABASE: &str = "goalpost_bench_pgbench";
+
+/// Runs `statements` in turn as the server's admin.
+async fn as_admin(admin_url: &str, statements: &[&str]) -> Result<()> {
+    let mut admin = PgConnection::connect(admin_url)
         .await
         .context("connect as admin")?;
-    admin
-        .execute("drop database if exists goalpost_bench_pgbench")
+    for statement in statements {
+        admin
+            .execute(*statement)
+            .await
+            .with_context(|| format!("run `{statement}`"))?;
+    }
+    admin.close().await.context("disconnect the admin session")
+}
+
+/// Runs a load tool to its end; its standard output, or an error holding
+/// everything it printed when it failed.
+async fn run_tool(mut command: Command, what: &str) -> Result<String> {
+    let output = command
+        .output()
         .await
-        .context("drop the pgbench database")?;
-    admin.close().await.context("disconnect")
+        .with_context(|| format!("run {what}"))?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        return Err(format!(
+            "{what} failed: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(text)
 }
 
 /// `pgbench -S` (select-only, prepared) at `clients` connections.
 async fn pgbench_select(url: &str, clients: u32, seconds: u32) -> Result<Rate> {
-    let output = Command::new("pgbench")
+    let mut command = Command::new("pgbench");
+    command
         .args(["-S", "-M", "prepared", "-n"])
         .args([
             "-c",
@@ -381,18 +391,8 @@ async fn pgbench_select(url: &str, clients: u32, seconds: u32) -> Result<Rate> {
             &clients.min(2).to_string(),
         ])
         .args(["-T", &seconds.to_string()])
-        .arg(url)
-        .output()
-        .await
-        .context("run pgbench -S")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "pgbench -S failed: {text}{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
+        .arg(url);
+    let text = run_tool(command, "pgbench -S").await?;
     let per_second = number_after(&text, "tps = ", "(").unwrap_or(0.0);
     let mean_ms = number_after(&text, "latency average = ", "ms").unwrap_or(0.0);
     Ok(Rate {
@@ -402,11 +402,4 @@ async fn pgbench_select(url: &str, clients: u32, seconds: u32) -> Result<Rate> {
         p99_ms: f64::NAN,
         failed: 0,
     })
-}
-
-/// `url` naming database `name` instead.
-fn with_database(url: &str, name: &str) -> Result<String> {
-    let mut parsed = url::Url::parse(url).context("the admin URL")?;
-    parsed.set_path(name);
-    Ok(parsed.into())
 }

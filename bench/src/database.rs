@@ -164,8 +164,8 @@ impl Database {
 }
 
 /// `url` with its database replaced by `name`.
-fn with_database_name(url: &str, name: &str) -> Result<String> {
-    let mut parsed = url::Url::parse(url).context("DATABASE_URL is not a URL")?;
+pub fn with_database_name(url: &str, name: &str) -> Result<String> {
+    let mut parsed = url::Url::parse(url).context("the database server's URL is not a URL")?;
     parsed.set_path(name);
     Ok(parsed.into())
 }

@@ -125,12 +125,9 @@ async fn a_stopped_database_fails_calls_fast_and_the_service_recovers_when_it_re
     postgres.stop().await.unwrap();
 }
 
-/// The postmaster's pid as its lock file names it; `None` while a starting
-/// server replaces the file.
+/// The postmaster's pid, from the lock file of the cluster under `dir`.
 fn postmaster_pid(dir: &tempfile::TempDir) -> Option<nix::unistd::Pid> {
-    let lock = std::fs::read_to_string(dir.path().join("pgdata/postmaster.pid")).ok()?;
-    let pid: i32 = lock.lines().next()?.trim().parse().ok()?;
-    Some(nix::unistd::Pid::from_raw(pid))
+    crate::local_postgres::postmaster_pid(&dir.path().join("pgdata"))
 }
 
 #[tokio::test]

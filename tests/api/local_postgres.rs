@@ -209,7 +209,9 @@ impl Drop for Resume {
     }
 }
 
-fn postmaster_pid(pgdata: &Path) -> Option<Pid> {
+/// The postmaster's pid as the cluster's lock file names it; `None` while
+/// there is none, or a starting server is replacing it.
+pub(crate) fn postmaster_pid(pgdata: &Path) -> Option<Pid> {
     let lock = std::fs::read_to_string(pgdata.join("postmaster.pid")).ok()?;
     Some(Pid::from_raw(lock.lines().next()?.trim().parse().ok()?))
 }
