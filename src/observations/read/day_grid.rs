@@ -66,10 +66,16 @@ pub async fn combine(
             .chain(edge_days)
             .collect(),
     );
-    // A selection of accounts is looked up once for the days and the edges.
+    // A selection of accounts is looked up once for the days and the edges,
+    // and not at all when every window is empty.
+    let reads_anything = !day_ranges.is_empty() || reads.iter().any(|read| !read.raw.is_empty());
     let series = match selection {
+        Selection::Some { .. } if reads_anything => {
+            Some(SelectedSeries::resolve(conn, keys, selection).await?)
+        }
+        // Nothing is read, so the empty selection stands in for it.
+        Selection::Some { .. } => Some(SelectedSeries::default()),
         Selection::All => None,
-        Selection::Some { .. } => Some(SelectedSeries::resolve(conn, keys, selection).await?),
     };
     let grid = read_days(conn, keys, series.as_ref(), &day_ranges).await?;
     for read in &mut reads {
