@@ -35,6 +35,7 @@ use crate::config::ServeSettings;
 use crate::db::availability::Availability;
 use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
 use crate::db::pool;
+use crate::goals::cache::GoalCache;
 use crate::goals::service::GoalApi;
 use crate::observations::service::{MetricApi, StreamLimits};
 use crate::pb;
@@ -108,6 +109,8 @@ pub struct Application {
     pool: PgPool,
     hub: Hub,
     hub_task: JoinHandle<()>,
+    /// Goals as GetGoal reads them, kept exact by the hub.
+    goal_cache: GoalCache,
     record_snapshots: bool,
     local_postgres: Option<LocalPostgres>,
     stream_limits: StreamLimits,
@@ -181,8 +184,11 @@ impl Application {
         }
         // The listener holds its connection for good: it gets a pool of its
         // own rather than a slot the calls share.
+        let goal_cache = GoalCache::new();
         let started = match pool::connect_listener(&database_url) {
-            Ok(listener_pool) => Hub::start(listener_pool).await,
+            Ok(listener_pool) => {
+                Hub::start(listener_pool, vec![Arc::new(goal_cache.clone())]).await
+            }
             Err(error) => Err(error),
         };
         let (hub, hub_task) = match started {
@@ -209,6 +215,7 @@ impl Application {
             pool,
             hub,
             hub_task,
+            goal_cache,
             availability,
             availability_task,
             shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
@@ -261,6 +268,7 @@ impl Application {
             pool,
             hub,
             hub_task,
+            goal_cache,
             record_snapshots,
             local_postgres,
             stream_limits,
@@ -289,7 +297,7 @@ impl Application {
             .max_decoding_message_size(stream_limits.max_message_bytes);
         let metrics = MetricServiceServer::new(MetricApi::new(pool.clone(), stream_limits))
             .max_decoding_message_size(stream_limits.max_message_bytes);
-        let goals = GoalServiceServer::new(GoalApi::new(pool.clone()))
+        let goals = GoalServiceServer::new(GoalApi::new(pool.clone(), goal_cache))
             .max_decoding_message_size(stream_limits.max_message_bytes);
         let progress = ProgressServiceServer::new(ProgressApi::new(pool.clone(), hub.clone()))
             .max_decoding_message_size(stream_limits.max_message_bytes);

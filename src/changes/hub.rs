@@ -16,7 +16,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use super::{CHANNEL, Change};
+use super::{CHANNEL, Change, Follower};
 
 /// Changes an inbox holds before it overflows into "anything may have
 /// changed".
@@ -33,6 +33,8 @@ pub struct Hub {
 }
 
 struct Shared {
+    /// Told of every change first, synchronously.
+    followers: Vec<Arc<dyn Follower>>,
     inboxes: Mutex<HashMap<u64, Arc<Inbox>>>,
     next_id: AtomicU64,
     /// True once the server is stopping.
@@ -99,16 +101,22 @@ impl Hub {
     /// Starts listening on a connection of `pool` (give it a pool of its own:
     /// the listener holds its connection for good). Returns once LISTEN has
     /// been issued, so no write committed after this returns is missed.
-    pub async fn start(pool: PgPool) -> Result<(Hub, JoinHandle<()>), sqlx::Error> {
+    /// `followers` hear each change before any watcher.
+    pub async fn start(
+        pool: PgPool,
+        followers: Vec<Arc<dyn Follower>>,
+    ) -> Result<(Hub, JoinHandle<()>), sqlx::Error> {
         let listener = listen_on(&pool).await?;
         let (stopping, _) = watch::channel(false);
         let hub = Hub {
             shared: Arc::new(Shared {
+                followers,
                 inboxes: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
                 stopping,
             }),
         };
+        hub.followers(|follower| follower.listening());
         let task = tokio::spawn(hub.clone().listen(pool, listener));
         Ok((hub, task))
     }
@@ -148,8 +156,17 @@ impl Hub {
         let _ = stopping.wait_for(|stopping| *stopping).await;
     }
 
-    /// Puts `change` into every inbox.
+    fn followers(&self, tell: impl Fn(&dyn Follower)) {
+        for follower in &self.shared.followers {
+            tell(follower.as_ref());
+        }
+    }
+
+    /// Tells the followers, then puts `change` into every inbox.
     fn deliver(&self, change: Option<Change>, reconnected: bool) {
+        if !reconnected {
+            self.followers(|follower| follower.heard(change.as_ref()));
+        }
         let inboxes: Vec<Arc<Inbox>> = match self.shared.inboxes.lock() {
             Ok(inboxes) => inboxes.values().cloned().collect(),
             Err(_) => return,
@@ -172,35 +189,42 @@ impl Hub {
         }
     }
 
-    /// The listening loop. sqlx re-establishes a connection it finds closed
-    /// (and its LISTEN) by itself and says so; on any other error the
-    /// listener is replaced. Either way whatever was announced meanwhile is
-    /// lost, so every watcher is told to send its fresh state.
+    /// The listening loop. When the connection is lost or fails, the
+    /// followers are told at once that changes may go unheard, and the
+    /// listener is replaced; whatever was announced meanwhile is lost, so
+    /// once listening again the followers are told and every watcher sends
+    /// its fresh state. (sqlx would reconnect a closed listener by itself on
+    /// the next receive, but without saying when it listens again.)
     async fn listen(self, pool: PgPool, mut listener: PgListener) {
         loop {
             let received = tokio::select! {
                 received = listener.try_recv() => received,
-                () = self.stopped() => return,
+                () = self.stopped() => break,
             };
             match received {
                 Ok(Some(notification)) => {
                     self.deliver(Change::parse(notification.payload()), false);
+                    continue;
                 }
                 Ok(None) => {
                     tracing::warn!("the change listener's connection was lost; listening again");
-                    self.deliver(None, true);
                 }
-                Err(sqlx::Error::PoolClosed) => return,
+                Err(sqlx::Error::PoolClosed) => break,
                 Err(error) => {
                     tracing::warn!(%error, "the change listener failed; listening again");
-                    let Some(again) = self.listen_again(&pool).await else {
-                        return;
-                    };
-                    listener = again;
-                    self.deliver(None, true);
                 }
             }
+            self.followers(|follower| follower.deafened());
+            // The pool has one connection, which the old listener holds.
+            drop(listener);
+            let Some(again) = self.listen_again(&pool).await else {
+                break;
+            };
+            listener = again;
+            self.followers(|follower| follower.listening());
+            self.deliver(None, true);
         }
+        self.followers(|follower| follower.deafened());
     }
 
     /// A new listener, retried with growing pauses until the database

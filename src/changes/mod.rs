@@ -20,6 +20,20 @@ pub const CHANNEL: &str = "goalpost_changes";
 /// account: a notification's payload is limited to 8,000 bytes.
 const LISTED_ACCOUNTS: i64 = 100;
 
+/// Kept in step with the changes as the listener hears them, before any
+/// watcher is told: the hub calls these at once, in order, from its own task,
+/// so they must be quick and must not wait.
+pub trait Follower: Send + Sync {
+    /// A change was heard; `None` is one this build cannot read, which may
+    /// be anything.
+    fn heard(&self, change: Option<&Change>);
+    /// The listener stopped listening: changes may now go unheard.
+    fn deafened(&self);
+    /// The listener listens (again): changes from now on are heard, those
+    /// announced while it was deaf are lost.
+    fn listening(&self);
+}
+
 /// A committed write that may move some goal's progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {

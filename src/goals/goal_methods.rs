@@ -7,6 +7,9 @@ use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use super::cache::GoalCache;
 use super::checks::framework_checks_at;
 use super::convert::{
     GOAL_OUTPUT_ONLY_FIELDS, GOAL_UPDATABLE_FIELDS, apply_goal_mask, goal_is_populated,
@@ -66,14 +69,24 @@ fn missing_parent(parent: Uuid) -> String {
     )
 }
 
-/// GetGoal.
-pub async fn get(pool: &PgPool, request: pb::GetGoalRequest) -> Result<pb::Goal, ApiError> {
+/// GetGoal, from the cache when it holds the goal.
+pub async fn get(
+    pool: &PgPool,
+    cache: &GoalCache,
+    request: pb::GetGoalRequest,
+) -> Result<pb::Goal, ApiError> {
     let pb::GetGoalRequest { name } = request;
     let goal_id = GOALS.parse("name", &name)?;
+    if let Some(goal) = cache.get(goal_id) {
+        return Ok(pb::Goal::from(&*goal));
+    }
+    let ticket = cache.ticket();
     let goal = repo::get_goal(&mut *pool.acquire().await?, goal_id)
         .await?
         .ok_or_else(|| GOALS.not_found(goal_id))?;
-    Ok(pb::Goal::from(&goal))
+    let answer = pb::Goal::from(&goal);
+    cache.store(ticket, Arc::new(goal));
+    Ok(answer)
 }
 
 /// ListGoals.

@@ -1,6 +1,7 @@
 //! Goals and their key results: the domain model, its storage, the framework
 //! checks shared with ProgressService, and `GoalService`.
 
+pub mod cache;
 pub mod catalog;
 pub mod checks;
 pub mod convert;

@@ -350,8 +350,33 @@ stored_names!(GoalType, "goal type", {
 });
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A draft goal with no key results, for tests that only need one.
+    pub(crate) fn sample_goal() -> Goal {
+        let now = Utc::now();
+        Goal {
+            id: Uuid::now_v7(),
+            title: "Be seen".into(),
+            description: String::new(),
+            goal_type: GoalType::BrandAwareness,
+            framework: Framework::Okr,
+            state: GoalState::Draft,
+            owner: String::new(),
+            team: String::new(),
+            parent: None,
+            business_objective: String::new(),
+            start_time: None,
+            deadline: None,
+            success_threshold: None,
+            key_results: Vec::new(),
+            closing: None,
+            create_time: now,
+            update_time: now,
+            revision: 1,
+        }
+    }
 
     #[test]
     fn stored_names_round_trip_for_every_value() {

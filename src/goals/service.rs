@@ -8,10 +8,11 @@ use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use super::cache::GoalCache;
 use super::model::{Goal, GoalState};
 use super::repo::{self, GoalLock};
 use super::{catalog, goal_methods, key_results, milestones};
-use crate::api::names::GOALS;
+use crate::api::names::{GOALS, KEY_RESULTS};
 use crate::api::time;
 use crate::error::{ApiError, Violations};
 use crate::pb;
@@ -20,12 +21,30 @@ use crate::pb;
 #[derive(Debug, Clone)]
 pub struct GoalApi {
     pool: PgPool,
+    /// Serves GetGoal; every write below forgets its goal in it.
+    cache: GoalCache,
 }
 
 impl GoalApi {
-    /// The service over a database pool.
-    pub fn new(pool: PgPool) -> Self {
-        GoalApi { pool }
+    /// The service over a database pool, serving GetGoal through `cache`
+    /// (which the change listener must follow, see [`GoalCache`]).
+    pub fn new(pool: PgPool, cache: GoalCache) -> Self {
+        GoalApi { pool, cache }
+    }
+
+    /// Answers a write to the goal named by `goal_id` once the goal is
+    /// forgotten in the cache, whatever came of the write: a write that
+    /// failed changed nothing, and forgetting costs one reload. Answering
+    /// only after forgetting means a caller told "done" reads the change.
+    fn answer<T>(
+        &self,
+        goal_id: Option<Uuid>,
+        written: Result<T, ApiError>,
+    ) -> Result<Response<T>, Status> {
+        if let Some(goal_id) = goal_id {
+            self.cache.forget(goal_id);
+        }
+        Ok(Response::new(written?))
     }
 }
 
@@ -121,7 +140,7 @@ impl pb::goal_service_server::GoalService for GoalApi {
         request: Request<pb::GetGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
         Ok(Response::new(
-            goal_methods::get(&self.pool, request.into_inner()).await?,
+            goal_methods::get(&self.pool, &self.cache, request.into_inner()).await?,
         ))
     }
 
@@ -138,44 +157,48 @@ impl pb::goal_service_server::GoalService for GoalApi {
         &self,
         request: Request<pb::UpdateGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
-        Ok(Response::new(
-            goal_methods::update(&self.pool, request.into_inner()).await?,
-        ))
+        let request = request.into_inner();
+        let goal_id = request
+            .goal
+            .as_ref()
+            .and_then(|goal| GOALS.id_of(&goal.name));
+        self.answer(goal_id, goal_methods::update(&self.pool, request).await)
     }
 
     async fn delete_goal(
         &self,
         request: Request<pb::DeleteGoalRequest>,
     ) -> Result<Response<()>, Status> {
-        goal_methods::delete(&self.pool, request.into_inner()).await?;
-        Ok(Response::new(()))
+        let request = request.into_inner();
+        let goal_id = GOALS.id_of(&request.name);
+        self.answer(goal_id, goal_methods::delete(&self.pool, request).await)
     }
 
     async fn activate_goal(
         &self,
         request: Request<pb::ActivateGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
-        Ok(Response::new(
-            goal_methods::activate(&self.pool, request.into_inner()).await?,
-        ))
+        let request = request.into_inner();
+        let goal_id = GOALS.id_of(&request.name);
+        self.answer(goal_id, goal_methods::activate(&self.pool, request).await)
     }
 
     async fn close_goal(
         &self,
         request: Request<pb::CloseGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
-        Ok(Response::new(
-            goal_methods::close(&self.pool, request.into_inner()).await?,
-        ))
+        let request = request.into_inner();
+        let goal_id = GOALS.id_of(&request.name);
+        self.answer(goal_id, goal_methods::close(&self.pool, request).await)
     }
 
     async fn create_key_result(
         &self,
         request: Request<pb::CreateKeyResultRequest>,
     ) -> Result<Response<pb::KeyResult>, Status> {
-        Ok(Response::new(
-            key_results::create(&self.pool, request.into_inner()).await?,
-        ))
+        let request = request.into_inner();
+        let goal_id = GOALS.id_of(&request.parent);
+        self.answer(goal_id, key_results::create(&self.pool, request).await)
     }
 
     async fn get_key_result(
@@ -191,25 +214,34 @@ impl pb::goal_service_server::GoalService for GoalApi {
         &self,
         request: Request<pb::UpdateKeyResultRequest>,
     ) -> Result<Response<pb::KeyResult>, Status> {
-        Ok(Response::new(
-            key_results::update(&self.pool, request.into_inner()).await?,
-        ))
+        let request = request.into_inner();
+        let goal_id = request
+            .key_result
+            .as_ref()
+            .and_then(|key_result| KEY_RESULTS.ids_of(&key_result.name))
+            .map(|(goal_id, _)| goal_id);
+        self.answer(goal_id, key_results::update(&self.pool, request).await)
     }
 
     async fn delete_key_result(
         &self,
         request: Request<pb::DeleteKeyResultRequest>,
     ) -> Result<Response<()>, Status> {
-        key_results::delete(&self.pool, request.into_inner()).await?;
-        Ok(Response::new(()))
+        let request = request.into_inner();
+        let goal_id = KEY_RESULTS
+            .ids_of(&request.name)
+            .map(|(goal_id, _)| goal_id);
+        self.answer(goal_id, key_results::delete(&self.pool, request).await)
     }
 
     async fn set_milestone_done(
         &self,
         request: Request<pb::SetMilestoneDoneRequest>,
     ) -> Result<Response<pb::KeyResult>, Status> {
-        Ok(Response::new(
-            milestones::set_done(&self.pool, request.into_inner()).await?,
-        ))
+        let request = request.into_inner();
+        let goal_id = KEY_RESULTS
+            .ids_of(&request.key_result)
+            .map(|(goal_id, _)| goal_id);
+        self.answer(goal_id, milestones::set_done(&self.pool, request).await)
     }
 }

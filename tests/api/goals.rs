@@ -14,6 +14,7 @@ use crate::helpers::TestApp;
 mod activation;
 mod bad_input;
 mod bad_updates;
+mod cache;
 mod key_results;
 mod lifecycle;
 mod listing;
