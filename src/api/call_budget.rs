@@ -11,6 +11,9 @@
 //! which the pool runs on each connection it hands out), so a statement
 //! still running when the client's deadline passes is stopped by
 //! PostgreSQL itself rather than running on for a caller who is gone.
+//! A call whose client gives up before its deadline (cancels, or hangs up)
+//! has its running statements cancelled at once
+//! ([`crate::db::abandoned`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -21,6 +24,7 @@ use tokio::time::Instant;
 use tonic::Status;
 use tower::{Layer, Service};
 
+use crate::db::abandoned;
 use crate::error::ApiError;
 
 tokio::task_local! {
@@ -134,7 +138,9 @@ where
             None => Some(self.default_budget),
         };
         let deadline = budget.map(|budget| Instant::now() + budget);
-        let answer = CALL_DEADLINE.scope(deadline, self.inner.call(request));
+        // Abandonable: a call whose client gives up stops its statements.
+        let answer =
+            abandoned::abandonable(CALL_DEADLINE.scope(deadline, self.inner.call(request)));
         Box::pin(async move {
             match deadline {
                 None => answer.await,

@@ -2,6 +2,7 @@
 //! answers, the private local PostgreSQL instance, and the connection of
 //! one-off commands.
 
+pub mod abandoned;
 pub mod availability;
 pub mod command;
 pub mod local;

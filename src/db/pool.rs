@@ -1,12 +1,14 @@
 //! The PostgreSQL connection pool and the embedded migrations.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
+use super::abandoned::Holders;
 use crate::api::call_budget;
 
 /// The schema migrations in `migrations/`, compiled into the binary.
@@ -27,20 +29,24 @@ pub fn connect_listener(url: &str) -> Result<PgPool, sqlx::Error> {
 
 /// Gives a connection about to serve a call the `statement_timeout` of
 /// what is left of the call's budget, or `default` outside calls (see
-/// [`call_budget`]). Run on every connection the pool hands out, in the
-/// task that takes it; being a round trip, it also shows that the
-/// connection still works, so the pool's own test before handing one out
-/// (a second round trip) is off.
-async fn set_statement_timeout(
+/// [`call_budget`]), and records it against the call, so that the call's
+/// statements can be cancelled if it is abandoned ([`super::abandoned`]). Run on
+/// every connection the pool hands out, in the task that takes it; being a
+/// round trip, it also shows that the connection still works, so the pool's
+/// own test before handing one out (a second round trip) is off.
+async fn prepare_for_call(
     connection: &mut PgConnection,
     default: Duration,
+    holders: &Arc<Holders>,
 ) -> Result<(), sqlx::Error> {
     let millis = call_budget::statement_timeout(default);
-    sqlx::query("select set_config('statement_timeout', $1, false)")
-        .bind(millis.to_string())
-        .execute(&mut *connection)
-        .await
-        .map(|_| ())
+    let (_, pid): (String, i32) =
+        sqlx::query_as("select set_config('statement_timeout', $1, false), pg_backend_pid()")
+            .bind(millis.to_string())
+            .fetch_one(&mut *connection)
+            .await?;
+    holders.taken(pid).await;
+    Ok(())
 }
 
 /// Opens a pool of at most `max_connections` connections to `url`, whose
@@ -67,16 +73,22 @@ pub async fn connect(
         ("jit", "off"),
         ("plan_cache_mode", "force_custom_plan"),
     ]);
+    let holders = Holders::new(options.clone());
+    let holders_of_new = holders.clone();
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
         .after_connect(move |connection, _| {
-            Box::pin(set_statement_timeout(connection, default_statement_timeout))
+            let holders = holders_of_new.clone();
+            Box::pin(async move {
+                prepare_for_call(connection, default_statement_timeout, &holders).await
+            })
         })
         .before_acquire(move |connection, _| {
+            let holders = holders.clone();
             Box::pin(async move {
-                set_statement_timeout(connection, default_statement_timeout).await?;
+                prepare_for_call(connection, default_statement_timeout, &holders).await?;
                 Ok(true)
             })
         })

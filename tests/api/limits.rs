@@ -1,5 +1,6 @@
 //! Deadlines and overload: a call's deadline (the client's, else the
-//! server's default) ends the call and the database statement it started;
+//! server's default) ends the call and the database statement it started,
+//! and so does the client giving up;
 //! calls over the concurrency limit are refused at once; a shutdown during
 //! a stream leaves nothing of it.
 
@@ -132,6 +133,45 @@ async fn calls_without_a_deadline_get_the_servers_default_budget() {
     );
     assert_no_statement_left_waiting(&app, Duration::from_secs(2)).await;
     drop(holder);
+}
+
+#[tokio::test]
+async fn a_call_its_client_abandons_stops_its_statement_at_once() {
+    // The default budget is far longer than the test: only the cancel can
+    // stop the statement in time.
+    let app = spawn_app().await;
+    let account = app
+        .create_account(pb::account::Network::Instagram, "abandoned")
+        .await;
+    let holder = hold_account_lock(&app, &account).await;
+
+    let mut client = app.audits();
+    let waiting = client.update_account(rename_owner(&account, "given up"));
+    let given_up = tokio::time::timeout(Duration::from_millis(500), waiting).await;
+    assert!(given_up.is_err(), "the update waits on the lock");
+    // Dropping the call's future resets its stream: the client is gone.
+    assert_no_statement_left_waiting(&app, Duration::from_secs(2)).await;
+    drop(holder);
+    let stored = app
+        .audits()
+        .get_account(pb::GetAccountRequest {
+            name: account.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        stored.owner, account.owner,
+        "the abandoned update changed nothing"
+    );
+    // Calls after it are served as usual, however many connections the
+    // cancel cost.
+    for owner in ["first after", "second after", "third after"] {
+        app.audits()
+            .update_account(rename_owner(&account, owner))
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test]
