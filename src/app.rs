@@ -25,6 +25,7 @@ use crate::api::call_budget::CallBudgetLayer;
 use crate::api::concurrency::ConcurrencyLimitLayer;
 use crate::api::database_gate::DatabaseGateLayer;
 use crate::api::idempotency;
+use crate::api::pagination::PageSizes;
 use crate::api::too_large::answer_too_large_as_exhausted;
 use crate::audits::service::AuditApi;
 use crate::auth::layer::AuthLayer;
@@ -114,6 +115,7 @@ pub struct Application {
     record_snapshots: bool,
     local_postgres: Option<LocalPostgres>,
     stream_limits: StreamLimits,
+    page_sizes: PageSizes,
     request_id_retention: Duration,
     availability: Availability,
     availability_task: JoinHandle<()>,
@@ -128,6 +130,7 @@ impl Application {
     /// read back), then starts or connects to PostgreSQL and migrates it.
     pub async fn build(settings: &ServeSettings) -> Result<Self, StartupError> {
         let stream_limits = settings.stream_limits().map_err(StartupError::Settings)?;
+        let page_sizes = settings.page_sizes().map_err(StartupError::Settings)?;
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -224,6 +227,7 @@ impl Application {
             record_snapshots: settings.record_snapshots(),
             local_postgres,
             stream_limits,
+            page_sizes,
             request_id_retention: settings.request_id_retention,
             verifier,
         })
@@ -272,6 +276,7 @@ impl Application {
             record_snapshots,
             local_postgres,
             stream_limits,
+            page_sizes,
             request_id_retention,
             availability,
             availability_task,
@@ -293,14 +298,16 @@ impl Application {
         let (health, health_service) = tonic_health::server::health_reporter();
         let health_follower = health::follow_database(health.clone(), availability.subscribe());
 
-        let audits = AuditServiceServer::new(AuditApi::new(pool.clone()))
+        let audits = AuditServiceServer::new(AuditApi::new(pool.clone(), page_sizes))
             .max_decoding_message_size(stream_limits.max_message_bytes);
-        let metrics = MetricServiceServer::new(MetricApi::new(pool.clone(), stream_limits))
+        let metrics =
+            MetricServiceServer::new(MetricApi::new(pool.clone(), stream_limits, page_sizes))
+                .max_decoding_message_size(stream_limits.max_message_bytes);
+        let goals = GoalServiceServer::new(GoalApi::new(pool.clone(), goal_cache, page_sizes))
             .max_decoding_message_size(stream_limits.max_message_bytes);
-        let goals = GoalServiceServer::new(GoalApi::new(pool.clone(), goal_cache))
-            .max_decoding_message_size(stream_limits.max_message_bytes);
-        let progress = ProgressServiceServer::new(ProgressApi::new(pool.clone(), hub.clone()))
-            .max_decoding_message_size(stream_limits.max_message_bytes);
+        let progress =
+            ProgressServiceServer::new(ProgressApi::new(pool.clone(), hub.clone(), page_sizes))
+                .max_decoding_message_size(stream_limits.max_message_bytes);
 
         let stopping_hub = hub.clone();
         let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::api::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PAGE_SIZE_CEILING, PageSizes};
 use crate::auth::cli::TokenArgs;
 use crate::auth::verify::{AuthPolicy, DEFAULT_CACHE_TTL};
 use crate::observations::model::MAX_OBSERVATIONS_PER_MESSAGE;
@@ -187,6 +188,15 @@ pub struct ServeSettings {
     #[arg(long, env = "GOALPOST_MAX_ROWS_PER_MESSAGE", default_value_t = MAX_OBSERVATIONS_PER_MESSAGE as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_rows_per_message: u32,
 
+    /// The page size of a list call that asks for none (page_size 0).
+    #[arg(long, env = "GOALPOST_DEFAULT_PAGE_SIZE", default_value_t = DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(i64).range(1..=PAGE_SIZE_CEILING))]
+    pub default_page_size: i64,
+
+    /// The largest page a list call gets; a larger page_size is reduced to
+    /// it (AIP-158). At most 10,000.
+    #[arg(long, env = "GOALPOST_MAX_PAGE_SIZE", default_value_t = MAX_PAGE_SIZE, value_parser = clap::value_parser!(i64).range(1..=PAGE_SIZE_CEILING))]
+    pub max_page_size: i64,
+
     /// The most calls served at once (health and reflection aside); more are
     /// refused at once with RESOURCE_EXHAUSTED rather than queued.
     #[arg(long, env = "GOALPOST_MAX_CONCURRENT_CALLS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
@@ -258,6 +268,8 @@ impl ServeSettings {
             max_concurrent_calls: 256,
             max_message_mib: 16,
             max_rows_per_message: MAX_OBSERVATIONS_PER_MESSAGE as u32,
+            default_page_size: DEFAULT_PAGE_SIZE,
+            max_page_size: MAX_PAGE_SIZE,
             insecure_allow_anonymous: false,
             token_cache_secs: DEFAULT_CACHE_TTL.as_secs(),
         }
@@ -311,6 +323,20 @@ impl ServeSettings {
             max_message_bytes: self.max_message_bytes(),
             max_concurrent: max_streams as usize,
             idle_timeout: Duration::from_secs(self.stream_idle_timeout_secs),
+        })
+    }
+
+    /// The page sizes these settings ask for, or why they cannot work.
+    pub fn page_sizes(&self) -> Result<PageSizes, String> {
+        if self.default_page_size > self.max_page_size {
+            return Err(format!(
+                "--default-page-size ({}) must not exceed --max-page-size ({})",
+                self.default_page_size, self.max_page_size
+            ));
+        }
+        Ok(PageSizes {
+            default: self.default_page_size,
+            max: self.max_page_size,
         })
     }
 
@@ -386,5 +412,22 @@ mod tests {
         settings.db_max_connections = 1;
         settings.max_streams = None;
         assert!(settings.stream_limits().is_err(), "no connection to spare");
+    }
+
+    #[test]
+    fn the_default_page_size_must_not_exceed_the_largest() {
+        let mut settings = ServeSettings::new("127.0.0.1:0".parse().unwrap(), None);
+        assert_eq!(settings.page_sizes(), Ok(PageSizes::default()));
+        settings.max_page_size = 10;
+        settings.default_page_size = 10;
+        assert_eq!(
+            settings.page_sizes(),
+            Ok(PageSizes {
+                default: 10,
+                max: 10
+            })
+        );
+        settings.default_page_size = 11;
+        assert!(settings.page_sizes().is_err());
     }
 }

@@ -11,6 +11,7 @@ use super::repo::{self, AccountLock};
 use crate::api::filter::{FieldKind, FilterField};
 use crate::api::list::ListRequest;
 use crate::api::names::{ACCOUNTS, new_id};
+use crate::api::pagination::PageSizes;
 use crate::api::{etag, field_mask, idempotency};
 use crate::error::{ApiError, ResourceKind, Violations};
 use crate::pb;
@@ -95,6 +96,7 @@ pub async fn get(pool: &PgPool, request: pb::GetAccountRequest) -> Result<pb::Ac
 /// ListAccounts.
 pub async fn list(
     pool: &PgPool,
+    page_sizes: PageSizes,
     request: pb::ListAccountsRequest,
 ) -> Result<pb::ListAccountsResponse, ApiError> {
     let pb::ListAccountsRequest {
@@ -102,7 +104,7 @@ pub async fn list(
         page_token,
         filter,
     } = request;
-    let list = ListRequest::parse(page_size, &page_token, filter, &FILTER_FIELDS)?;
+    let list = ListRequest::parse(page_sizes, page_size, &page_token, filter, &FILTER_FIELDS)?;
     let rows = repo::list(pool, &list.conditions, list.after, list.fetch_limit()).await?;
     let (rows, next_page_token) = list.into_page(rows, |row| row.account_id);
     Ok(pb::ListAccountsResponse {

@@ -4,7 +4,7 @@
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::api::filter::{self, Conditions, FilterField};
-use crate::api::pagination;
+use crate::api::pagination::{self, PageSizes};
 use crate::error::{ApiError, Violations};
 
 /// A validated list request whose keyset sort key is `K`.
@@ -20,16 +20,17 @@ pub struct ListRequest<K> {
 }
 
 impl<K: Serialize + DeserializeOwned> ListRequest<K> {
-    /// Checks `page_size`, `page_token` and `filter` against the method's
-    /// filterable `fields`.
+    /// Checks `page_size` (against the server's `sizes`), `page_token` and
+    /// `filter` (against the method's filterable `fields`).
     pub fn parse(
+        sizes: PageSizes,
         page_size: i32,
         page_token: &str,
         filter: String,
         fields: &[FilterField],
     ) -> Result<Self, ApiError> {
         let mut violations = Violations::default();
-        let page_size = pagination::page_size(&mut violations, page_size);
+        let page_size = sizes.page_size(&mut violations, page_size);
         let after = pagination::decode_token(&mut violations, page_token, &filter);
         let conditions = violations
             .absorb(filter::compile(&filter, fields))

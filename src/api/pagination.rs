@@ -13,21 +13,45 @@ use crate::error::Violations;
 #[cfg(test)]
 mod properties;
 
-/// Page size when the caller leaves it at 0.
+/// The default of `--default-page-size`: the page size when the caller
+/// leaves it at 0.
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
-/// Larger page sizes are reduced to this.
+/// The default of `--max-page-size`: larger page sizes are reduced to it.
 pub const MAX_PAGE_SIZE: i64 = 1000;
+/// The largest `--max-page-size` a server accepts: a page is read and
+/// answered whole, in one message.
+pub const PAGE_SIZE_CEILING: i64 = 10_000;
 
-/// The effective page size for a requested one; negative sizes are recorded
-/// as a violation of `page_size`.
-pub fn page_size(violations: &mut Violations, requested: i32) -> i64 {
-    match requested {
-        0 => DEFAULT_PAGE_SIZE,
-        n if n < 0 => {
-            violations.add("page_size", "must not be negative");
-            DEFAULT_PAGE_SIZE
+/// A server's page sizes, the same for every list method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSizes {
+    /// The page size when the caller leaves it at 0.
+    pub default: i64,
+    /// Larger requested sizes are reduced to this.
+    pub max: i64,
+}
+
+impl Default for PageSizes {
+    fn default() -> Self {
+        PageSizes {
+            default: DEFAULT_PAGE_SIZE,
+            max: MAX_PAGE_SIZE,
         }
-        n => i64::from(n).min(MAX_PAGE_SIZE),
+    }
+}
+
+impl PageSizes {
+    /// The effective page size for a requested one; negative sizes are
+    /// recorded as a violation of `page_size`.
+    pub fn page_size(&self, violations: &mut Violations, requested: i32) -> i64 {
+        match requested {
+            0 => self.default,
+            n if n < 0 => {
+                violations.add("page_size", "must not be negative");
+                self.default
+            }
+            n => i64::from(n).min(self.max),
+        }
     }
 }
 
@@ -150,12 +174,27 @@ mod tests {
     #[test]
     fn page_sizes_default_cap_and_reject_negatives() {
         let mut violations = Violations::default();
-        assert_eq!(page_size(&mut violations, 0), 50);
-        assert_eq!(page_size(&mut violations, 7), 7);
-        assert_eq!(page_size(&mut violations, 5000), 1000);
+        let sizes = PageSizes::default();
+        assert_eq!(sizes.page_size(&mut violations, 0), 50);
+        assert_eq!(sizes.page_size(&mut violations, 7), 7);
+        assert_eq!(sizes.page_size(&mut violations, 5000), 1000);
         assert!(violations.is_empty());
-        page_size(&mut violations, -1);
+        sizes.page_size(&mut violations, -1);
         assert!(!violations.is_empty());
+    }
+
+    #[test]
+    fn a_server_sets_its_own_default_and_cap() {
+        let mut violations = Violations::default();
+        let sizes = PageSizes {
+            default: 5,
+            max: 20,
+        };
+        assert_eq!(sizes.page_size(&mut violations, 0), 5);
+        assert_eq!(sizes.page_size(&mut violations, 19), 19);
+        assert_eq!(sizes.page_size(&mut violations, 21), 20);
+        assert_eq!(sizes.page_size(&mut violations, i32::MAX), 20);
+        assert!(violations.is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::accounts;
 use crate::api::filter::{FieldKind, FilterField};
 use crate::api::list::ListRequest;
 use crate::api::names::{ACCOUNTS, AUDITS, new_id};
+use crate::api::pagination::PageSizes;
 use crate::api::{detached, etag, idempotency};
 use crate::auth::Caller;
 use crate::auth::tokens::TokenName;
@@ -29,12 +30,13 @@ use crate::pb::audit::State;
 #[derive(Debug, Clone)]
 pub struct AuditApi {
     pool: PgPool,
+    page_sizes: PageSizes,
 }
 
 impl AuditApi {
-    /// The service over a database pool.
-    pub fn new(pool: PgPool) -> Self {
-        AuditApi { pool }
+    /// The service over a database pool, listing in pages of `page_sizes`.
+    pub fn new(pool: PgPool, page_sizes: PageSizes) -> Self {
+        AuditApi { pool, page_sizes }
     }
 }
 
@@ -205,6 +207,7 @@ async fn get_audit(pool: &PgPool, request: pb::GetAuditRequest) -> Result<pb::Au
 
 async fn list_audits(
     pool: &PgPool,
+    page_sizes: PageSizes,
     request: pb::ListAuditsRequest,
 ) -> Result<pb::ListAuditsResponse, ApiError> {
     let pb::ListAuditsRequest {
@@ -212,7 +215,7 @@ async fn list_audits(
         page_token,
         filter,
     } = request;
-    let list = ListRequest::parse(page_size, &page_token, filter, &FILTER_FIELDS)?;
+    let list = ListRequest::parse(page_sizes, page_size, &page_token, filter, &FILTER_FIELDS)?;
     let mut conn = pool.acquire().await?;
     let records = repo::list(&mut conn, &list.conditions, list.after, list.fetch_limit()).await?;
     let (records, next_page_token) = list.into_page(records, |record| record.audit.audit_id);
@@ -381,7 +384,7 @@ impl pb::audit_service_server::AuditService for AuditApi {
         request: Request<pb::ListAccountsRequest>,
     ) -> Result<Response<pb::ListAccountsResponse>, Status> {
         Ok(Response::new(
-            accounts::service::list(&self.pool, request.into_inner()).await?,
+            accounts::service::list(&self.pool, self.page_sizes, request.into_inner()).await?,
         ))
     }
 
@@ -425,7 +428,7 @@ impl pb::audit_service_server::AuditService for AuditApi {
         request: Request<pb::ListAuditsRequest>,
     ) -> Result<Response<pb::ListAuditsResponse>, Status> {
         Ok(Response::new(
-            list_audits(&self.pool, request.into_inner()).await?,
+            list_audits(&self.pool, self.page_sizes, request.into_inner()).await?,
         ))
     }
 

@@ -10,6 +10,7 @@ use super::repo;
 use crate::api::filter::{FieldKind, FilterField};
 use crate::api::idempotency;
 use crate::api::list::ListRequest;
+use crate::api::pagination::PageSizes;
 use crate::error::{ApiError, ResourceKind, Violations};
 use crate::pb;
 use crate::pb::metric_definition::Kind;
@@ -33,6 +34,7 @@ static DEFINITION_FILTER_FIELDS: LazyLock<Vec<FilterField>> = LazyLock::new(|| {
 /// ListMetricDefinitions.
 pub async fn list_definitions(
     pool: &PgPool,
+    page_sizes: PageSizes,
     request: pb::ListMetricDefinitionsRequest,
 ) -> Result<pb::ListMetricDefinitionsResponse, ApiError> {
     let pb::ListMetricDefinitionsRequest {
@@ -40,8 +42,13 @@ pub async fn list_definitions(
         page_token,
         filter,
     } = request;
-    let list: ListRequest<String> =
-        ListRequest::parse(page_size, &page_token, filter, &DEFINITION_FILTER_FIELDS)?;
+    let list: ListRequest<String> = ListRequest::parse(
+        page_sizes,
+        page_size,
+        &page_token,
+        filter,
+        &DEFINITION_FILTER_FIELDS,
+    )?;
     let mut conn = pool.acquire().await?;
     let records = repo::list(
         &mut conn,

@@ -20,6 +20,7 @@ use super::repo::{self, GoalLock};
 use super::service::{ensure_open, inside, lock_goal};
 use crate::api::list::ListRequest;
 use crate::api::names::{GOALS, KEY_RESULTS, new_id};
+use crate::api::pagination::PageSizes;
 use crate::api::{etag, field_mask, idempotency};
 use crate::error::{ApiError, PreconditionViolation, ResourceKind, Violations};
 use crate::pb;
@@ -92,6 +93,7 @@ pub async fn get(
 /// ListGoals.
 pub async fn list(
     pool: &PgPool,
+    page_sizes: PageSizes,
     request: pb::ListGoalsRequest,
 ) -> Result<pb::ListGoalsResponse, ApiError> {
     let pb::ListGoalsRequest {
@@ -99,7 +101,13 @@ pub async fn list(
         page_token,
         filter,
     } = request;
-    let list = ListRequest::parse(page_size, &page_token, filter, repo::filter_fields())?;
+    let list = ListRequest::parse(
+        page_sizes,
+        page_size,
+        &page_token,
+        filter,
+        repo::filter_fields(),
+    )?;
     // One snapshot, so a goal and its key results are read consistently.
     let mut tx = pool.begin().await?;
     sqlx::query("set transaction isolation level repeatable read, read only")

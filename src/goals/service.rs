@@ -13,6 +13,7 @@ use super::model::{Goal, GoalState};
 use super::repo::{self, GoalLock};
 use super::{catalog, goal_methods, key_results, milestones};
 use crate::api::names::{GOALS, KEY_RESULTS};
+use crate::api::pagination::PageSizes;
 use crate::api::time;
 use crate::error::{ApiError, Violations};
 use crate::pb;
@@ -23,13 +24,19 @@ pub struct GoalApi {
     pool: PgPool,
     /// Serves GetGoal; every write below forgets its goal in it.
     cache: GoalCache,
+    page_sizes: PageSizes,
 }
 
 impl GoalApi {
     /// The service over a database pool, serving GetGoal through `cache`
-    /// (which the change listener must follow, see [`GoalCache`]).
-    pub fn new(pool: PgPool, cache: GoalCache) -> Self {
-        GoalApi { pool, cache }
+    /// (which the change listener must follow, see [`GoalCache`]) and
+    /// listing in pages of `page_sizes`.
+    pub fn new(pool: PgPool, cache: GoalCache, page_sizes: PageSizes) -> Self {
+        GoalApi {
+            pool,
+            cache,
+            page_sizes,
+        }
     }
 
     /// Answers a write to the goal named by `goal_id` once the goal is
@@ -149,7 +156,7 @@ impl pb::goal_service_server::GoalService for GoalApi {
         request: Request<pb::ListGoalsRequest>,
     ) -> Result<Response<pb::ListGoalsResponse>, Status> {
         Ok(Response::new(
-            goal_methods::list(&self.pool, request.into_inner()).await?,
+            goal_methods::list(&self.pool, self.page_sizes, request.into_inner()).await?,
         ))
     }
 

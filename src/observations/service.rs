@@ -13,6 +13,7 @@ use super::ingest::{self, BATCH_ROWS, Loader, Lookup, Resolver, StagedRow};
 use super::read::{list, query};
 use crate::api::body::RequestBodyOutcome;
 use crate::api::detached;
+use crate::api::pagination::PageSizes;
 use crate::api::too_large::message_too_large;
 use crate::auth::Caller;
 use crate::auth::tokens::TokenName;
@@ -47,14 +48,16 @@ pub struct MetricApi {
     pool: PgPool,
     stream_limits: StreamLimits,
     stream_slots: Arc<Semaphore>,
+    page_sizes: PageSizes,
 }
 
 impl MetricApi {
-    /// The service over a database pool.
-    pub fn new(pool: PgPool, stream_limits: StreamLimits) -> Self {
+    /// The service over a database pool, listing in pages of `page_sizes`.
+    pub fn new(pool: PgPool, stream_limits: StreamLimits, page_sizes: PageSizes) -> Self {
         MetricApi {
             pool,
             stream_limits,
+            page_sizes,
             stream_slots: Arc::new(Semaphore::new(stream_limits.max_concurrent)),
         }
     }
@@ -282,7 +285,8 @@ impl pb::metric_service_server::MetricService for MetricApi {
         request: Request<pb::ListMetricDefinitionsRequest>,
     ) -> Result<Response<pb::ListMetricDefinitionsResponse>, Status> {
         Ok(Response::new(
-            catalog::service::list_definitions(&self.pool, request.into_inner()).await?,
+            catalog::service::list_definitions(&self.pool, self.page_sizes, request.into_inner())
+                .await?,
         ))
     }
 
@@ -352,7 +356,7 @@ impl pb::metric_service_server::MetricService for MetricApi {
     ) -> Result<Response<pb::ListObservationsResponse>, Status> {
         let mut conn = self.pool.acquire().await.map_err(ApiError::from)?;
         Ok(Response::new(
-            list::list_observations(&mut conn, request.into_inner()).await?,
+            list::list_observations(&mut conn, self.page_sizes, request.into_inner()).await?,
         ))
     }
 

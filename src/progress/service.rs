@@ -16,6 +16,7 @@ use super::report;
 use super::watch;
 use crate::api::list::ListRequest;
 use crate::api::names::GOALS;
+use crate::api::pagination::PageSizes;
 use crate::api::pagination::TokenTime;
 use crate::api::time;
 use crate::api::validate;
@@ -32,12 +33,18 @@ use crate::pb;
 pub struct ProgressApi {
     pool: PgPool,
     hub: Hub,
+    page_sizes: PageSizes,
 }
 
 impl ProgressApi {
-    /// The service over a database pool, hearing of changes from `hub`.
-    pub fn new(pool: PgPool, hub: Hub) -> Self {
-        ProgressApi { pool, hub }
+    /// The service over a database pool, hearing of changes from `hub`,
+    /// listing in pages of `page_sizes`.
+    pub fn new(pool: PgPool, hub: Hub, page_sizes: PageSizes) -> Self {
+        ProgressApi {
+            pool,
+            hub,
+            page_sizes,
+        }
     }
 }
 
@@ -116,6 +123,7 @@ type ReportKey = (Uuid, TokenTime);
 
 async fn list_goal_progress(
     pool: &PgPool,
+    page_sizes: PageSizes,
     request: pb::ListGoalProgressRequest,
 ) -> Result<pb::ListGoalProgressResponse, ApiError> {
     let pb::ListGoalProgressRequest {
@@ -125,8 +133,13 @@ async fn list_goal_progress(
         as_of,
     } = request;
     let now = Utc::now();
-    let list: ListRequest<ReportKey> =
-        ListRequest::parse(page_size, &page_token, filter, repo::filter_fields())?;
+    let list: ListRequest<ReportKey> = ListRequest::parse(
+        page_sizes,
+        page_size,
+        &page_token,
+        filter,
+        repo::filter_fields(),
+    )?;
     let mut violations = Violations::default();
     // Only a given moment is checked; without one the token's or now is used.
     let given = as_of
@@ -303,7 +316,7 @@ impl pb::progress_service_server::ProgressService for ProgressApi {
         request: Request<pb::ListGoalProgressRequest>,
     ) -> Result<Response<pb::ListGoalProgressResponse>, Status> {
         Ok(Response::new(
-            list_goal_progress(&self.pool, request.into_inner()).await?,
+            list_goal_progress(&self.pool, self.page_sizes, request.into_inner()).await?,
         ))
     }
 

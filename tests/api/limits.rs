@@ -332,3 +332,49 @@ async fn message_and_batch_limits_follow_the_settings() {
     assert!(status.message().contains("1 MiB"), "{status:?}");
     assert_eq!(app.count("observation").await, 5);
 }
+
+#[tokio::test]
+async fn page_sizes_follow_the_settings() {
+    let app = spawn_app_with(|settings| {
+        settings.default_page_size = 2;
+        settings.max_page_size = 3;
+    })
+    .await;
+    for handle in ["one", "two", "three", "four"] {
+        app.create_account(pb::account::Network::Instagram, handle)
+            .await;
+    }
+    let list = |page_size: i32| {
+        let mut client = app.audits();
+        async move {
+            client
+                .list_accounts(pb::ListAccountsRequest {
+                    page_size,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let by_default = list(0).await;
+    assert_eq!(by_default.accounts.len(), 2, "the server's default");
+    assert!(!by_default.next_page_token.is_empty());
+    let capped = list(1_000).await;
+    assert_eq!(capped.accounts.len(), 3, "the server's cap");
+    assert!(!capped.next_page_token.is_empty());
+
+    // The metric catalog, shared by every method with a page, is capped
+    // the same way.
+    let mut metrics =
+        goalpost::pb::metric_service_client::MetricServiceClient::new(app.channel.clone());
+    let definitions = metrics
+        .list_metric_definitions(pb::ListMetricDefinitionsRequest {
+            page_size: 1_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(definitions.metric_definitions.len(), 3);
+}

@@ -146,7 +146,7 @@ proptest! {
         token in forged_token(),
         filter in hostile_text(),
     ) {
-        match ListRequest::<ObservationKey>::parse(page_size, &token, filter, &[]) {
+        match ListRequest::<ObservationKey>::parse(PageSizes::default(), page_size, &token, filter, &[]) {
             Ok(list) => {
                 prop_assert!((1..=MAX_PAGE_SIZE).contains(&list.page_size));
                 prop_assert_eq!(list.fetch_limit(), list.page_size + 1);

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::api::filter::{FieldKind, FilterField};
 use crate::api::list::ListRequest;
 use crate::api::names::ACCOUNTS;
+use crate::api::pagination::PageSizes;
 use crate::api::pagination::TokenTime;
 use crate::api::time;
 use crate::error::ApiError;
@@ -55,6 +56,7 @@ struct ObservationListRow {
 /// ListObservations.
 pub async fn list_observations(
     conn: &mut PgConnection,
+    page_sizes: PageSizes,
     request: pb::ListObservationsRequest,
 ) -> Result<pb::ListObservationsResponse, ApiError> {
     let pb::ListObservationsRequest {
@@ -62,8 +64,13 @@ pub async fn list_observations(
         page_token,
         filter,
     } = request;
-    let list: ListRequest<ObservationKey> =
-        ListRequest::parse(page_size, &page_token, filter, &OBSERVATION_FILTER_FIELDS)?;
+    let list: ListRequest<ObservationKey> = ListRequest::parse(
+        page_sizes,
+        page_size,
+        &page_token,
+        filter,
+        &OBSERVATION_FILTER_FIELDS,
+    )?;
     // Series are walked in list order through `series_list_order_idx`
     // (the organisation-wide series sorting first as the nil UUID, which
     // keeps the keyset comparison a plain row comparison), and each series'
