@@ -175,7 +175,9 @@ impl Holders {
         }
         let sent = tokio::time::timeout(
             CANCEL_TIMEOUT,
-            sqlx::query("select pg_cancel_backend($1)")
+            // Through pg_stat_activity: a process that has gone since (its
+            // connection closed) is skipped instead of drawing a warning.
+            sqlx::query("select pg_cancel_backend(pid) from pg_stat_activity where pid = $1")
                 .bind(pid)
                 .execute(&self.canceller),
         )
