@@ -29,6 +29,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::watch;
 
+use crate::telemetry::exporter;
+
 /// How long a cancel may take before it is given up (the statement then
 /// ends at its `statement_timeout`, as without this module).
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -183,7 +185,10 @@ impl Holders {
         )
         .await;
         match sent {
-            Ok(Ok(_)) => tracing::debug!(pid, "cancelled the statement of an abandoned call"),
+            Ok(Ok(_)) => {
+                exporter::abandoned_statement_cancelled();
+                tracing::debug!(pid, "cancelled the statement of an abandoned call");
+            }
             Ok(Err(error)) => {
                 tracing::debug!(pid, %error, "could not cancel an abandoned call's statement")
             }

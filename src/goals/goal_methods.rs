@@ -24,6 +24,7 @@ use crate::api::pagination::PageSizes;
 use crate::api::{etag, field_mask, idempotency};
 use crate::error::{ApiError, PreconditionViolation, ResourceKind, Violations};
 use crate::pb;
+use crate::telemetry::exporter;
 
 /// Reads a goal back after a write in the same transaction.
 async fn reload(conn: &mut PgConnection, goal_id: Uuid) -> Result<pb::Goal, ApiError> {
@@ -78,7 +79,9 @@ pub async fn get(
 ) -> Result<pb::Goal, ApiError> {
     let pb::GetGoalRequest { name } = request;
     let goal_id = GOALS.parse("name", &name)?;
-    if let Some(goal) = cache.get(goal_id) {
+    let cached = cache.get(goal_id);
+    exporter::goal_cache_read(cached.is_some());
+    if let Some(goal) = cached {
         return Ok(pb::Goal::from(&*goal));
     }
     let ticket = cache.ticket();

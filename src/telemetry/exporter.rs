@@ -31,6 +31,13 @@ pub const DB_POOL_IDLE_CONNECTIONS: &str = "goalpost_db_pool_idle_connections";
 pub const DB_POOL_MAX_CONNECTIONS: &str = "goalpost_db_pool_max_connections";
 /// Calls that waited the whole acquire timeout for a connection and failed.
 pub const DB_POOL_ACQUIRE_TIMEOUTS_TOTAL: &str = "goalpost_db_pool_acquire_timeouts_total";
+/// GetGoal calls answered from the goal cache (`outcome="hit"`) or from
+/// the database (`outcome="miss"`).
+pub const GOAL_CACHE_READS_TOTAL: &str = "goalpost_goal_cache_reads_total";
+/// Statements cancelled because the call that started them was abandoned
+/// by its client.
+pub const ABANDONED_STATEMENTS_CANCELLED_TOTAL: &str =
+    "goalpost_abandoned_statements_cancelled_total";
 /// Watchers registered with this server's change hub: one per open
 /// WatchGoalProgress call, plus the snapshot recorder's own while it runs.
 pub const WATCH_SUBSCRIBERS: &str = "goalpost_watch_subscribers";
@@ -184,9 +191,21 @@ fn describe() {
         WATCH_SUBSCRIBERS,
         "Watchers registered with this server's change hub: one per open WatchGoalProgress call, plus the snapshot recorder's while it runs"
     );
+    metrics::describe_counter!(
+        GOAL_CACHE_READS_TOTAL,
+        "GetGoal calls answered from the goal cache (outcome hit) or from the database (outcome miss)"
+    );
+    metrics::describe_counter!(
+        ABANDONED_STATEMENTS_CANCELLED_TOTAL,
+        "Cancels sent to PostgreSQL for the running statements of calls their clients gave up on"
+    );
     // Counters that may stay at zero for long are shown from the start, so
     // rates and alerts over them need no guard against a missing series.
     metrics::counter!(DB_POOL_ACQUIRE_TIMEOUTS_TOTAL).absolute(0);
+    metrics::counter!(ABANDONED_STATEMENTS_CANCELLED_TOTAL).absolute(0);
+    for outcome in ["hit", "miss"] {
+        metrics::counter!(GOAL_CACHE_READS_TOTAL, "outcome" => outcome).absolute(0);
+    }
     for method in ["WriteObservations", "StreamObservations"] {
         metrics::counter!(OBSERVATIONS_INGESTED_TOTAL, "method" => method).absolute(0);
     }
@@ -205,6 +224,17 @@ pub fn stream_written(rows: i64) {
     metrics::counter!(OBSERVATIONS_INGESTED_TOTAL, "method" => "StreamObservations")
         .increment(rows);
     metrics::histogram!(STREAM_OBSERVATIONS_ROWS).record(rows as f64);
+}
+
+/// Records a GetGoal answered from the goal cache (`hit`) or not.
+pub fn goal_cache_read(hit: bool) {
+    let outcome = if hit { "hit" } else { "miss" };
+    metrics::counter!(GOAL_CACHE_READS_TOTAL, "outcome" => outcome).increment(1);
+}
+
+/// Records a cancel sent for an abandoned call's statement.
+pub fn abandoned_statement_cancelled() {
+    metrics::counter!(ABANDONED_STATEMENTS_CANCELLED_TOTAL).increment(1);
 }
 
 /// Records a call that gave up waiting for a pooled connection.

@@ -228,6 +228,8 @@ async fn metrics_count_calls_by_method_and_code_ingested_rows_and_pool_use() {
     );
     // Present from the start, so an alert on it needs no absent() guard.
     assert!(after.has("goalpost_db_pool_acquire_timeouts_total"));
+    assert!(after.has("goalpost_abandoned_statements_cancelled_total"));
+    assert!(after.has("goalpost_goal_cache_reads_total"));
     assert!(after.value("process_resident_memory_bytes", &[]) > 0.0);
 }
 
