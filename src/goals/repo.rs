@@ -273,13 +273,30 @@ async fn with_key_results(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.goal_id).collect();
-    let query =
-        format!("{KEY_RESULTS_WHOLE} where k.goal_id = any($1) order by k.goal_id, k.position");
-    let key_results: Vec<KeyResultWhole> = sqlx::query_as(&query)
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
+    // One goal (GetGoal, progress) binds its id alone: PostgreSQL then
+    // settles on one plan for the statement after a few runs, where an
+    // array of ids keeps it planning each call (the plan for an unknown
+    // number of ids looks dearer than the ones made for one).
+    static ONE_GOAL: LazyLock<String> =
+        LazyLock::new(|| format!("{KEY_RESULTS_WHOLE} where k.goal_id = $1 order by k.position"));
+    static SOME_GOALS: LazyLock<String> = LazyLock::new(|| {
+        format!("{KEY_RESULTS_WHOLE} where k.goal_id = any($1) order by k.goal_id, k.position")
+    });
+    let key_results: Vec<KeyResultWhole> = match rows.as_slice() {
+        [row] => {
+            sqlx::query_as(ONE_GOAL.as_str())
+                .bind(row.goal_id)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        _ => {
+            let ids: Vec<Uuid> = rows.iter().map(|row| row.goal_id).collect();
+            sqlx::query_as(SOME_GOALS.as_str())
+                .bind(&ids)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
     let mut by_goal: HashMap<Uuid, Vec<KeyResult>> = HashMap::new();
     for whole in key_results {
         let key_result = decode_key_result(whole).map_err(ApiError::internal)?;

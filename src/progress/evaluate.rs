@@ -486,6 +486,7 @@ async fn last_observation_time(
               ) last)
          )",
     )
+    .persistent(false)
     .bind(reads.plan.base_keys())
     .bind(all)
     .bind(accounts)
