@@ -222,7 +222,6 @@ pub async fn has_observations(
     Ok(sqlx::query_scalar(
         "select exists (select 1 from series s join observation o using (series_id) where s.account_id = $1)",
     )
-    .persistent(false)
     .bind(account_id)
     .fetch_one(executor)
     .await?)

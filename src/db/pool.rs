@@ -62,18 +62,21 @@ pub async fn connect(
     // concurrent calls. JIT compilation likewise: the planner's cost of a
     // read over the yearly partitions (one index probe each, pruned while
     // running) crosses the JIT threshold, and compiling such a plan was
-    // measured at 14 s for a read that runs in 0.5 s without it.
-    //
-    // Plans: statements are prepared once per connection, and PostgreSQL
-    // may settle on a generic plan for one after five runs, which saves
-    // planning each call (planning was over half of a progress answer's
-    // PostgreSQL time). Reads of the partitioned observations must not get
-    // one: a generic plan covers and locks every yearly partition on each
-    // run, where a plan made for the statement's own bounds keeps only the
-    // partitions they reach. Those reads are sent unprepared
-    // (`persistent(false)`), which plans them for their values every time.
-    let options = PgConnectOptions::from_str(url)?
-        .options([("max_parallel_workers_per_gather", "0"), ("jit", "off")]);
+    // measured at 14 s for a read that runs in 0.5 s without it. And
+    // always a plan for the statement's own values: with its bounds known,
+    // the planner keeps only the yearly partitions they reach, where a
+    // prepared statement's generic plan (PostgreSQL tries one on a
+    // connection's sixth execution) plans every partition and locks them
+    // all on each run. (Letting PostgreSQL choose for the other statements,
+    // with the partitioned reads sent unprepared, was tried: planning is
+    // about half of a progress answer's PostgreSQL time, but generic plans
+    // for the reads that bind arrays of series did no better overall in
+    // the progress benchmark's runs, so every statement keeps its own plan.)
+    let options = PgConnectOptions::from_str(url)?.options([
+        ("max_parallel_workers_per_gather", "0"),
+        ("jit", "off"),
+        ("plan_cache_mode", "force_custom_plan"),
+    ]);
     let holders = Holders::new(options.clone());
     let holders_of_new = holders.clone();
     PgPoolOptions::new()

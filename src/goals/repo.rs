@@ -273,10 +273,10 @@ async fn with_key_results(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    // One goal (GetGoal, progress) binds its id alone: PostgreSQL then
-    // settles on one plan for the statement after a few runs, where an
-    // array of ids keeps it planning each call (the plan for an unknown
-    // number of ids looks dearer than the ones made for one).
+    // One goal (GetGoal, progress) binds its id alone: the plan for one id
+    // is simpler to make than one for an array, and it stays good should
+    // the pool ever let PostgreSQL keep a generic plan (it settles on one
+    // for `= $1` after a few runs, never for `= any($1)`).
     static ONE_GOAL: LazyLock<String> =
         LazyLock::new(|| format!("{KEY_RESULTS_WHOLE} where k.goal_id = $1 order by k.position"));
     static SOME_GOALS: LazyLock<String> = LazyLock::new(|| {

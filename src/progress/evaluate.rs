@@ -486,7 +486,6 @@ async fn last_observation_time(
               ) last)
          )",
     )
-    .persistent(false)
     .bind(reads.plan.base_keys())
     .bind(all)
     .bind(accounts)

@@ -384,11 +384,8 @@ async fn read_raw(
             }
         };
         match series {
-            None => sqlx::query_as(pick(&RAW_OVER_EVERY_ACCOUNT))
-                .persistent(false)
-                .bind(keys),
+            None => sqlx::query_as(pick(&RAW_OVER_EVERY_ACCOUNT)).bind(keys),
             Some(series) => sqlx::query_as(pick(&RAW_OVER_SELECTED_SERIES))
-                .persistent(false)
                 .bind(&series.ids)
                 .bind(&series.key_index),
         }

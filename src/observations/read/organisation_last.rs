@@ -250,7 +250,6 @@ async fn read_cut_parts(
     if parts.len() <= ONE_BY_ONE {
         for part in parts {
             let found: Vec<CutPartChange> = sqlx::query_as(&CUT_PARTS.one)
-                .persistent(false)
                 .bind(window(part))
                 .bind(part.key)
                 .bind(day_start(part))
@@ -261,7 +260,6 @@ async fn read_cut_parts(
         }
     } else {
         rows = sqlx::query_as(&CUT_PARTS.many)
-            .persistent(false)
             .bind(parts.iter().map(window).collect::<Vec<_>>())
             .bind(parts.iter().map(|part| part.key).collect::<Vec<_>>())
             .bind(parts.iter().map(day_start).collect::<Vec<_>>())

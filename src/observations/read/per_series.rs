@@ -52,7 +52,6 @@ pub async fn combine(
         let trailing = plan.raw_ranges.get(1).copied().unwrap_or(empty);
         let starts: Vec<DateTime<Utc>> = windows.iter().map(|window| window.start).collect();
         sqlx::query_as(CONTIGUOUS_WINDOWS.as_str())
-            .persistent(false)
             .bind(&series.ids)
             .bind(&series.key_index)
             .bind(&starts)
@@ -153,7 +152,6 @@ async fn latest_in_windows(
     if edged.len() <= ONE_BY_ONE {
         for window in &edged {
             let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_ONE_WINDOW.as_str())
-                .persistent(false)
                 .bind(&series.ids)
                 .bind(&series.key_index)
                 .bind(window.index)
@@ -172,7 +170,6 @@ async fn latest_in_windows(
             edged.iter().map(part).collect()
         };
         let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_EDGED_WINDOWS.as_str())
-            .persistent(false)
             .bind(&series.ids)
             .bind(&series.key_index)
             .bind(edged.iter().map(|window| window.index).collect::<Vec<_>>())
