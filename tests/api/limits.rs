@@ -42,6 +42,19 @@ fn rename_owner(account: &pb::Account, owner: &str) -> pb::UpdateAccountRequest 
     }
 }
 
+/// Asserts that `account`'s owner is still the one it was created with.
+async fn assert_owner_unchanged(app: &TestApp, account: &pb::Account, why: &str) {
+    let stored = app
+        .audits()
+        .get_account(pb::GetAccountRequest {
+            name: account.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.owner, account.owner, "{why}");
+}
+
 /// Statements of the service's connections still waiting on a lock.
 async fn waiting_statements(app: &TestApp) -> i64 {
     sqlx::query_scalar(
@@ -93,18 +106,7 @@ async fn a_client_deadline_ends_the_call_and_its_statement() {
     // PostgreSQL stopped the update itself: nothing waits for the lock.
     assert_no_statement_left_waiting(&app, Duration::from_secs(2)).await;
     drop(holder);
-    let stored = app
-        .audits()
-        .get_account(pb::GetAccountRequest {
-            name: account.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        stored.owner, account.owner,
-        "the timed-out update changed nothing"
-    );
+    assert_owner_unchanged(&app, &account, "the timed-out update changed nothing").await;
     // The connection it used serves the next call as usual.
     app.audits()
         .update_account(rename_owner(&account, "on time"))
@@ -152,18 +154,7 @@ async fn a_call_its_client_abandons_stops_its_statement_at_once() {
     // Dropping the call's future resets its stream: the client is gone.
     assert_no_statement_left_waiting(&app, Duration::from_secs(2)).await;
     drop(holder);
-    let stored = app
-        .audits()
-        .get_account(pb::GetAccountRequest {
-            name: account.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        stored.owner, account.owner,
-        "the abandoned update changed nothing"
-    );
+    assert_owner_unchanged(&app, &account, "the abandoned update changed nothing").await;
     // Calls after it are served as usual, however many connections the
     // cancel cost.
     for owner in ["first after", "second after", "third after"] {
