@@ -28,7 +28,7 @@ use super::model::Goal;
 use crate::changes::{Change, Follower};
 
 /// How many goals are kept; past it an arbitrary one makes room.
-const CAPACITY: usize = 50_000;
+const CAPACITY: usize = 10_000;
 
 /// How long a goal is served before it is read again anyway: a bound on the
 /// harm of a change nobody announced (a write while the listener was cut off
