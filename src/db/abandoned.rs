@@ -150,8 +150,19 @@ impl Holders {
                     }
                 }
             };
-            // An error means the cancel's task is gone: done either way.
-            let _ = pending.wait_for(|delivered| *delivered).await;
+            if pending.wait_for(|delivered| *delivered).await.is_err() {
+                // The cancel's task ended without saying (the runtime is
+                // stopping): nothing more will be sent, so stop waiting on it.
+                if let Ok(mut records) = self.records.lock()
+                    && let Some(record) = records.get_mut(&pid)
+                    && record
+                        .cancelling
+                        .as_ref()
+                        .is_some_and(|cancelling| cancelling.same_channel(&pending))
+                {
+                    record.cancelling = None;
+                }
+            }
         }
         if let Some(call) = call
             && let Ok(mut taken) = call.taken.lock()
@@ -228,6 +239,25 @@ mod tests {
         .await;
         assert_eq!(holders.records.lock().unwrap()[&7].call, inside.0);
         assert_eq!(inside.1, 1, "a connection is listed once per call");
+    }
+
+    #[tokio::test]
+    async fn a_cancel_whose_task_vanished_does_not_hold_the_connection_up() {
+        let options = PgConnectOptions::new().host("127.0.0.1").port(1);
+        let holders = Holders::new(options);
+        let (vanished, pending) = watch::channel(false);
+        drop(vanished);
+        holders.records.lock().unwrap().insert(
+            3,
+            Record {
+                call: 1,
+                cancelling: Some(pending),
+            },
+        );
+        tokio::time::timeout(Duration::from_secs(1), holders.taken(3))
+            .await
+            .expect("taken at once");
+        assert!(holders.records.lock().unwrap()[&3].cancelling.is_none());
     }
 
     #[tokio::test]
