@@ -21,9 +21,10 @@ use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
 
 use crate::api::body::watch_request_body;
-use crate::api::call_budget::CallBudgetLayer;
-use crate::api::concurrency::ConcurrencyLimitLayer;
-use crate::api::database_gate::DatabaseGateLayer;
+use crate::api::call_budget::CallBudget;
+use crate::api::concurrency::ConcurrencyLimit;
+use crate::api::database_gate::DatabaseGate;
+use crate::api::guard::GuardLayer;
 use crate::api::idempotency;
 use crate::api::pagination::PageSizes;
 use crate::api::too_large::answer_too_large_as_exhausted;
@@ -334,9 +335,9 @@ impl Application {
             .layer(MapResponseLayer::new(move |response| {
                 answer_too_large_as_exhausted(response, stream_limits.max_message_bytes)
             }))
-            .layer(ConcurrencyLimitLayer::new(max_concurrent_calls))
-            .layer(DatabaseGateLayer::new(availability.clone()))
-            .layer(CallBudgetLayer::new(call_timeout))
+            .layer(GuardLayer::new(ConcurrencyLimit::new(max_concurrent_calls)))
+            .layer(GuardLayer::new(DatabaseGate::new(availability.clone())))
+            .layer(GuardLayer::new(CallBudget::new(call_timeout)))
             // Inside the tracing layer, so refused calls are logged and the
             // caller's token name lands on the call's span; inside the
             // database gate, so during a known outage calls fail at once

@@ -15,15 +15,13 @@
 //! has its running statements cancelled at once
 //! ([`crate::db::abandoned`]).
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{HeaderMap, Request, Response};
+use http::HeaderMap;
 use tokio::time::Instant;
 use tonic::Status;
-use tower::{Layer, Service};
 
+use super::guard::{Answer, BoxedAnswer, CallGuard};
 use crate::db::abandoned;
 use crate::error::ApiError;
 
@@ -83,64 +81,41 @@ fn client_timeout(headers: &HeaderMap) -> Option<Duration> {
     })
 }
 
-/// Puts [`CallBudgetService`] in front of a service.
+/// See the [module](self); put in front of the services with
+/// [`super::guard::GuardLayer`].
 #[derive(Debug, Clone, Copy)]
-pub struct CallBudgetLayer {
+pub struct CallBudget {
     default_budget: Duration,
 }
 
-impl CallBudgetLayer {
+impl CallBudget {
     /// Budgets of `default_budget` for unary calls whose client sets none.
     pub fn new(default_budget: Duration) -> Self {
-        CallBudgetLayer { default_budget }
+        CallBudget { default_budget }
     }
 }
 
-impl<S> Layer<S> for CallBudgetLayer {
-    type Service = CallBudgetService<S>;
+impl CallGuard for CallBudget {
+    /// The call's deadline, if it has one.
+    type Admitted = Option<Instant>;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        CallBudgetService {
-            inner,
-            default_budget: self.default_budget,
-        }
-    }
-}
-
-/// See the [module](self).
-#[derive(Debug, Clone)]
-pub struct CallBudgetService<S> {
-    inner: S,
-    default_budget: Duration,
-}
-
-type Answer<E> = Result<Response<tonic::body::Body>, E>;
-
-impl<S, B> Service<Request<B>> for CallBudgetService<S>
-where
-    S: Service<Request<B>, Response = Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = Response<tonic::body::Body>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Answer<S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let streaming = STREAMING_METHODS.contains(&request.uri().path());
-        let budget = match client_timeout(request.headers()) {
+    fn admit(&self, path: &str, headers: &HeaderMap) -> Result<Self::Admitted, ApiError> {
+        let streaming = STREAMING_METHODS.contains(&path);
+        let budget = match client_timeout(headers) {
             Some(client) => Some(client),
             None if streaming => None,
             None => Some(self.default_budget),
         };
-        let deadline = budget.map(|budget| Instant::now() + budget);
+        Ok(budget.map(|budget| Instant::now() + budget))
+    }
+
+    fn around<E: Send + 'static>(
+        &self,
+        deadline: Self::Admitted,
+        answer: impl Future<Output = Answer<E>> + Send + 'static,
+    ) -> BoxedAnswer<E> {
         // Abandonable: a call whose client gives up stops its statements.
-        let answer =
-            abandoned::abandonable(CALL_DEADLINE.scope(deadline, self.inner.call(request)));
+        let answer = abandoned::abandonable(CALL_DEADLINE.scope(deadline, answer));
         Box::pin(async move {
             match deadline {
                 None => answer.await,

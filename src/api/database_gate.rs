@@ -10,73 +10,51 @@
 //! once, so an outage is known within one round trip of the first call that
 //! met it.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use http::{Request, Response};
+use http::{HeaderMap, Response};
 use tonic::Status;
-use tower::{Layer, Service};
 
+use super::guard::{Answer, BoxedAnswer, CallGuard};
 use crate::db::availability::Availability;
 use crate::error::ApiError;
 
-/// Puts [`DatabaseGate`] in front of a service.
+/// See the [module](self); put in front of the services with
+/// [`super::guard::GuardLayer`].
 #[derive(Clone)]
-pub struct DatabaseGateLayer {
+pub struct DatabaseGate {
     availability: Availability,
 }
 
-impl DatabaseGateLayer {
+impl DatabaseGate {
     /// A gate following `availability`.
     pub fn new(availability: Availability) -> Self {
-        DatabaseGateLayer { availability }
+        DatabaseGate { availability }
     }
 }
 
-impl<S> Layer<S> for DatabaseGateLayer {
-    type Service = DatabaseGate<S>;
+impl CallGuard for DatabaseGate {
+    /// Whether the call is gated (health and reflection are not).
+    type Admitted = bool;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        DatabaseGate {
-            inner,
-            availability: self.availability.clone(),
-        }
-    }
-}
-
-/// See the [module](self).
-#[derive(Clone)]
-pub struct DatabaseGate<S> {
-    inner: S,
-    availability: Availability,
-}
-
-type Answer<E> = Result<Response<tonic::body::Body>, E>;
-
-impl<S, B> Service<Request<B>> for DatabaseGate<S>
-where
-    S: Service<Request<B>, Response = Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = Response<tonic::body::Body>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Answer<S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        if super::is_infrastructure(request.uri().path()) {
-            return Box::pin(self.inner.call(request));
+    fn admit(&self, path: &str, _: &HeaderMap) -> Result<bool, ApiError> {
+        if super::is_infrastructure(path) {
+            return Ok(false);
         }
         if !self.availability.is_up() {
-            return Box::pin(std::future::ready(Ok(database_down())));
+            return Err(ApiError::DatabaseDown);
+        }
+        Ok(true)
+    }
+
+    fn around<E: Send + 'static>(
+        &self,
+        gated: bool,
+        answer: impl Future<Output = Answer<E>> + Send + 'static,
+    ) -> BoxedAnswer<E> {
+        if !gated {
+            return Box::pin(answer);
         }
         let availability = self.availability.clone();
         let mut state = availability.subscribe();
-        let answer = self.inner.call(request);
         Box::pin(async move {
             let went_down = async {
                 // A monitor that has stopped (the server is stopping) never

@@ -11,6 +11,7 @@ pub mod field_mask;
 pub mod filter;
 #[cfg(test)]
 pub(crate) mod fuzzing;
+pub mod guard;
 pub mod idempotency;
 pub mod list;
 pub mod names;
