@@ -27,22 +27,6 @@ fn entry(account: &pb::Account, pairs: &[(&str, f64)]) -> pb::AuditEntry {
     }
 }
 
-async fn create_audit(app: &TestApp, title: &str, entries: Vec<pb::AuditEntry>) -> pb::Audit {
-    app.audits()
-        .create_audit(pb::CreateAuditRequest {
-            audit: Some(pb::Audit {
-                title: title.into(),
-                auditor: "ana".into(),
-                entries,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .expect("create an audit")
-        .into_inner()
-}
-
 async fn upsert(
     app: &TestApp,
     audit: &str,
@@ -126,7 +110,7 @@ async fn upserting_an_entry_adds_or_replaces_and_moves_the_etag() {
     let app = spawn_app().await;
     let a = app.create_account(Network::X, "a").await;
     let b = app.create_account(Network::X, "b").await;
-    let audit = create_audit(&app, "Q1", vec![]).await;
+    let audit = app.create_audit("Q1", vec![]).await;
 
     let after_add = upsert(
         &app,
@@ -169,7 +153,7 @@ async fn upserting_an_entry_adds_or_replaces_and_moves_the_etag() {
 async fn bad_entries_are_rejected_with_every_violation_and_nothing_stored() {
     let app = spawn_app().await;
     let account = app.create_account(Network::Facebook, "acme").await;
-    let audit = create_audit(&app, "Q2", vec![]).await;
+    let audit = app.create_audit("Q2", vec![]).await;
     let missing = "accounts/0190b6f4-5e6b-7c1d-9a2e-3f4a5b6c7d8e";
     let cases: Vec<(&str, pb::AuditEntry, Vec<&str>)> = vec![
         (
@@ -367,23 +351,23 @@ async fn completing_an_audit_computes_findings_and_freezes_it() {
         .unwrap()
         .into_inner();
 
-    let audit = create_audit(
-        &app,
-        "Year-end audit",
-        vec![
-            entry(
-                &strong,
-                &[("followers", 9000.0), ("bounce_rate", 20.0), ("likes", 5.0)],
-            ),
-            entry(
-                &middling,
-                &[("followers", 5000.0), ("bounce_rate", 35.0), ("likes", 7.0)],
-            ),
-            entry(&weak, &[("followers", 100.0), ("bounce_rate", 70.0)]),
-            entry(&fake, &[]),
-        ],
-    )
-    .await;
+    let audit = app
+        .create_audit(
+            "Year-end audit",
+            vec![
+                entry(
+                    &strong,
+                    &[("followers", 9000.0), ("bounce_rate", 20.0), ("likes", 5.0)],
+                ),
+                entry(
+                    &middling,
+                    &[("followers", 5000.0), ("bounce_rate", 35.0), ("likes", 7.0)],
+                ),
+                entry(&weak, &[("followers", 100.0), ("bounce_rate", 70.0)]),
+                entry(&fake, &[]),
+            ],
+        )
+        .await;
     let completed = complete(&app, &audit.name).await.unwrap();
     assert_eq!(completed.state, State::Completed as i32);
     assert!(completed.complete_time.is_some());
@@ -462,7 +446,7 @@ async fn completing_an_audit_computes_findings_and_freezes_it() {
 #[tokio::test]
 async fn an_empty_audit_cannot_be_completed() {
     let app = spawn_app().await;
-    let audit = create_audit(&app, "Empty", vec![]).await;
+    let audit = app.create_audit("Empty", vec![]).await;
     let error = complete(&app, &audit.name).await.unwrap_err();
     assert_eq!(precondition_types(&error), ["AUDIT_EMPTY"]);
     let error = complete(&app, "audits/0190b6f4-5e6b-7c1d-9a2e-3f4a5b6c7d8e")
@@ -479,12 +463,12 @@ async fn audits_list_in_pages_and_filter_by_state() {
     let account = app.create_account(Network::Linkedin, "acme").await;
     let mut names = Vec::new();
     for index in 0..5 {
-        let audit = create_audit(
-            &app,
-            &format!("audit {index}"),
-            vec![entry(&account, &[("followers", 1.0)])],
-        )
-        .await;
+        let audit = app
+            .create_audit(
+                &format!("audit {index}"),
+                vec![entry(&account, &[("followers", 1.0)])],
+            )
+            .await;
         names.push(audit.name);
     }
     complete(&app, &names[1]).await.unwrap();
@@ -588,12 +572,9 @@ async fn a_retried_audit_create_returns_the_first_audit() {
 async fn completed_audits_survive_a_restart() {
     let app = spawn_app().await;
     let account = app.create_account(Network::Reddit, "acme").await;
-    let audit = create_audit(
-        &app,
-        "persisted",
-        vec![entry(&account, &[("followers", 42.0)])],
-    )
-    .await;
+    let audit = app
+        .create_audit("persisted", vec![entry(&account, &[("followers", 42.0)])])
+        .await;
     let completed = complete(&app, &audit.name).await.unwrap();
     let app = app.restart().await;
     let read = app

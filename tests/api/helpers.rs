@@ -306,6 +306,23 @@ impl TestApp {
             .into_inner()
     }
 
+    /// Creates an audit by auditor "ana" titled `title` with `entries`.
+    pub async fn create_audit(&self, title: &str, entries: Vec<pb::AuditEntry>) -> pb::Audit {
+        self.audits()
+            .create_audit(pb::CreateAuditRequest {
+                audit: Some(pb::Audit {
+                    title: title.into(),
+                    auditor: "ana".into(),
+                    entries,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create an audit")
+            .into_inner()
+    }
+
     /// How many rows `table` holds, to check that failed writes left nothing.
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(&format!("select count(*) from {table}"))

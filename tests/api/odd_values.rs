@@ -84,18 +84,7 @@ async fn fixture(app: &TestApp) -> Fixture {
     app.create_account(Network::X, "acme").await;
     let mut audits = Vec::new();
     for title in ["Q1 audit", "Q2 audit"] {
-        let created = app
-            .audits()
-            .create_audit(pb::CreateAuditRequest {
-                audit: Some(pb::Audit {
-                    title: title.into(),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            })
-            .await
-            .expect("create an audit");
-        audits.push(created.into_inner().name);
+        audits.push(app.create_audit(title, Vec::new()).await.name);
     }
     let day = recent_day();
     run(

@@ -90,19 +90,7 @@ pub async fn build(app: &TestApp) -> Fixture {
 
     let mut audits = Vec::new();
     for title in ["Q1 audit", "Q2 audit"] {
-        let audit = app
-            .audits()
-            .create_audit(pb::CreateAuditRequest {
-                audit: Some(pb::Audit {
-                    title: title.into(),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            })
-            .await
-            .expect("create an audit")
-            .into_inner();
-        audits.push(audit.name);
+        audits.push(app.create_audit(title, Vec::new()).await.name);
     }
     app.audits()
         .upsert_audit_entry(pb::UpsertAuditEntryRequest {
