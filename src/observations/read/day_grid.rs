@@ -247,16 +247,26 @@ struct SelectedDayRow {
     first_observed_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct DayRow {
-    metric_key: String,
-    day: NaiveDate,
-    value_sum: f64,
-    value_count: i64,
-    value_min: f64,
-    value_max: f64,
-    last_observed_at: DateTime<Utc>,
-    first_observed_at: DateTime<Utc>,
+impl DayRollup {
+    fn new(
+        value_sum: f64,
+        value_count: i64,
+        value_min: f64,
+        value_max: f64,
+        last_observed_at: DateTime<Utc>,
+        first_observed_at: DateTime<Utc>,
+    ) -> DayRollup {
+        DayRollup {
+            combined: Combined::composable(
+                value_sum,
+                value_count,
+                value_min,
+                value_max,
+                last_observed_at,
+            ),
+            first_at: first_observed_at,
+        }
+    }
 }
 
 /// The selected series of each key combined per day, over `ranges`: every
@@ -267,77 +277,64 @@ async fn read_days(
     series: Option<&SelectedSeries>,
     ranges: &[(NaiveDate, NaiveDate)],
 ) -> Result<FxHashMap<String, BTreeMap<NaiveDate, DayRollup>>, ApiError> {
+    let mut grid: FxHashMap<String, BTreeMap<NaiveDate, DayRollup>> = FxHashMap::default();
     if ranges.is_empty() || series.is_some_and(SelectedSeries::is_empty) {
-        return Ok(FxHashMap::default());
+        return Ok(grid);
     }
+    let Some(series) = series else {
+        for row in read_organisation_days(conn, keys, ranges).await? {
+            let rollup = DayRollup::new(
+                row.value_sum,
+                row.value_count,
+                row.value_min,
+                row.value_max,
+                row.last_observed_at,
+                row.first_observed_at,
+            );
+            grid.entry(row.metric_key)
+                .or_default()
+                .insert(row.day, rollup);
+        }
+        return Ok(grid);
+    };
     let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
     let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
-    let rows: Vec<DayRow> = match series {
-        None => read_organisation_days(conn, keys, ranges)
-            .await?
-            .into_iter()
-            .map(|row| DayRow {
-                metric_key: row.metric_key,
-                day: row.day,
-                value_sum: row.value_sum,
-                value_count: row.value_count,
-                value_min: row.value_min,
-                value_max: row.value_max,
-                last_observed_at: row.last_observed_at,
-                first_observed_at: row.first_observed_at,
-            })
-            .collect(),
-        Some(series) => {
-            let rows: Vec<SelectedDayRow> = sqlx::query_as(
-                "select s.key_index, d.day, sum(d.value_sum) as value_sum,
-                        sum(d.value_count)::int8 as value_count,
-                        min(d.value_min) as value_min, max(d.value_max) as value_max,
-                        max(d.last_observed_at) as last_observed_at,
-                        min(d.first_observed_at) as first_observed_at
-                 from unnest($3::date[], $4::date[]) as r(first_day, after_last_day)
-                 cross join unnest($1::int8[], $2::int4[]) as s(series_id, key_index)
-                 join observation_daily d
-                     on d.series_id = s.series_id
-                    and d.day >= r.first_day and d.day < r.after_last_day
-                 group by s.key_index, d.day",
-            )
-            .bind(&series.ids)
-            .bind(&series.key_index)
-            .bind(&firsts)
-            .bind(&afters)
-            .fetch_all(&mut *conn)
-            .await?;
-            rows.into_iter()
-                .filter_map(|row| {
-                    let key = keys.get(usize::try_from(row.key_index).ok()?)?;
-                    Some(DayRow {
-                        metric_key: (*key).to_owned(),
-                        day: row.day,
-                        value_sum: row.value_sum,
-                        value_count: row.value_count,
-                        value_min: row.value_min,
-                        value_max: row.value_max,
-                        last_observed_at: row.last_observed_at,
-                        first_observed_at: row.first_observed_at,
-                    })
-                })
-                .collect()
-        }
-    };
-    let mut grid: FxHashMap<String, BTreeMap<NaiveDate, DayRollup>> = FxHashMap::default();
+    let rows: Vec<SelectedDayRow> = sqlx::query_as(
+        "select s.key_index, d.day, sum(d.value_sum) as value_sum,
+                sum(d.value_count)::int8 as value_count,
+                min(d.value_min) as value_min, max(d.value_max) as value_max,
+                max(d.last_observed_at) as last_observed_at,
+                min(d.first_observed_at) as first_observed_at
+         from unnest($3::date[], $4::date[]) as r(first_day, after_last_day)
+         cross join unnest($1::int8[], $2::int4[]) as s(series_id, key_index)
+         join observation_daily d
+             on d.series_id = s.series_id
+            and d.day >= r.first_day and d.day < r.after_last_day
+         group by s.key_index, d.day",
+    )
+    .bind(&series.ids)
+    .bind(&series.key_index)
+    .bind(&firsts)
+    .bind(&afters)
+    .fetch_all(&mut *conn)
+    .await?;
     for row in rows {
-        grid.entry(row.metric_key).or_default().insert(
+        let Some(key) = usize::try_from(row.key_index)
+            .ok()
+            .and_then(|index| keys.get(index))
+        else {
+            continue;
+        };
+        grid.entry((*key).to_owned()).or_default().insert(
             row.day,
-            DayRollup {
-                combined: Combined::composable(
-                    row.value_sum,
-                    row.value_count,
-                    row.value_min,
-                    row.value_max,
-                    row.last_observed_at,
-                ),
-                first_at: row.first_observed_at,
-            },
+            DayRollup::new(
+                row.value_sum,
+                row.value_count,
+                row.value_min,
+                row.value_max,
+                row.last_observed_at,
+                row.first_observed_at,
+            ),
         );
     }
     Ok(grid)
