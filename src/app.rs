@@ -32,6 +32,7 @@ use crate::audits::service::AuditApi;
 use crate::auth::layer::AuthLayer;
 use crate::auth::verify::Verifier;
 use crate::auth::{ListenRefusal, check_listen_policy};
+use crate::changes::Follower;
 use crate::changes::hub::Hub;
 use crate::config::ServeSettings;
 use crate::db::availability::Availability;
@@ -39,6 +40,7 @@ use crate::db::local::{LocalPostgres, LocalPostgresError, LocalPostgresOptions};
 use crate::db::pool;
 use crate::goals::cache::GoalCache;
 use crate::goals::service::GoalApi;
+use crate::observations::read::ReadCaches;
 use crate::observations::service::{MetricApi, StreamLimits};
 use crate::pb;
 use crate::pb::audit_service_server::AuditServiceServer;
@@ -113,6 +115,7 @@ pub struct Application {
     hub_task: JoinHandle<()>,
     /// Goals as GetGoal reads them, kept exact by the hub.
     goal_cache: GoalCache,
+    read_caches: ReadCaches,
     record_snapshots: bool,
     local_postgres: Option<LocalPostgres>,
     stream_limits: StreamLimits,
@@ -189,9 +192,14 @@ impl Application {
         // The listener holds its connection for good: it gets a pool of its
         // own rather than a slot the calls share.
         let goal_cache = GoalCache::new();
+        let read_caches = ReadCaches::default();
         let started = match pool::connect_listener(&database_url) {
             Ok(listener_pool) => {
-                Hub::start(listener_pool, vec![Arc::new(goal_cache.clone())]).await
+                let followers: Vec<Arc<dyn Follower>> = vec![
+                    Arc::new(goal_cache.clone()),
+                    Arc::new(read_caches.catalog.clone()),
+                ];
+                Hub::start(listener_pool, followers).await
             }
             Err(error) => Err(error),
         };
@@ -220,6 +228,7 @@ impl Application {
             hub,
             hub_task,
             goal_cache,
+            read_caches,
             availability,
             availability_task,
             shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
@@ -274,6 +283,7 @@ impl Application {
             hub,
             hub_task,
             goal_cache,
+            read_caches,
             record_snapshots,
             local_postgres,
             stream_limits,
@@ -301,14 +311,24 @@ impl Application {
 
         let audits = AuditServiceServer::new(AuditApi::new(pool.clone(), page_sizes))
             .max_decoding_message_size(stream_limits.max_message_bytes);
-        let metrics =
-            MetricServiceServer::new(MetricApi::new(pool.clone(), stream_limits, page_sizes))
+        let metrics = MetricServiceServer::new(MetricApi::new(
+            pool.clone(),
+            stream_limits,
+            page_sizes,
+            read_caches.clone(),
+        ))
+        .max_decoding_message_size(stream_limits.max_message_bytes);
+        let goals =
+            GoalServiceServer::new(GoalApi::new(pool.clone(), goal_cache.clone(), page_sizes))
                 .max_decoding_message_size(stream_limits.max_message_bytes);
-        let goals = GoalServiceServer::new(GoalApi::new(pool.clone(), goal_cache, page_sizes))
-            .max_decoding_message_size(stream_limits.max_message_bytes);
-        let progress =
-            ProgressServiceServer::new(ProgressApi::new(pool.clone(), hub.clone(), page_sizes))
-                .max_decoding_message_size(stream_limits.max_message_bytes);
+        let progress = ProgressServiceServer::new(ProgressApi::new(
+            pool.clone(),
+            hub.clone(),
+            page_sizes,
+            goal_cache,
+            read_caches,
+        ))
+        .max_decoding_message_size(stream_limits.max_message_bytes);
 
         let stopping_hub = hub.clone();
         let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();

@@ -2,6 +2,7 @@
 //! aggregates, which way is better), the built-in and custom definitions in
 //! storage, and their conversion to the API's types.
 
+pub mod cache;
 pub mod convert;
 pub mod formula;
 pub mod model;

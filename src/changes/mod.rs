@@ -3,7 +3,8 @@
 //! hears every write (DESIGN §6).
 //!
 //! Goal, key result, checkpoint and milestone writes are announced by
-//! triggers (migration `change_notifications`); observations by the ingest
+//! triggers (migration `change_notifications`), and so are changes to the
+//! metric catalog (migration `catalog_notifications`); observations by the ingest
 //! code, once per load and metric ([`announce_observations`]), since a row
 //! trigger would cost every row of a bulk load. [`hub::Hub`] listens and
 //! hands the changes to the watchers of this process.
@@ -40,6 +41,8 @@ pub enum Change {
     /// A goal, its key results, their accounts, checkpoints or milestones
     /// changed, or the goal was deleted.
     Goal(Uuid),
+    /// A metric definition or formula was added, changed or removed.
+    Catalog,
     /// Observations of one base metric were written.
     Observations {
         /// The metric's key.
@@ -82,6 +85,7 @@ impl Change {
                 let id = Uuid::parse_str(words.next()?).ok()?;
                 words.next().is_none().then_some(Change::Goal(id))
             }
+            "catalog" => words.next().is_none().then_some(Change::Catalog),
             "observations" => {
                 let metric_key = words.next()?.to_owned();
                 let accounts = match words.clone().next()? {
@@ -154,6 +158,7 @@ mod tests {
                 accounts: Accounts::Listed(vec![account(), None]),
             })
         );
+        assert_eq!(Change::parse("catalog"), Some(Change::Catalog));
         assert_eq!(
             Change::parse("observations likes *"),
             Some(Change::Observations {
@@ -174,6 +179,7 @@ mod tests {
             "observations likes",
             "observations likes nonsense",
             "metric likes",
+            "catalog likes",
         ] {
             assert_eq!(Change::parse(payload), None, "{payload:?}");
         }

@@ -184,7 +184,7 @@ impl Follower for GoalCache {
     fn heard(&self, change: Option<&Change>) {
         match change {
             Some(Change::Goal(id)) => self.forget(*id),
-            Some(Change::Observations { .. }) => {}
+            Some(Change::Observations { .. } | Change::Catalog) => {}
             // A payload this build cannot read may name any goal.
             None => self.forget_all(),
         }

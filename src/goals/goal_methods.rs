@@ -23,6 +23,7 @@ use crate::api::names::{GOALS, KEY_RESULTS, new_id};
 use crate::api::pagination::PageSizes;
 use crate::api::{etag, field_mask, idempotency};
 use crate::error::{ApiError, PreconditionViolation, ResourceKind, Violations};
+use crate::observations::read::ReadCaches;
 use crate::pb;
 use crate::telemetry::exporter;
 
@@ -355,7 +356,8 @@ pub async fn close(pool: &PgPool, request: pb::CloseGoalRequest) -> Result<pb::G
     // The final numbers are those of the closing moment, in the closing
     // transaction: what GetGoalProgress answered just before.
     let now = Utc::now();
-    let evaluator = Evaluator::new(&mut tx).await?;
+    // Closing is rare: the catalog is read in the closing transaction.
+    let evaluator = Evaluator::new(&mut tx, &ReadCaches::default(), [&current]).await?;
     let progress = evaluator.goal_progress(&mut tx, &current, now).await?;
     repo::set_goal_state(&mut *tx, goal_id, GoalState::Closed, now).await?;
     repo::record_closing(

@@ -10,7 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::ingest::{self, BATCH_ROWS, Loader, Lookup, Resolver, StagedRow};
-use super::read::{list, query};
+use super::read::{ReadCaches, list, query};
 use crate::api::body::RequestBodyOutcome;
 use crate::api::detached;
 use crate::api::pagination::PageSizes;
@@ -49,15 +49,24 @@ pub struct MetricApi {
     stream_limits: StreamLimits,
     stream_slots: Arc<Semaphore>,
     page_sizes: PageSizes,
+    read_caches: ReadCaches,
 }
 
 impl MetricApi {
-    /// The service over a database pool, listing in pages of `page_sizes`.
-    pub fn new(pool: PgPool, stream_limits: StreamLimits, page_sizes: PageSizes) -> Self {
+    /// The service over a database pool, listing in pages of `page_sizes`,
+    /// reading through `read_caches` (whose catalog the change listener
+    /// must follow).
+    pub fn new(
+        pool: PgPool,
+        stream_limits: StreamLimits,
+        page_sizes: PageSizes,
+        read_caches: ReadCaches,
+    ) -> Self {
         MetricApi {
             pool,
             stream_limits,
             page_sizes,
+            read_caches,
             stream_slots: Arc::new(Semaphore::new(stream_limits.max_concurrent)),
         }
     }
@@ -366,7 +375,7 @@ impl pb::metric_service_server::MetricService for MetricApi {
     ) -> Result<Response<pb::QueryMetricResponse>, Status> {
         let mut conn = self.pool.acquire().await.map_err(ApiError::from)?;
         Ok(Response::new(
-            query::query_metric(&mut conn, request.into_inner()).await?,
+            query::query_metric(&mut conn, &self.read_caches, request.into_inner()).await?,
         ))
     }
 }

@@ -6,8 +6,7 @@
 //! and only observations stamped at or before the moment count, so any
 //! past moment can be evaluated.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rustc_hash::FxHashMap;
@@ -17,9 +16,10 @@ use super::forecast::{self, DailyValue, Forecast, ForecastTarget};
 use super::math::{self, Grade, Period, Status, WeightedScore};
 use crate::api::names::GOALS;
 use crate::catalog::Better;
-use crate::catalog::repo::MetricRecord;
+use crate::catalog::cache::Catalog;
 use crate::error::{ApiError, PreconditionViolation};
 use crate::goals::model::{BaselineSpec, Goal, KeyResult, Measure, MetricMeasure};
+use crate::observations::read::ReadCaches;
 use crate::observations::read::evaluate::{self, MetricPlan, Selection, Window, WindowValue};
 
 mod history;
@@ -97,6 +97,7 @@ pub(super) struct MetricReads<'a> {
     selection: Selection,
     pub(super) better: Better,
     memo: &'a ReadMemo,
+    caches: &'a ReadCaches,
 }
 
 /// The reads one answer has made, by metric, selection and windows. One
@@ -136,6 +137,7 @@ impl<'a> MetricReads<'a> {
             selection: Selection::from_list(measure.accounts.iter().copied()),
             better: record.better,
             memo: &evaluator.memo,
+            caches: &evaluator.caches,
         })
     }
 
@@ -190,9 +192,14 @@ impl<'a> MetricReads<'a> {
         let mut values = match self.memo.get(&key) {
             Some(values) => values,
             None => {
-                let values =
-                    evaluate::evaluate_with_times(conn, &self.plan, &self.selection, &windows)
-                        .await?;
+                let values = evaluate::evaluate_with_times(
+                    conn,
+                    &self.caches.series,
+                    &self.plan,
+                    &self.selection,
+                    &windows,
+                )
+                .await?;
                 self.memo.remember(key, &values);
                 values
             }
@@ -207,17 +214,42 @@ impl<'a> MetricReads<'a> {
 
 /// Evaluates goals against one catalog snapshot, in one database snapshot.
 pub struct Evaluator {
-    pub(super) catalog: HashMap<String, MetricRecord>,
+    pub(super) catalog: Arc<Catalog>,
+    caches: ReadCaches,
     memo: ReadMemo,
 }
 
+/// The metrics the key results of `goals` name.
+fn metric_keys<'g>(goals: impl IntoIterator<Item = &'g Goal>) -> impl Iterator<Item = &'g str> {
+    goals
+        .into_iter()
+        .flat_map(|goal| &goal.key_results)
+        .filter_map(|key_result| match &key_result.measure {
+            Measure::Metric(measure) => Some(measure.metric_key.as_str()),
+            Measure::Milestones(_) => None,
+        })
+}
+
 impl Evaluator {
-    /// An evaluator reading the catalog in the caller's transaction.
-    pub async fn new(conn: &mut PgConnection) -> Result<Self, ApiError> {
+    /// An evaluator of `goals` whose catalog holds every metric they name
+    /// that exists in the caller's snapshot (the cached catalog when it
+    /// does).
+    pub async fn new<'g>(
+        conn: &mut PgConnection,
+        caches: &ReadCaches,
+        goals: impl IntoIterator<Item = &'g Goal>,
+    ) -> Result<Self, ApiError> {
         Ok(Evaluator {
-            catalog: crate::catalog::repo::load_all(conn).await?,
+            catalog: caches.catalog.covering(conn, metric_keys(goals)).await?,
+            caches: caches.clone(),
             memo: ReadMemo::default(),
         })
+    }
+
+    /// Whether the catalog holds every metric `goal` names: an evaluator
+    /// made for other goals may lack one created since.
+    pub fn covers(&self, goal: &Goal) -> bool {
+        metric_keys([goal]).all(|key| self.catalog.contains_key(key))
     }
 
     /// The base metrics a metric key result reads: its own metric, or the

@@ -22,9 +22,11 @@ use crate::api::time;
 use crate::api::validate;
 use crate::changes::hub::Hub;
 use crate::error::{ApiError, Violations};
+use crate::goals::cache::GoalCache;
 use crate::goals::checks::framework_checks;
 use crate::goals::model::Goal;
 use crate::goals::repo;
+use crate::observations::read::ReadCaches;
 use crate::observations::read::buckets::{self, Interval, MAX_BUCKETS};
 use crate::pb;
 
@@ -34,16 +36,28 @@ pub struct ProgressApi {
     pool: PgPool,
     hub: Hub,
     page_sizes: PageSizes,
+    goals: GoalCache,
+    read_caches: ReadCaches,
 }
 
 impl ProgressApi {
     /// The service over a database pool, hearing of changes from `hub`,
-    /// listing in pages of `page_sizes`.
-    pub fn new(pool: PgPool, hub: Hub, page_sizes: PageSizes) -> Self {
+    /// listing in pages of `page_sizes`, reading goals through `goals` and
+    /// the rest through `read_caches` (caches the change listener must
+    /// follow).
+    pub fn new(
+        pool: PgPool,
+        hub: Hub,
+        page_sizes: PageSizes,
+        goals: GoalCache,
+        read_caches: ReadCaches,
+    ) -> Self {
         ProgressApi {
             pool,
             hub,
             page_sizes,
+            goals,
+            read_caches,
         }
     }
 }
@@ -96,22 +110,36 @@ fn goal_at(
     }
 }
 
-async fn load_goal(conn: &mut PgConnection, id: Uuid) -> Result<Goal, ApiError> {
-    repo::get_goal(conn, id)
-        .await?
-        .ok_or_else(|| GOALS.not_found(id))
+/// The goal, from the goal cache when it holds it, else read in the
+/// caller's snapshot (and cached).
+async fn load_goal(
+    conn: &mut PgConnection,
+    cache: &GoalCache,
+    id: Uuid,
+) -> Result<Arc<Goal>, ApiError> {
+    if let Some(goal) = cache.get(id) {
+        return Ok(goal);
+    }
+    let ticket = cache.ticket();
+    let goal = Arc::new(
+        repo::get_goal(conn, id)
+            .await?
+            .ok_or_else(|| GOALS.not_found(id))?,
+    );
+    cache.store(ticket, goal.clone());
+    Ok(goal)
 }
 
 async fn get_goal_progress(
-    pool: &PgPool,
+    api: &ProgressApi,
     request: pb::GetGoalProgressRequest,
 ) -> Result<pb::GoalProgress, ApiError> {
     let pb::GetGoalProgressRequest { goal, as_of } = request;
     let (goal_id, as_of) = goal_at(&goal, as_of.as_ref())?;
-    let mut conn = pool.acquire().await?;
+    let mut conn = api.pool.acquire().await?;
     let mut tx = read_snapshot(&mut conn).await?;
-    let goal = load_goal(&mut tx, goal_id).await?;
-    let evaluator = Evaluator::new(&mut tx).await?;
+    let goal = load_goal(&mut tx, &api.goals, goal_id).await?;
+    let evaluator = Evaluator::new(&mut tx, &api.read_caches, [&*goal]).await?;
     let progress = evaluator.goal_progress(&mut tx, &goal, as_of).await?;
     tx.commit().await?;
     Ok(convert::goal_progress(&goal, progress))
@@ -122,8 +150,7 @@ async fn get_goal_progress(
 type ReportKey = (Uuid, TokenTime);
 
 async fn list_goal_progress(
-    pool: &PgPool,
-    page_sizes: PageSizes,
+    api: &ProgressApi,
     request: pb::ListGoalProgressRequest,
 ) -> Result<pb::ListGoalProgressResponse, ApiError> {
     let pb::ListGoalProgressRequest {
@@ -134,7 +161,7 @@ async fn list_goal_progress(
     } = request;
     let now = Utc::now();
     let list: ListRequest<ReportKey> = ListRequest::parse(
-        page_sizes,
+        api.page_sizes,
         page_size,
         &page_token,
         filter,
@@ -151,9 +178,8 @@ async fn list_goal_progress(
         (None, Some((_, TokenTime(at)))) => *at,
         (None, None) => now,
     };
-    let mut conn = pool.acquire().await?;
+    let mut conn = api.pool.acquire().await?;
     let mut tx = read_snapshot(&mut conn).await?;
-    let evaluator = Arc::new(Evaluator::new(&mut tx).await?);
     // The counts cover the whole report, so every matching goal is
     // evaluated; the page is the part of them after the token. Goals
     // without a time frame have no progress and are left out.
@@ -162,8 +188,10 @@ async fn list_goal_progress(
         .into_iter()
         .filter(|goal| period_of(goal).is_some())
         .collect();
+    let evaluator = Arc::new(Evaluator::new(&mut tx, &api.read_caches, &goals).await?);
     let goals = Arc::new(goals);
-    let evaluated = report::evaluate_goals(pool, &mut tx, evaluator, goals.clone(), as_of).await?;
+    let evaluated =
+        report::evaluate_goals(&api.pool, &mut tx, evaluator, goals.clone(), as_of).await?;
     let mut counts = [0i32; 6];
     let mut rows = Vec::new();
     let after = list.after.map(|(id, _)| id);
@@ -183,7 +211,7 @@ async fn list_goal_progress(
 }
 
 async fn get_progress_history(
-    pool: &PgPool,
+    api: &ProgressApi,
     request: pb::GetProgressHistoryRequest,
 ) -> Result<pb::GetProgressHistoryResponse, ApiError> {
     let pb::GetProgressHistoryRequest {
@@ -212,14 +240,14 @@ async fn get_progress_history(
     let Some(goal_id) = goal_id else {
         return Err(ApiError::internal("validated fields are missing"));
     };
-    let mut conn = pool.acquire().await?;
+    let mut conn = api.pool.acquire().await?;
     let mut tx = read_snapshot(&mut conn).await?;
-    let goal = load_goal(&mut tx, goal_id).await?;
+    let goal = load_goal(&mut tx, &api.goals, goal_id).await?;
     let period = period_of(&goal).ok_or_else(|| not_time_bound(&goal))?;
     let start = start.unwrap_or(period.start);
     let end = end.unwrap_or_else(|| now.min(goal.deadline.unwrap_or(now)));
     let moments = history_moments(start, end, interval)?;
-    let evaluator = Evaluator::new(&mut tx).await?;
+    let evaluator = Evaluator::new(&mut tx, &api.read_caches, [&*goal]).await?;
     let steps = evaluator.score_history(&mut tx, &goal, &moments).await?;
     tx.commit().await?;
     Ok(pb::GetProgressHistoryResponse {
@@ -263,15 +291,15 @@ fn history_moments(
 }
 
 async fn check_goal(
-    pool: &PgPool,
+    api: &ProgressApi,
     request: pb::CheckGoalRequest,
 ) -> Result<pb::CheckGoalResponse, ApiError> {
     let pb::CheckGoalRequest { goal, as_of } = request;
     let (goal_id, as_of) = goal_at(&goal, as_of.as_ref())?;
-    let mut conn = pool.acquire().await?;
+    let mut conn = api.pool.acquire().await?;
     let mut tx = read_snapshot(&mut conn).await?;
-    let goal = load_goal(&mut tx, goal_id).await?;
-    let evaluator = Evaluator::new(&mut tx).await?;
+    let goal = load_goal(&mut tx, &api.goals, goal_id).await?;
+    let evaluator = Evaluator::new(&mut tx, &api.read_caches, [&*goal]).await?;
     let mut achievability = Vec::new();
     for key_result in &goal.key_results {
         if let Some(judged) = evaluator
@@ -307,7 +335,7 @@ impl pb::progress_service_server::ProgressService for ProgressApi {
         request: Request<pb::GetGoalProgressRequest>,
     ) -> Result<Response<pb::GoalProgress>, Status> {
         Ok(Response::new(
-            get_goal_progress(&self.pool, request.into_inner()).await?,
+            get_goal_progress(self, request.into_inner()).await?,
         ))
     }
 
@@ -316,7 +344,7 @@ impl pb::progress_service_server::ProgressService for ProgressApi {
         request: Request<pb::ListGoalProgressRequest>,
     ) -> Result<Response<pb::ListGoalProgressResponse>, Status> {
         Ok(Response::new(
-            list_goal_progress(&self.pool, self.page_sizes, request.into_inner()).await?,
+            list_goal_progress(self, request.into_inner()).await?,
         ))
     }
 
@@ -325,7 +353,7 @@ impl pb::progress_service_server::ProgressService for ProgressApi {
         request: Request<pb::GetProgressHistoryRequest>,
     ) -> Result<Response<pb::GetProgressHistoryResponse>, Status> {
         Ok(Response::new(
-            get_progress_history(&self.pool, request.into_inner()).await?,
+            get_progress_history(self, request.into_inner()).await?,
         ))
     }
 
@@ -334,7 +362,13 @@ impl pb::progress_service_server::ProgressService for ProgressApi {
         request: Request<pb::WatchGoalProgressRequest>,
     ) -> Result<Response<Self::WatchGoalProgressStream>, Status> {
         Ok(Response::new(
-            watch::watch(self.pool.clone(), self.hub.clone(), request.into_inner()).await?,
+            watch::watch(
+                self.pool.clone(),
+                self.hub.clone(),
+                self.read_caches.clone(),
+                request.into_inner(),
+            )
+            .await?,
         ))
     }
 
@@ -342,8 +376,6 @@ impl pb::progress_service_server::ProgressService for ProgressApi {
         &self,
         request: Request<pb::CheckGoalRequest>,
     ) -> Result<Response<pb::CheckGoalResponse>, Status> {
-        Ok(Response::new(
-            check_goal(&self.pool, request.into_inner()).await?,
-        ))
+        Ok(Response::new(check_goal(self, request.into_inner()).await?))
     }
 }

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::goals::model::Goal;
 use crate::goals::repo;
+use crate::observations::read::ReadCaches;
 use crate::progress::evaluate::{Evaluator, GoalProgress, KeyResultStanding, ScoreStep};
 
 /// The most midnights one goal's catch-up evaluates in one read: a goal
@@ -101,7 +102,10 @@ async fn record_round(pool: &PgPool, now: DateTime<Utc>) -> Result<Round, ApiErr
     .bind(now)
     .fetch_all(&mut *tx)
     .await?;
-    let mut evaluator = None;
+    // The recorder runs apart from the calls and rarely: it reads the
+    // catalog itself rather than share the calls' caches.
+    let read_caches = &ReadCaches::default();
+    let mut evaluator: Option<Evaluator> = None;
     let mut snapshots: Vec<(Goal, Vec<ScoreStep>)> = Vec::new();
     let mut more = false;
     for (goal_id, start, deadline, last) in active {
@@ -115,8 +119,8 @@ async fn record_round(pool: &PgPool, now: DateTime<Utc>) -> Result<Round, ApiErr
         };
         more |= moments.len() == MOMENTS_PER_ROUND;
         let evaluator = match &mut evaluator {
-            Some(evaluator) => evaluator,
-            None => evaluator.insert(Evaluator::new(&mut tx).await?),
+            Some(evaluator) if evaluator.covers(&goal) => evaluator,
+            _ => evaluator.insert(Evaluator::new(&mut tx, read_caches, [&goal]).await?),
         };
         let steps = evaluator.score_history(&mut tx, &goal, &moments).await?;
         snapshots.push((goal, steps));

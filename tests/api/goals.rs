@@ -107,7 +107,7 @@ fn create_key_result_request(parent: &str, key_result: KeyResult) -> pb::CreateK
     }
 }
 
-fn mask(paths: &[&str]) -> Option<FieldMask> {
+pub fn mask(paths: &[&str]) -> Option<FieldMask> {
     Some(FieldMask {
         paths: paths.iter().map(|path| (*path).to_owned()).collect(),
     })

@@ -2,6 +2,7 @@
 //! §2's worked examples, each number worked out by hand in the test, plus
 //! the moments, reports, histories and checks around them.
 
+mod caches;
 mod large_reports;
 mod reports;
 mod scenarios;

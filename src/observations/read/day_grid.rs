@@ -18,7 +18,7 @@ use sqlx::{PgConnection, Postgres};
 use super::buckets::{self, Bucket};
 use super::combine::Combined;
 use super::evaluate::{Selection, Window};
-use super::selected::SelectedSeries;
+use super::selected::{SelectedSeries, SeriesCache};
 use crate::error::ApiError;
 
 /// What one window reads: whole days and up to two raw edges.
@@ -30,6 +30,7 @@ struct WindowReads {
 /// The combined aggregates of `keys` per (window index, key).
 pub async fn combine(
     conn: &mut PgConnection,
+    cache: &SeriesCache,
     keys: &[&str],
     selection: &Selection,
     windows: &[Window],
@@ -71,7 +72,7 @@ pub async fn combine(
     let reads_anything = !day_ranges.is_empty() || reads.iter().any(|read| !read.raw.is_empty());
     let series = match selection {
         Selection::Some { .. } if reads_anything => {
-            Some(SelectedSeries::resolve(conn, keys, selection).await?)
+            Some(SelectedSeries::resolve(conn, cache, keys, selection).await?)
         }
         // Nothing is read, so the empty selection stands in for it.
         Selection::Some { .. } => Some(SelectedSeries::default()),

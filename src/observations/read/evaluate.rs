@@ -17,6 +17,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::combine::Combined;
+use super::selected::SeriesCache;
 use super::{day_grid, organisation_last, per_series};
 use crate::catalog::formula::{Aggregation, Formula};
 use crate::catalog::repo::{Computation, MetricRecord};
@@ -192,25 +193,29 @@ pub struct WindowValue {
 /// for every window to read the same snapshot.
 pub async fn evaluate(
     conn: &mut PgConnection,
+    series: &SeriesCache,
     metric: &MetricPlan,
     selection: &Selection,
     windows: &[Window],
 ) -> Result<Vec<Option<f64>>, ApiError> {
-    Ok(evaluate_with_times(conn, metric, selection, windows)
-        .await?
-        .into_iter()
-        .map(|window| window.value)
-        .collect())
+    Ok(
+        evaluate_with_times(conn, series, metric, selection, windows)
+            .await?
+            .into_iter()
+            .map(|window| window.value)
+            .collect(),
+    )
 }
 
 /// [`evaluate`], with the time of each window's newest observation.
 pub async fn evaluate_with_times(
     conn: &mut PgConnection,
+    series: &SeriesCache,
     metric: &MetricPlan,
     selection: &Selection,
     windows: &[Window],
 ) -> Result<Vec<WindowValue>, ApiError> {
-    let combined = read_bases(conn, &metric.bases, selection, windows).await?;
+    let combined = read_bases(conn, series, &metric.bases, selection, windows).await?;
     Ok((0..windows.len())
         .map(|index| {
             let of = |key: &str| combined.get(&(index, key.to_owned())).copied();
@@ -232,6 +237,7 @@ pub async fn evaluate_with_times(
 /// other moments than midnights (hourly buckets), per series.
 async fn read_bases(
     conn: &mut PgConnection,
+    series: &SeriesCache,
     bases: &[(String, Aggregation)],
     selection: &Selection,
     windows: &[Window],
@@ -255,7 +261,7 @@ async fn read_bases(
     let (per_series, composable) = (keys_where(true), keys_where(false));
     let mut combined = FxHashMap::default();
     if !composable.is_empty() {
-        combined.extend(day_grid::combine(conn, &composable, selection, windows).await?);
+        combined.extend(day_grid::combine(conn, series, &composable, selection, windows).await?);
     }
     if !per_series.is_empty() {
         // LAST over every account comes from the organisation rollups where
@@ -268,8 +274,15 @@ async fn read_bases(
         }
         if !rest.is_empty() {
             let subset: Vec<Window> = rest.iter().map(|index| windows[*index]).collect();
-            let read = per_series::combine(conn, &per_series, !cut_within_days, selection, &subset)
-                .await?;
+            let read = per_series::combine(
+                conn,
+                series,
+                &per_series,
+                !cut_within_days,
+                selection,
+                &subset,
+            )
+            .await?;
             combined.extend(
                 read.into_iter()
                     .map(|((index, key), value)| ((rest[index], key), value)),

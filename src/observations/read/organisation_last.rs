@@ -202,6 +202,13 @@ impl Span {
     }
 }
 
+/// Whether a non-empty window starts and ends inside one UTC day (its end
+/// may be the next midnight).
+fn within_one_day(window: &Window) -> bool {
+    let last_moment = window.end - chrono::TimeDelta::microseconds(1);
+    !window.is_empty() && window.start.date_naive() == last_moment.date_naive()
+}
+
 /// A LAST aggregate: every series' latest value added up, and the newest
 /// time. The other aggregates are not known here, and LAST reads none.
 fn last_only(last_sum: f64, newest: DateTime<Utc>) -> Combined {
@@ -215,14 +222,18 @@ fn last_only(last_sum: f64, newest: DateTime<Utc>) -> Combined {
     }
 }
 
-/// A window's LAST of one key that needs the part of its last day before
-/// the cut read series by series.
+/// A window's LAST of one key that needs a part of one day, from `start`
+/// to before `cut`, read series by series.
 struct CutPart<'a> {
     window: usize,
     key: &'a str,
-    day: NaiveDate,
+    start: DateTime<Utc>,
     cut: DateTime<Utc>,
-    /// The window's whole days before that day.
+    /// Whether the part's series replace their values of the day before
+    /// (the window's last day, after whole days), or are all the window
+    /// holds (a window inside one day).
+    replaces: bool,
+    /// The window's whole days before the part.
     whole: Option<Combined>,
 }
 
@@ -236,24 +247,25 @@ struct CutPartChange {
     newest: DateTime<Utc>,
 }
 
-/// For each (window, key, day, cut): how the series observed on `day`
-/// before `cut` change the sum of latest values of the days before, read
-/// from the (metric, time) index and the series' rollups of the day
-/// before, in one statement.
+/// For each (window, key, start, cut): how the series observed from
+/// `start` to before `cut` change the sum of latest values of the day
+/// before (or of nothing, when they do not replace it), read from the
+/// (metric, time) index and the series' rollups of the day before, in one
+/// statement.
 async fn read_cut_parts(
     conn: &mut PgConnection,
     parts: &[CutPart<'_>],
 ) -> Result<FxHashMap<(usize, String), CutPartChange>, ApiError> {
     let window = |part: &CutPart<'_>| i32::try_from(part.window).unwrap_or(i32::MAX);
-    let day_start = |part: &CutPart<'_>| part.day.and_time(NaiveTime::MIN).and_utc();
     let mut rows: Vec<CutPartChange> = Vec::new();
     if parts.len() <= ONE_BY_ONE {
         for part in parts {
             let found: Vec<CutPartChange> = sqlx::query_as(&CUT_PARTS.one)
                 .bind(window(part))
                 .bind(part.key)
-                .bind(day_start(part))
+                .bind(part.start)
                 .bind(part.cut)
+                .bind(part.replaces)
                 .fetch_all(&mut *conn)
                 .await?;
             rows.extend(found);
@@ -262,9 +274,10 @@ async fn read_cut_parts(
         rows = sqlx::query_as(&CUT_PARTS.many)
             .bind(parts.iter().map(window).collect::<Vec<_>>())
             .bind(parts.iter().map(|part| part.key).collect::<Vec<_>>())
-            .bind(parts.iter().map(day_start).collect::<Vec<_>>())
+            .bind(parts.iter().map(|part| part.start).collect::<Vec<_>>())
             .bind(parts.iter().map(|part| part.cut).collect::<Vec<_>>())
-            .bind(parts.iter().map(day_start).min())
+            .bind(parts.iter().map(|part| part.replaces).collect::<Vec<_>>())
+            .bind(parts.iter().map(|part| part.start).min())
             .bind(parts.iter().map(|part| part.cut).max())
             .fetch_all(&mut *conn)
             .await?;
@@ -278,27 +291,29 @@ async fn read_cut_parts(
         .collect())
 }
 
-/// Reading cut parts `(window_index, metric_key, day_start, cut)`: `one`
-/// with a part's values as `$1` to `$4`, `many` with arrays of them.
+/// Reading cut parts `(window_index, metric_key, start, cut, replaces)`:
+/// `one` with a part's values as `$1` to `$5`, `many` with arrays of them.
 static CUT_PARTS: LazyLock<Statements> = LazyLock::new(|| {
     let select = |parts: &str, span: &str| {
         format!(
             "select w.window_index as window, w.metric_key,
                     sum(x.value - coalesce(x.previous, 0)) as delta, max(x.observed_at) as newest
-             from {parts} as w(window_index, metric_key, day_start, cut)
+             from {parts} as w(window_index, metric_key, part_start, cut, replaces)
              join metric_definition m using (metric_key)
              cross join lateral (
                  select latest.series_id, latest.value, latest.observed_at,
                         -- A probe per series of the cut part, never a
                         -- pass over every rollup.
-                        (select d.last_value from observation_daily d
-                         where d.series_id = latest.series_id
-                           and d.day = (w.day_start at time zone 'UTC')::date - 1) as previous
+                        case when w.replaces then (
+                            select d.last_value from observation_daily d
+                            where d.series_id = latest.series_id
+                              and d.day = (w.part_start at time zone 'UTC')::date - 1
+                        ) end as previous
                  from (
                      select distinct on (o.series_id) o.series_id, o.value, o.observed_at
                      from observation o
                      where o.metric_id = m.metric_id
-                       and o.observed_at >= w.day_start and o.observed_at < w.cut {span}
+                       and o.observed_at >= w.part_start and o.observed_at < w.cut {span}
                      order by o.series_id, o.observed_at desc
                  ) latest
              ) x
@@ -307,14 +322,14 @@ static CUT_PARTS: LazyLock<Statements> = LazyLock::new(|| {
     };
     Statements {
         one: select(
-            "(select $1::int4, $2::text, $3::timestamptz, $4::timestamptz)",
+            "(select $1::int4, $2::text, $3::timestamptz, $4::timestamptz, $5::bool)",
             "",
         ),
         // The span of every part, so planning covers only the partitions
         // it reaches.
         many: select(
-            "unnest($1::int4[], $2::text[], $3::timestamptz[], $4::timestamptz[])",
-            "and o.observed_at >= $5 and o.observed_at < $6",
+            "unnest($1::int4[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bool[])",
+            "and o.observed_at >= $6 and o.observed_at < $7",
         ),
     }
 });
@@ -363,7 +378,21 @@ pub async fn combine(
             (!answers.contains(&Answer::Unknown)).then_some(answers)
         });
         let Some(answers) = answers else {
-            answered.rest.push(index);
+            // A window inside one day, cut at its start (a bucket from a
+            // moment to the next midnight): each series' latest value there
+            // from the (metric, time) index, one day's rows at most.
+            if span.is_none() && within_one_day(&windows[index]) {
+                cut_parts.extend(keys.iter().map(|key| CutPart {
+                    window: index,
+                    key,
+                    start: windows[index].start,
+                    cut: windows[index].end,
+                    replaces: false,
+                    whole: None,
+                }));
+            } else {
+                answered.rest.push(index);
+            }
             continue;
         };
         for (key, answer) in keys.iter().zip(answers) {
@@ -379,8 +408,9 @@ pub async fn combine(
                 Answer::WithCutPart { whole, day, cut } => cut_parts.push(CutPart {
                     window: index,
                     key,
-                    day,
+                    start: day.and_time(NaiveTime::MIN).and_utc(),
                     cut,
+                    replaces: true,
                     whole,
                 }),
             }

@@ -12,7 +12,7 @@ use super::buckets::{self, Bucket};
 use super::combine::Combined;
 use super::day_grid::ONE_BY_ONE;
 use super::evaluate::{Selection, Window};
-use super::selected::SelectedSeries;
+use super::selected::{SelectedSeries, SeriesCache};
 use crate::error::ApiError;
 
 /// The selected series of `base_keys` combined per (window index, key),
@@ -22,6 +22,7 @@ use crate::error::ApiError;
 /// `last_only` says every key is aggregated by LAST.
 pub async fn combine(
     conn: &mut PgConnection,
+    cache: &SeriesCache,
     base_keys: &[&str],
     last_only: bool,
     selection: &Selection,
@@ -30,7 +31,7 @@ pub async fn combine(
     if windows.iter().all(Window::is_empty) {
         return Ok(FxHashMap::default());
     }
-    let series = SelectedSeries::resolve(conn, base_keys, selection).await?;
+    let series = SelectedSeries::resolve(conn, cache, base_keys, selection).await?;
     if series.is_empty() {
         return Ok(FxHashMap::default());
     }

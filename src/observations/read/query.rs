@@ -8,13 +8,13 @@ use chrono::DateTime;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+use super::ReadCaches;
 use super::buckets::{self, Interval};
 use super::evaluate::{self, MetricPlan, Selection, Window};
 use crate::accounts;
 use crate::api::names::ACCOUNTS;
 use crate::api::time;
 use crate::api::validate::{self, Lines};
-use crate::catalog;
 use crate::error::{ApiError, ResourceKind, Violations};
 use crate::pb;
 
@@ -128,13 +128,17 @@ fn parse_query(request: &pb::QueryMetricRequest) -> Result<ValidQuery, ApiError>
 /// read transaction), so a query racing a write sees all of it or none.
 pub async fn query_metric(
     conn: &mut PgConnection,
+    caches: &ReadCaches,
     request: pb::QueryMetricRequest,
 ) -> Result<pb::QueryMetricResponse, ApiError> {
     let query = parse_query(&request)?;
     let mut tx = conn
         .begin_with("begin isolation level repeatable read, read only")
         .await?;
-    let catalog = catalog::repo::load_all(&mut tx).await?;
+    let catalog = caches
+        .catalog
+        .covering(&mut tx, [query.metric_key.as_str()])
+        .await?;
     let plan =
         MetricPlan::resolve(&catalog, &query.metric_key).ok_or_else(|| ApiError::NotFound {
             kind: ResourceKind::Metric,
@@ -148,7 +152,8 @@ pub async fn query_metric(
         .iter()
         .map(|bucket| Window::half_open(bucket.start, bucket.end))
         .collect();
-    let values = evaluate::evaluate(&mut tx, &plan, &query.selection, &windows).await?;
+    let values =
+        evaluate::evaluate(&mut tx, &caches.series, &plan, &query.selection, &windows).await?;
     tx.commit().await?;
     Ok(pb::QueryMetricResponse {
         buckets: query

@@ -4,11 +4,81 @@
 //! about twice as much to plan and run as one given the ids and a small
 //! integer per series naming its base metric, which is what most reads of
 //! a selection of accounts are made of.
+//!
+//! A series' id never changes and is never reused, so the ids of a
+//! selection of accounts are remembered ([`SeriesCache`]): a read of known
+//! series skips the lookup. Only series that exist are remembered; a
+//! selection naming an account without a series of some metric is looked
+//! up every time, so a series created meanwhile is always found.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use super::evaluate::Selection;
 use crate::error::ApiError;
+
+/// Series ids remembered at most; past it the cache starts over, which
+/// bounds its memory whatever the number of accounts.
+const SERIES_CACHE_CAPACITY: usize = 200_000;
+
+/// A series by its metric key and account (`None`: the organisation-wide
+/// series).
+type SeriesKey = (String, Option<Uuid>);
+
+/// Known series ids; clones share them.
+#[derive(Clone, Default)]
+pub struct SeriesCache {
+    ids: Arc<RwLock<HashMap<SeriesKey, i64>>>,
+}
+
+impl std::fmt::Debug for SeriesCache {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SeriesCache")
+            .finish_non_exhaustive()
+    }
+}
+
+impl SeriesCache {
+    /// The selected series of `keys` when every one of them is known.
+    fn known(
+        &self,
+        keys: &[&str],
+        accounts: &[Uuid],
+        organisation: bool,
+    ) -> Option<SelectedSeries> {
+        let ids = self.ids.read().ok()?;
+        let accounts = accounts
+            .iter()
+            .map(|account| Some(*account))
+            .chain(organisation.then_some(None));
+        let mut found: Vec<(i64, i32)> = Vec::new();
+        for account in accounts {
+            for (index, key) in keys.iter().enumerate() {
+                let id = ids.get(&((*key).to_owned(), account))?;
+                found.push((*id, i32::try_from(index).ok()?));
+            }
+        }
+        found.sort_unstable();
+        let (ids, key_index) = found.into_iter().unzip();
+        Some(SelectedSeries { ids, key_index })
+    }
+
+    fn remember(&self, rows: impl Iterator<Item = (String, Option<Uuid>, i64)>) {
+        let Ok(mut ids) = self.ids.write() else {
+            return;
+        };
+        for (key, account, id) in rows {
+            if ids.len() >= SERIES_CACHE_CAPACITY {
+                ids.clear();
+            }
+            ids.insert((key, account), id);
+        }
+    }
+}
 
 /// The selected series of some base metrics: `ids[i]` belongs to the
 /// metric `keys[key_index[i]]`.
@@ -21,15 +91,20 @@ pub struct SelectedSeries {
 }
 
 impl SelectedSeries {
-    /// The series of `keys` that `selection` covers, in one lookup.
+    /// The series of `keys` that `selection` covers: from `cache` when it
+    /// knows every one of a selection of accounts, else in one lookup.
     pub async fn resolve(
         conn: &mut PgConnection,
+        cache: &SeriesCache,
         keys: &[&str],
         selection: &Selection,
     ) -> Result<SelectedSeries, ApiError> {
         let (all, accounts, organisation) = selection.as_parameters();
-        let rows: Vec<(i64, i32)> = sqlx::query_as(
-            "select s.series_id, (k.position - 1)::int4
+        if !all && let Some(known) = cache.known(keys, accounts, organisation) {
+            return Ok(known);
+        }
+        let rows: Vec<(i64, i32, Option<Uuid>)> = sqlx::query_as(
+            "select s.series_id, (k.position - 1)::int4, s.account_id
              from unnest($1::text[]) with ordinality as k(metric_key, position)
              join series s on s.metric_key = k.metric_key
              where $2 or s.account_id = any($3) or ($4 and s.account_id is null)
@@ -41,7 +116,15 @@ impl SelectedSeries {
         .bind(organisation)
         .fetch_all(&mut *conn)
         .await?;
-        let (ids, key_index) = rows.into_iter().unzip();
+        // Every account's series would crowd out the selections that gain
+        // from being remembered.
+        if !all {
+            cache.remember(rows.iter().filter_map(|(id, index, account)| {
+                let key = keys.get(usize::try_from(*index).ok()?)?;
+                Some(((*key).to_owned(), *account, *id))
+            }));
+        }
+        let (ids, key_index) = rows.into_iter().map(|(id, index, _)| (id, index)).unzip();
         Ok(SelectedSeries { ids, key_index })
     }
 

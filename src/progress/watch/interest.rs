@@ -47,6 +47,8 @@ impl Interest {
     pub fn moved_by(&self, change: &Change) -> bool {
         match change {
             Change::Goal(id) => *id == self.goal_id,
+            // A formula may have changed under any key result.
+            Change::Catalog => true,
             Change::Observations {
                 metric_key,
                 accounts,

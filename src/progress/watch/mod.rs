@@ -34,7 +34,9 @@ use super::service::{GoalProgressStream, read_snapshot};
 use crate::api::names::GOALS;
 use crate::changes::hub::{Hub, Subscription};
 use crate::error::{ApiError, Violations};
+use crate::goals::model::Goal;
 use crate::goals::repo;
+use crate::observations::read::ReadCaches;
 use crate::pb;
 
 /// The most goals one call may watch.
@@ -72,25 +74,34 @@ struct Evaluated {
 /// Evaluates `ids` at `at` in one snapshot; `None` for a goal that is gone.
 async fn evaluate(
     pool: &PgPool,
+    read_caches: &ReadCaches,
     ids: &[Uuid],
     at: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, Option<Evaluated>)>, ApiError> {
     let mut conn = pool.acquire().await?;
     let mut tx = read_snapshot(&mut conn).await?;
-    let evaluator = Evaluator::new(&mut tx).await?;
-    let mut evaluated = Vec::with_capacity(ids.len());
+    let mut goals = Vec::with_capacity(ids.len());
     for id in ids {
-        let Some(goal) = repo::get_goal(&mut tx, *id).await? else {
+        goals.push((*id, repo::get_goal(&mut tx, *id).await?));
+    }
+    let mut present: Vec<&Goal> = Vec::with_capacity(goals.len());
+    for (_, goal) in &goals {
+        present.extend(goal);
+    }
+    let evaluator = Evaluator::new(&mut tx, read_caches, present).await?;
+    let mut evaluated = Vec::with_capacity(ids.len());
+    for (id, goal) in &goals {
+        let Some(goal) = goal else {
             evaluated.push((*id, None));
             continue;
         };
-        let progress = evaluator.goal_progress(&mut tx, &goal, at).await?;
-        let interest = Interest::of(&goal, |measure| evaluator.base_metrics(measure));
+        let progress = evaluator.goal_progress(&mut tx, goal, at).await?;
+        let interest = Interest::of(goal, |measure| evaluator.base_metrics(measure));
         evaluated.push((
             *id,
             Some(Evaluated {
                 interest,
-                progress: convert::goal_progress(&goal, progress),
+                progress: convert::goal_progress(goal, progress),
             }),
         ));
     }
@@ -103,18 +114,20 @@ async fn evaluate(
 pub async fn watch(
     pool: PgPool,
     hub: Hub,
+    read_caches: ReadCaches,
     request: pb::WatchGoalProgressRequest,
 ) -> Result<GoalProgressStream, ApiError> {
     let ids = watched_goals(&request.goals)?;
     let subscription = hub.subscribe();
     let started = Utc::now();
     let mut first = Vec::with_capacity(ids.len());
-    for (id, evaluated) in evaluate(&pool, &ids, started).await? {
+    for (id, evaluated) in evaluate(&pool, &read_caches, &ids, started).await? {
         first.push(evaluated.ok_or_else(|| GOALS.not_found(id))?);
     }
     let (sender, receiver) = mpsc::channel(1);
     let watcher = Watcher {
         pool,
+        read_caches,
         hub,
         subscription,
         ids,
@@ -130,6 +143,7 @@ pub async fn watch(
 /// One call's task.
 struct Watcher {
     pool: PgPool,
+    read_caches: ReadCaches,
     hub: Hub,
     subscription: Subscription,
     ids: Vec<Uuid>,
@@ -211,7 +225,7 @@ impl Watcher {
             next_round = Instant::now() + COALESCE;
             self.last_round = now;
             let ids: Vec<Uuid> = due.iter().map(|(id, _)| *id).collect();
-            let evaluated = evaluate(&self.pool, &ids, now)
+            let evaluated = evaluate(&self.pool, &self.read_caches, &ids, now)
                 .await
                 .map_err(|error| End::With(error.into()))?;
             for ((id, evaluated), (_, forced)) in evaluated.into_iter().zip(due) {
