@@ -20,7 +20,9 @@ use crate::catalog::cache::Catalog;
 use crate::error::{ApiError, PreconditionViolation};
 use crate::goals::model::{BaselineSpec, Goal, KeyResult, Measure, MetricMeasure};
 use crate::observations::read::ReadCaches;
-use crate::observations::read::evaluate::{self, MetricPlan, Selection, Window, WindowValue};
+use crate::observations::read::evaluate::{
+    self, MetricPlan, MetricRead, Selection, Window, WindowValue,
+};
 
 mod history;
 
@@ -114,6 +116,17 @@ type ReadKey = (String, Selection, Vec<Window>);
 const MEMO_READS: usize = 4_096;
 
 impl ReadMemo {
+    fn holds(&self, key: &ReadKey) -> bool {
+        self.0.lock().is_ok_and(|reads| reads.contains_key(key))
+    }
+
+    /// Forgets every read, keeping the memory of a long report bounded.
+    fn clear(&self) {
+        if let Ok(mut reads) = self.0.lock() {
+            reads.clear();
+        }
+    }
+
     fn get(&self, key: &ReadKey) -> Option<Vec<WindowValue>> {
         self.0.lock().ok()?.get(key).cloned()
     }
@@ -167,16 +180,11 @@ impl<'a> MetricReads<'a> {
         ))
     }
 
-    /// [`Self::values`], with the time of each window's newest observation.
-    async fn readings(
-        &self,
-        conn: &mut PgConnection,
-        period: Period,
-        moments: &[DateTime<Utc>],
-    ) -> Result<(Option<f64>, Vec<WindowValue>), ApiError> {
-        let baseline_window = self.baseline_window(period);
+    /// The read behind [`Self::readings`]: its memo key (the windows, the
+    /// baseline's first when it is read from data).
+    fn read_key(&self, period: Period, moments: &[DateTime<Utc>]) -> ReadKey {
         let mut windows: Vec<Window> = Vec::with_capacity(moments.len() + 1);
-        if let Ok(window) = baseline_window {
+        if let Ok(window) = self.baseline_window(period) {
             windows.push(window);
         }
         windows.extend(
@@ -184,11 +192,21 @@ impl<'a> MetricReads<'a> {
                 .iter()
                 .map(|at| window_at(self.measure, period.start, *at)),
         );
-        let key: ReadKey = (
+        (
             self.measure.metric_key.clone(),
             self.selection.clone(),
-            windows.clone(),
-        );
+            windows,
+        )
+    }
+
+    /// [`Self::values`], with the time of each window's newest observation.
+    async fn readings(
+        &self,
+        conn: &mut PgConnection,
+        period: Period,
+        moments: &[DateTime<Utc>],
+    ) -> Result<(Option<f64>, Vec<WindowValue>), ApiError> {
+        let key = self.read_key(period, moments);
         let mut values = match self.memo.get(&key) {
             Some(values) => values,
             None => {
@@ -197,19 +215,42 @@ impl<'a> MetricReads<'a> {
                     &self.caches.series,
                     &self.plan,
                     &self.selection,
-                    &windows,
+                    &key.2,
                 )
                 .await?;
                 self.memo.remember(key, &values);
                 values
             }
         };
-        let baseline = match baseline_window {
+        let baseline = match self.baseline_window(period) {
             Ok(_) => values.remove(0).value,
             Err(fixed) => fixed,
         };
         Ok((baseline, values))
     }
+}
+
+/// The moments a metric key result's progress at `as_of` reads the window
+/// ending at: `as_of` itself, then each forecast sample's day as it ends
+/// (the instant before its closing boundary: a window of whole UTC days,
+/// which the rollups serve alone), when there is a forecast.
+fn progress_moments(
+    period: Period,
+    as_of: DateTime<Utc>,
+) -> (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) {
+    let samples = if as_of < period.deadline {
+        forecast::forecast_days(as_of, period.start)
+    } else {
+        Vec::new()
+    };
+    let mut moments = vec![as_of];
+    moments.extend(
+        samples
+            .iter()
+            .filter(|sample| **sample != as_of)
+            .map(|sample| *sample - TimeDelta::microseconds(1)),
+    );
+    (samples, moments)
 }
 
 /// Evaluates goals against one catalog snapshot, in one database snapshot.
@@ -246,10 +287,68 @@ impl Evaluator {
         })
     }
 
+    /// An evaluator sharing this one's catalog, with a memo of its own: for
+    /// a report's extra readers, each forgetting its reads batch by batch.
+    pub fn sibling(&self) -> Evaluator {
+        Evaluator {
+            catalog: self.catalog.clone(),
+            caches: self.caches.clone(),
+            memo: ReadMemo::default(),
+        }
+    }
+
+    /// Forgets the reads made so far: between a report's batches, whose
+    /// reads rarely repeat, so that a report's memory stays bounded.
+    pub fn forget_reads(&self) {
+        self.memo.clear();
+    }
+
     /// Whether the catalog holds every metric `goal` names: an evaluator
     /// made for other goals may lack one created since.
     pub fn covers(&self, goal: &Goal) -> bool {
         metric_keys([goal]).all(|key| self.catalog.contains_key(key))
+    }
+
+    /// Reads, all in one batch, what the metric key results of `goals` need
+    /// for their progress at `as_of` and the memo lacks, so that
+    /// [`Self::goal_progress`] finds it there.
+    pub async fn prefetch(
+        &self,
+        conn: &mut PgConnection,
+        goals: &[&Goal],
+        as_of: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let mut wanted: Vec<(ReadKey, MetricReads)> = Vec::new();
+        let mut seen: rustc_hash::FxHashSet<ReadKey> = rustc_hash::FxHashSet::default();
+        for goal in goals {
+            let Some(period) = period_of(goal) else {
+                continue;
+            };
+            let (_, moments) = progress_moments(period, as_of);
+            for key_result in &goal.key_results {
+                if let Measure::Metric(measure) = &key_result.measure
+                    && let Some(metric_reads) = MetricReads::of(measure, self)
+                {
+                    let key = metric_reads.read_key(period, &moments);
+                    if !self.memo.holds(&key) && seen.insert(key.clone()) {
+                        wanted.push((key, metric_reads));
+                    }
+                }
+            }
+        }
+        let batch: Vec<MetricRead> = wanted
+            .iter()
+            .map(|(key, metric_reads)| MetricRead {
+                metric: &metric_reads.plan,
+                selection: &metric_reads.selection,
+                windows: &key.2,
+            })
+            .collect();
+        let values = evaluate::evaluate_many(conn, &self.caches.series, &batch).await?;
+        for ((key, _), values) in wanted.into_iter().zip(values) {
+            self.memo.remember(key, &values);
+        }
+        Ok(())
     }
 
     /// The base metrics a metric key result reads: its own metric, or the
@@ -268,6 +367,7 @@ impl Evaluator {
         as_of: DateTime<Utc>,
     ) -> Result<GoalProgress, ApiError> {
         let period = period_of(goal).ok_or_else(|| not_time_bound(goal))?;
+        self.prefetch(conn, &[goal], as_of).await?;
         let threshold = goal.effective_success_threshold();
         let mut key_results = Vec::with_capacity(goal.key_results.len());
         for key_result in &goal.key_results {
@@ -307,22 +407,7 @@ impl Evaluator {
             return Ok(no_data(period, as_of, threshold));
         };
         let forecasting = as_of < period.deadline;
-        let samples = if forecasting {
-            forecast::forecast_days(as_of, period.start)
-        } else {
-            Vec::new()
-        };
-        // A day's value at its closing boundary is its window as the day
-        // ends, the instant before the boundary: a window of whole UTC days,
-        // which the rollups serve alone. The sample at as_of is the current
-        // value itself.
-        let mut moments = vec![as_of];
-        moments.extend(
-            samples
-                .iter()
-                .filter(|sample| **sample != as_of)
-                .map(|sample| *sample - TimeDelta::microseconds(1)),
-        );
+        let (samples, moments) = progress_moments(period, as_of);
         let (baseline, readings) = reads.readings(conn, period, &moments).await?;
         let current = readings[0].value;
         let mut day_values = readings[1..].iter().map(|window| window.value);

@@ -33,6 +33,40 @@ const EXTRA_READER_WAIT: Duration = Duration::from_millis(20);
 /// extra connections' set-up would cost more than they save.
 const SHARED_FROM_GOALS: usize = 16;
 
+/// Goals whose reads are made together: one statement of each kind for all
+/// their key results' windows, rather than a few per key result.
+const BATCH_GOALS: usize = 32;
+
+/// The goals of batches `first`, `first + step`, … (by index), evaluated
+/// batch by batch, each batch's reads made together and forgotten after it.
+async fn evaluate_batches(
+    conn: &mut PgConnection,
+    evaluator: &Evaluator,
+    goals: &[Goal],
+    first: usize,
+    step: usize,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<(usize, GoalProgress)>, ApiError> {
+    let mut evaluated = Vec::new();
+    for (batch, chunk) in goals
+        .chunks(BATCH_GOALS)
+        .enumerate()
+        .skip(first)
+        .step_by(step)
+    {
+        let chunk_refs: Vec<&Goal> = chunk.iter().collect();
+        evaluator.prefetch(conn, &chunk_refs, as_of).await?;
+        for (offset, goal) in chunk.iter().enumerate() {
+            evaluated.push((
+                batch * BATCH_GOALS + offset,
+                evaluator.goal_progress(conn, goal, as_of).await?,
+            ));
+        }
+        evaluator.forget_reads();
+    }
+    Ok(evaluated)
+}
+
 /// Each goal's progress at `as_of`, in order. `conn` is in the report's
 /// repeatable-read snapshot; extra readers share it.
 pub async fn evaluate_goals(
@@ -48,11 +82,11 @@ pub async fn evaluate_goals(
         borrow_readers(pool).await
     };
     if extra.is_empty() {
-        let mut progress = Vec::with_capacity(goals.len());
-        for goal in goals.iter() {
-            progress.push(evaluator.goal_progress(conn, goal, as_of).await?);
-        }
-        return Ok(progress);
+        let evaluated = evaluate_batches(conn, &evaluator, &goals, 0, 1, as_of).await?;
+        return Ok(evaluated
+            .into_iter()
+            .map(|(_, progress)| progress)
+            .collect());
     }
 
     let snapshot: String = sqlx::query_scalar("select pg_export_snapshot()")
@@ -66,7 +100,7 @@ pub async fn evaluate_goals(
     let readers = extra.len() + 1;
     let mut tasks = JoinSet::new();
     for (index, reader) in extra.into_iter().enumerate() {
-        let (evaluator, goals, snapshot) = (evaluator.clone(), goals.clone(), snapshot.clone());
+        let (evaluator, goals, snapshot) = (evaluator.sibling(), goals.clone(), snapshot.clone());
         tasks.spawn(async move {
             evaluate_share(
                 reader,
@@ -81,8 +115,10 @@ pub async fn evaluate_goals(
         });
     }
     let mut progress: Vec<Option<GoalProgress>> = vec![None; goals.len()];
-    for index in (0..goals.len()).step_by(readers) {
-        progress[index] = Some(evaluator.goal_progress(conn, &goals[index], as_of).await?);
+    for (index, goal_progress) in
+        evaluate_batches(conn, &evaluator, &goals, 0, readers, as_of).await?
+    {
+        progress[index] = Some(goal_progress);
     }
     while let Some(joined) = tasks.join_next().await {
         let share = joined.map_err(ApiError::internal)??;
@@ -117,8 +153,8 @@ async fn borrow_readers(pool: &PgPool) -> Vec<PoolConnection<Postgres>> {
     readers
 }
 
-/// One extra reader's share: the goals at `first`, `first + step`, … in
-/// the exported snapshot.
+/// One extra reader's share: the batches of goals at `first`, `first +
+/// step`, … in the exported snapshot.
 async fn evaluate_share(
     mut reader: PoolConnection<Postgres>,
     snapshot: &str,
@@ -134,15 +170,7 @@ async fn evaluate_share(
     sqlx::query(&format!("set transaction snapshot '{snapshot}'"))
         .execute(&mut *tx)
         .await?;
-    let mut share = Vec::new();
-    for index in (first..goals.len()).step_by(step) {
-        share.push((
-            index,
-            evaluator
-                .goal_progress(&mut tx, &goals[index], as_of)
-                .await?,
-        ));
-    }
+    let share = evaluate_batches(&mut tx, evaluator, goals, first, step, as_of).await?;
     tx.commit().await?;
     Ok(share)
 }

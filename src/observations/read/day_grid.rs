@@ -5,26 +5,54 @@
 //! window then folds its own days and its raw edges. Many overlapping
 //! windows (a forecast's daily samples, a history's steps) so cost the days
 //! they span, not the days of each window again.
+//!
+//! Many reads (every key result of a goal, or of a report's goals) are read
+//! together: one statement for all their days and one for all their raw
+//! edges, whatever their number.
+
+mod sql;
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
-use sqlx::postgres::PgArguments;
-use sqlx::query::QueryAs;
-use sqlx::{PgConnection, Postgres};
+use sqlx::PgConnection;
 
 use super::buckets::{self, Bucket};
 use super::combine::Combined;
 use super::evaluate::{Selection, Window};
 use super::selected::{SelectedSeries, SeriesCache};
 use crate::error::ApiError;
+pub(super) use sql::{ONE_BY_ONE, OrganisationDay, Statements, read_organisation_days};
+
+/// One read: the combined aggregates of `keys` over `selection` in each of
+/// `windows`.
+#[derive(Debug, Clone, Copy)]
+pub struct GridRead<'a> {
+    /// The base metrics, all composable.
+    pub keys: &'a [&'a str],
+    /// The series read.
+    pub selection: &'a Selection,
+    /// The windows.
+    pub windows: &'a [Window],
+}
+
+/// The combined aggregates of a read per (window index, key).
+pub type Grid = FxHashMap<(usize, String), Combined>;
 
 /// What one window reads: whole days and up to two raw edges.
 struct WindowReads {
     days: Option<(NaiveDate, NaiveDate)>,
     raw: Vec<Bucket>,
+}
+
+/// What one read needs: its windows' days and edges, the day ranges that
+/// cover them, and its series (`None`: every series, from the
+/// organisation rollups).
+struct ReadPlan {
+    windows: Vec<WindowReads>,
+    day_ranges: Vec<(NaiveDate, NaiveDate)>,
+    series: Option<SelectedSeries>,
 }
 
 /// The combined aggregates of `keys` per (window index, key).
@@ -34,8 +62,88 @@ pub async fn combine(
     keys: &[&str],
     selection: &Selection,
     windows: &[Window],
-) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
-    let mut reads: Vec<WindowReads> = windows
+) -> Result<Grid, ApiError> {
+    let read = GridRead {
+        keys,
+        selection,
+        windows,
+    };
+    Ok(combine_many(conn, cache, &[read])
+        .await?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// [`combine`] for each of `reads`, in order, in two statements.
+pub async fn combine_many(
+    conn: &mut PgConnection,
+    cache: &SeriesCache,
+    reads: &[GridRead<'_>],
+) -> Result<Vec<Grid>, ApiError> {
+    let mut plans = Vec::with_capacity(reads.len());
+    for read in reads {
+        plans.push(plan(conn, cache, read).await?);
+    }
+    // Groups number each (read, key) across the reads.
+    let group_base: Vec<usize> = reads
+        .iter()
+        .scan(0, |next, read| {
+            let base = *next;
+            *next += read.keys.len();
+            Some(base)
+        })
+        .collect();
+    let mut grids = read_days(conn, reads, &plans, &group_base).await?;
+
+    // A raw range inside one day is read with the days: when the day's
+    // observations all fall inside it (a step at a midnight, cut 1 µs after
+    // it; a window ending now, after today's newest value), the day's
+    // rollup is the range, and when none does, the range holds nothing.
+    for ((read, plan), grid) in reads.iter().zip(&mut plans).zip(&grids) {
+        for window in &mut plan.windows {
+            let mut whole_days = Vec::new();
+            window
+                .raw
+                .retain(|range| match served_by_rollups(grid, read.keys, range) {
+                    Served::Raw => true,
+                    Served::Nothing => false,
+                    Served::WholeDay(day) => {
+                        whole_days.push(day);
+                        false
+                    }
+                });
+            for day in whole_days {
+                // The range was the window's edge, so its day adjoins the
+                // window's whole days.
+                window.days = Some(match window.days {
+                    Some((first, after)) => (first.min(day), after.max(day + Days::new(1))),
+                    None => (day, day + Days::new(1)),
+                });
+            }
+        }
+    }
+    // Each read's distinct ranges once, by their index in the read.
+    let ranges: Vec<Vec<Bucket>> = plans.iter().map(distinct_ranges).collect();
+    let edges = read_raw(conn, reads, &plans, &ranges).await?;
+
+    Ok(reads
+        .iter()
+        .zip(&plans)
+        .zip(&mut grids)
+        .zip(ranges.iter().zip(edges))
+        .map(|(((read, plan), days), (ranges, edges))| fold(read, plan, days, ranges, &edges))
+        .collect())
+}
+
+/// The plan of one read, its series looked up (not at all when every
+/// window is empty).
+async fn plan(
+    conn: &mut PgConnection,
+    cache: &SeriesCache,
+    read: &GridRead<'_>,
+) -> Result<ReadPlan, ApiError> {
+    let windows: Vec<WindowReads> = read
+        .windows
         .iter()
         .map(|window| {
             if window.is_empty() {
@@ -51,77 +159,219 @@ pub async fn combine(
             }
         })
         .collect();
-    // A raw range inside one day is read with the days: when the day's
-    // observations all fall inside it (a step at a midnight, cut 1 µs after
-    // it; a window ending now, after today's newest value), the day's
-    // rollup is the range, and when none does, the range holds nothing.
-    let edge_days = reads
+    let edge_days = windows
         .iter()
-        .flat_map(|read| &read.raw)
-        .filter_map(|range| range.day())
+        .flat_map(|window| &window.raw)
+        .filter_map(Bucket::day)
         .map(|day| (day, day + Days::new(1)));
     let day_ranges = coalesce(
-        reads
+        windows
             .iter()
-            .filter_map(|read| read.days)
+            .filter_map(|window| window.days)
             .chain(edge_days)
             .collect(),
     );
-    // A selection of accounts is looked up once for the days and the edges,
-    // and not at all when every window is empty.
-    let reads_anything = !day_ranges.is_empty() || reads.iter().any(|read| !read.raw.is_empty());
-    let series = match selection {
+    let reads_anything =
+        !day_ranges.is_empty() || windows.iter().any(|window| !window.raw.is_empty());
+    let series = match read.selection {
         Selection::Some { .. } if reads_anything => {
-            Some(SelectedSeries::resolve(conn, cache, keys, selection).await?)
+            Some(SelectedSeries::resolve(conn, cache, read.keys, read.selection).await?)
         }
         // Nothing is read, so the empty selection stands in for it.
         Selection::Some { .. } => Some(SelectedSeries::default()),
         Selection::All => None,
     };
-    let grid = read_days(conn, keys, series.as_ref(), &day_ranges).await?;
-    for read in &mut reads {
-        let mut whole_days = Vec::new();
-        read.raw
-            .retain(|range| match served_by_rollups(&grid, keys, range) {
-                Served::Raw => true,
-                Served::Nothing => false,
-                Served::WholeDay(day) => {
-                    whole_days.push(day);
-                    false
+    Ok(ReadPlan {
+        windows,
+        day_ranges,
+        series,
+    })
+}
+
+/// A day of one read's key, combined across its series.
+#[derive(Debug, Clone, Copy)]
+struct DayRollup {
+    combined: Combined,
+    /// When the day's first value was observed.
+    first_at: DateTime<Utc>,
+}
+
+/// One read's days per key.
+type KeyDays = FxHashMap<String, BTreeMap<NaiveDate, DayRollup>>;
+
+/// Every read's days, in one statement.
+async fn read_days(
+    conn: &mut PgConnection,
+    reads: &[GridRead<'_>],
+    plans: &[ReadPlan],
+    group_base: &[usize],
+) -> Result<Vec<KeyDays>, ApiError> {
+    let mut requests = sql::DayRequests::default();
+    // The group of each (read, key), back to the read and the key.
+    let mut groups: Vec<(usize, &str)> = Vec::new();
+    for (index, (read, plan)) in reads.iter().zip(plans).enumerate() {
+        groups.extend(read.keys.iter().map(|key| (index, *key)));
+        let base = group_base[index];
+        match &plan.series {
+            None => {
+                for (key_index, key) in read.keys.iter().enumerate() {
+                    for (first, after) in &plan.day_ranges {
+                        requests.organisation.push((
+                            group(base + key_index),
+                            (*key).to_owned(),
+                            *first,
+                            *after,
+                        ));
+                    }
                 }
-            });
-        for day in whole_days {
-            // The range was the window's edge, so its day adjoins the
-            // window's whole days.
-            read.days = Some(match read.days {
-                Some((first, after)) => (first.min(day), after.max(day + Days::new(1))),
-                None => (day, day + Days::new(1)),
-            });
+            }
+            Some(series) => {
+                for (id, key_index) in series.ids.iter().zip(&series.key_index) {
+                    let Ok(key_index) = usize::try_from(*key_index) else {
+                        continue;
+                    };
+                    for (first, after) in &plan.day_ranges {
+                        requests
+                            .selected
+                            .push((group(base + key_index), *id, *first, *after));
+                    }
+                }
+            }
         }
     }
-    // Each distinct range once, by its index in the read.
-    let mut raw_ranges: Vec<Bucket> = Vec::new();
-    let mut range_index: FxHashMap<Bucket, usize> = FxHashMap::default();
-    for range in reads.iter().flat_map(|read| &read.raw) {
-        range_index.entry(*range).or_insert_with(|| {
-            raw_ranges.push(*range);
-            raw_ranges.len() - 1
-        });
+    let mut grids: Vec<KeyDays> = reads.iter().map(|_| KeyDays::default()).collect();
+    for row in sql::read_days(conn, &requests).await? {
+        let Some((read, key)) = usize::try_from(row.grp).ok().and_then(|at| groups.get(at)) else {
+            continue;
+        };
+        let rollup = DayRollup {
+            combined: Combined::composable(
+                row.value_sum,
+                row.value_count,
+                row.value_min,
+                row.value_max,
+                row.last_observed_at,
+            ),
+            first_at: row.first_observed_at,
+        };
+        grids[*read]
+            .entry((*key).to_owned())
+            .or_default()
+            .insert(row.day, rollup);
     }
-    let edges = read_raw(conn, keys, series.as_ref(), &raw_ranges).await?;
+    Ok(grids)
+}
 
-    let mut combined = FxHashMap::default();
-    for (index, read) in reads.iter().enumerate() {
-        for key in keys {
+/// Every read's raw ranges per (range index, key), in one statement.
+async fn read_raw(
+    conn: &mut PgConnection,
+    reads: &[GridRead<'_>],
+    plans: &[ReadPlan],
+    ranges: &[Vec<Bucket>],
+) -> Result<Vec<Grid>, ApiError> {
+    let mut requests = sql::RawRequests::default();
+    // The part of each (read, range), back to them.
+    let mut parts: Vec<(usize, usize)> = Vec::new();
+    for (index, ((read, plan), ranges)) in reads.iter().zip(plans).zip(ranges).enumerate() {
+        for (range_index, range) in ranges.iter().enumerate() {
+            let part = group(parts.len());
+            parts.push((index, range_index));
+            match &plan.series {
+                None => {
+                    requests
+                        .every
+                        .extend(read.keys.iter().enumerate().map(|(key_index, key)| {
+                            sql::RawRequest {
+                                part,
+                                key_index: group(key_index),
+                                series: (*key).to_owned(),
+                                start: range.start,
+                                end: range.end,
+                            }
+                        }))
+                }
+                Some(series) => {
+                    requests
+                        .selected
+                        .extend(
+                            series
+                                .ids
+                                .iter()
+                                .zip(&series.key_index)
+                                .map(|(id, key_index)| sql::RawRequest {
+                                    part,
+                                    key_index: *key_index,
+                                    series: *id,
+                                    start: range.start,
+                                    end: range.end,
+                                }),
+                        )
+                }
+            }
+        }
+    }
+    let mut edges: Vec<Grid> = reads.iter().map(|_| Grid::default()).collect();
+    for row in sql::read_raw(conn, &requests).await? {
+        let Some((read, range_index)) = usize::try_from(row.part).ok().and_then(|at| parts.get(at))
+        else {
+            continue;
+        };
+        let Some(key) = usize::try_from(row.key_index)
+            .ok()
+            .and_then(|at| reads[*read].keys.get(at))
+        else {
+            continue;
+        };
+        edges[*read].insert(
+            (*range_index, (*key).to_owned()),
+            Combined::composable(
+                row.value_sum,
+                row.value_count,
+                row.value_min,
+                row.value_max,
+                row.last_observed_at,
+            ),
+        );
+    }
+    Ok(edges)
+}
+
+/// An index as the statements' int4.
+fn group(index: usize) -> i32 {
+    i32::try_from(index).unwrap_or(i32::MAX)
+}
+
+/// A read's distinct raw ranges, in first-use order.
+fn distinct_ranges(plan: &ReadPlan) -> Vec<Bucket> {
+    let mut ranges: Vec<Bucket> = Vec::new();
+    for range in plan.windows.iter().flat_map(|window| &window.raw) {
+        if !ranges.contains(range) {
+            ranges.push(*range);
+        }
+    }
+    ranges
+}
+
+/// Each window's aggregate per key from its days and its raw edges.
+fn fold(
+    read: &GridRead<'_>,
+    plan: &ReadPlan,
+    days: &KeyDays,
+    ranges: &[Bucket],
+    edges: &Grid,
+) -> Grid {
+    let mut combined = Grid::default();
+    for (index, window) in plan.windows.iter().enumerate() {
+        for key in read.keys {
             let mut total: Option<Combined> = None;
-            if let (Some((first, after)), Some(days)) = (read.days, grid.get(*key)) {
+            if let (Some((first, after)), Some(days)) = (window.days, days.get(*key)) {
                 for day in days.range(first..after).map(|(_, day)| day.combined) {
                     total = Some(total.map_or(day, |so_far| so_far.merge(day)));
                 }
             }
-            for range in &read.raw {
-                let index = range_index.get(range);
-                if let Some(edge) = index.and_then(|at| edges.get(&(*at, (*key).to_owned()))) {
+            for range in &window.raw {
+                let at = ranges.iter().position(|known| known == range);
+                if let Some(edge) = at.and_then(|at| edges.get(&(at, (*key).to_owned()))) {
                     total = Some(total.map_or(*edge, |so_far| so_far.merge(*edge)));
                 }
             }
@@ -130,7 +380,7 @@ pub async fn combine(
             }
         }
     }
-    Ok(combined)
+    combined
 }
 
 /// How a raw range inside one day can be read.
@@ -144,11 +394,7 @@ enum Served {
     WholeDay(NaiveDate),
 }
 
-fn served_by_rollups(
-    grid: &FxHashMap<String, BTreeMap<NaiveDate, DayRollup>>,
-    keys: &[&str],
-    range: &Bucket,
-) -> Served {
+fn served_by_rollups(grid: &KeyDays, keys: &[&str], range: &Bucket) -> Served {
     let Some(day) = range.day() else {
         return Served::Raw;
     };
@@ -175,14 +421,6 @@ fn served_by_rollups(
     }
 }
 
-/// A day's rollup of the selected series of one key.
-#[derive(Debug, Clone, Copy)]
-struct DayRollup {
-    combined: Combined,
-    /// When the day's first value was observed.
-    first_at: DateTime<Utc>,
-}
-
 /// Day ranges `[first, after)` merged where they overlap or touch, sorted.
 pub(super) fn coalesce(mut ranges: Vec<(NaiveDate, NaiveDate)>) -> Vec<(NaiveDate, NaiveDate)> {
     ranges.sort();
@@ -195,322 +433,6 @@ pub(super) fn coalesce(mut ranges: Vec<(NaiveDate, NaiveDate)>) -> Vec<(NaiveDat
     }
     merged
 }
-
-/// A metric's day across every series: the organisation-level rollup.
-#[derive(sqlx::FromRow, Clone)]
-pub(super) struct OrganisationDay {
-    pub metric_key: String,
-    pub day: NaiveDate,
-    pub value_sum: f64,
-    pub value_count: i64,
-    pub value_min: f64,
-    pub value_max: f64,
-    /// Each series' last value of the day, added up.
-    pub last_sum: f64,
-    /// How many series observed the day before were not on the day.
-    pub departures: i64,
-    pub last_observed_at: DateTime<Utc>,
-    pub first_observed_at: DateTime<Utc>,
-}
-
-/// The organisation-level rollups of `keys` over day ranges `[first, after)`.
-pub(super) async fn read_organisation_days(
-    conn: &mut PgConnection,
-    keys: &[&str],
-    ranges: &[(NaiveDate, NaiveDate)],
-) -> Result<Vec<OrganisationDay>, ApiError> {
-    let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
-    let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
-    Ok(sqlx::query_as(
-        "select g.metric_key, g.day, g.value_sum, g.value_count, g.value_min, g.value_max,
-                g.last_sum, g.departures, g.last_observed_at, g.first_observed_at
-         from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
-         join observation_daily_organisation g
-             on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",
-    )
-    .bind(keys)
-    .bind(&firsts)
-    .bind(&afters)
-    .fetch_all(&mut *conn)
-    .await?)
-}
-
-/// A day of the selected series of one key, the key given by its index.
-#[derive(sqlx::FromRow)]
-struct SelectedDayRow {
-    key_index: i32,
-    day: NaiveDate,
-    value_sum: f64,
-    value_count: i64,
-    value_min: f64,
-    value_max: f64,
-    last_observed_at: DateTime<Utc>,
-    first_observed_at: DateTime<Utc>,
-}
-
-impl DayRollup {
-    fn new(
-        value_sum: f64,
-        value_count: i64,
-        value_min: f64,
-        value_max: f64,
-        last_observed_at: DateTime<Utc>,
-        first_observed_at: DateTime<Utc>,
-    ) -> DayRollup {
-        DayRollup {
-            combined: Combined::composable(
-                value_sum,
-                value_count,
-                value_min,
-                value_max,
-                last_observed_at,
-            ),
-            first_at: first_observed_at,
-        }
-    }
-}
-
-/// The selected series of each key combined per day, over `ranges`: every
-/// series (the organisation rollups) when `series` is `None`.
-async fn read_days(
-    conn: &mut PgConnection,
-    keys: &[&str],
-    series: Option<&SelectedSeries>,
-    ranges: &[(NaiveDate, NaiveDate)],
-) -> Result<FxHashMap<String, BTreeMap<NaiveDate, DayRollup>>, ApiError> {
-    let mut grid: FxHashMap<String, BTreeMap<NaiveDate, DayRollup>> = FxHashMap::default();
-    if ranges.is_empty() || series.is_some_and(SelectedSeries::is_empty) {
-        return Ok(grid);
-    }
-    let Some(series) = series else {
-        for row in read_organisation_days(conn, keys, ranges).await? {
-            let rollup = DayRollup::new(
-                row.value_sum,
-                row.value_count,
-                row.value_min,
-                row.value_max,
-                row.last_observed_at,
-                row.first_observed_at,
-            );
-            grid.entry(row.metric_key)
-                .or_default()
-                .insert(row.day, rollup);
-        }
-        return Ok(grid);
-    };
-    let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
-    let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
-    let rows: Vec<SelectedDayRow> = sqlx::query_as(
-        "select s.key_index, d.day, sum(d.value_sum) as value_sum,
-                sum(d.value_count)::int8 as value_count,
-                min(d.value_min) as value_min, max(d.value_max) as value_max,
-                max(d.last_observed_at) as last_observed_at,
-                min(d.first_observed_at) as first_observed_at
-         from unnest($3::date[], $4::date[]) as r(first_day, after_last_day)
-         cross join unnest($1::int8[], $2::int4[]) as s(series_id, key_index)
-         join observation_daily d
-             on d.series_id = s.series_id
-            and d.day >= r.first_day and d.day < r.after_last_day
-         group by s.key_index, d.day",
-    )
-    .bind(&series.ids)
-    .bind(&series.key_index)
-    .bind(&firsts)
-    .bind(&afters)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        let Some(key) = usize::try_from(row.key_index)
-            .ok()
-            .and_then(|index| keys.get(index))
-        else {
-            continue;
-        };
-        grid.entry((*key).to_owned()).or_default().insert(
-            row.day,
-            DayRollup::new(
-                row.value_sum,
-                row.value_count,
-                row.value_min,
-                row.value_max,
-                row.last_observed_at,
-                row.first_observed_at,
-            ),
-        );
-    }
-    Ok(grid)
-}
-
-#[derive(sqlx::FromRow)]
-struct EdgeRow {
-    range_index: i32,
-    key_index: i32,
-    value_sum: f64,
-    value_count: i64,
-    value_min: f64,
-    value_max: f64,
-    last_observed_at: DateTime<Utc>,
-}
-
-/// A statement of raw range reads with its leading parameters bound.
-type EdgeQuery<'q> = QueryAs<'q, Postgres, EdgeRow, PgArguments>;
-
-/// The selected series of each key combined per raw range: every series
-/// when `series` is `None`. A window has at most two ranges, and windows cut
-/// at midnights none: a few ranges are read one statement each, their
-/// bounds plain parameters so PostgreSQL prunes the yearly partitions to one
-/// before it plans (planning all of them costs more than reading an edge);
-/// more (a history's steps at midnights that hold observations) in one
-/// statement, pruned as each range is read.
-async fn read_raw(
-    conn: &mut PgConnection,
-    keys: &[&str],
-    series: Option<&SelectedSeries>,
-    ranges: &[Bucket],
-) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
-    if series.is_some_and(SelectedSeries::is_empty) {
-        return Ok(FxHashMap::default());
-    }
-    // The statement of the selection, with its leading parameters bound:
-    // the keys, or the series and their keys.
-    let statement = |many: bool| -> EdgeQuery<'_> {
-        let pick = |statements: &'static Statements| {
-            if many {
-                &statements.many
-            } else {
-                &statements.one
-            }
-        };
-        match series {
-            None => sqlx::query_as(pick(&RAW_OVER_EVERY_ACCOUNT)).bind(keys),
-            Some(series) => sqlx::query_as(pick(&RAW_OVER_SELECTED_SERIES))
-                .bind(&series.ids)
-                .bind(&series.key_index),
-        }
-    };
-    let mut rows: Vec<EdgeRow> = Vec::new();
-    if ranges.len() <= ONE_BY_ONE {
-        for (index, range) in ranges.iter().enumerate() {
-            let found = statement(false)
-                .bind(i32::try_from(index).unwrap_or(i32::MAX))
-                .bind(range.start)
-                .bind(range.end)
-                .fetch_all(&mut *conn)
-                .await?;
-            rows.extend(found);
-        }
-    } else {
-        let indices: Vec<i32> = (0..ranges.len())
-            .map(|index| i32::try_from(index).unwrap_or(i32::MAX))
-            .collect();
-        rows = statement(true)
-            .bind(indices)
-            .bind(ranges.iter().map(|range| range.start).collect::<Vec<_>>())
-            .bind(ranges.iter().map(|range| range.end).collect::<Vec<_>>())
-            .bind(ranges.iter().map(|range| range.start).min())
-            .bind(ranges.iter().map(|range| range.end).max())
-            .fetch_all(&mut *conn)
-            .await?;
-    }
-    Ok(rows
-        .into_iter()
-        .filter_map(|row| {
-            let key = keys.get(usize::try_from(row.key_index).ok()?)?;
-            Some((
-                (usize::try_from(row.range_index).ok()?, (*key).to_owned()),
-                Combined::composable(
-                    row.value_sum,
-                    row.value_count,
-                    row.value_min,
-                    row.value_max,
-                    row.last_observed_at,
-                ),
-            ))
-        })
-        .collect())
-}
-
-/// Up to this many items (raw ranges, windows with raw edges, cut parts)
-/// are read one statement each, in [`Statements::one`]'s form; more in
-/// one statement, in [`Statements::many`]'s, which costs more to plan (its
-/// items' bounds are arrays; only the span of them all prunes partitions
-/// before it runs), so that a history's steps read it and a single answer's
-/// few windows do not.
-pub(super) const ONE_BY_ONE: usize = 12;
-
-/// One read in two forms: `one` for a single item whose values are plain
-/// parameters (PostgreSQL then prunes the yearly partitions before it plans,
-/// cheaper than planning every partition), `many` for arrays of them (one
-/// statement for many items, pruned as each item is read).
-pub(super) struct Statements {
-    pub one: String,
-    pub many: String,
-}
-
-impl Statements {
-    /// Raw range reads around `select`, whose ranges are a `from` item with
-    /// `range_index`, `start_at` and `end_at`, given as the three parameters
-    /// after the `leading` ones, and which adds the second argument to its
-    /// conditions on `o`: none for one range, the span of them all (the two
-    /// parameters after those) for many, so that planning covers only the
-    /// partitions that span reaches.
-    fn raw_ranges(leading: usize, select: impl Fn(&str, &str) -> String) -> Statements {
-        let [index, start, end, span_start, span_end] =
-            std::array::from_fn(|at| format!("${}", leading + at + 1));
-        Statements {
-            one: select(
-                &format!("(select {index}::int4, {start}::timestamptz, {end}::timestamptz)"),
-                "",
-            ),
-            many: select(
-                &format!("unnest({index}::int4[], {start}::timestamptz[], {end}::timestamptz[])"),
-                &format!("and o.observed_at >= {span_start} and o.observed_at < {span_end}"),
-            ),
-        }
-    }
-}
-
-/// The aggregates of one range's observations.
-const RANGE_AGGREGATES: &str = "sum(o.value) as value_sum, count(*)::int8 as value_count,
-       min(o.value) as value_min, max(o.value) as value_max,
-       max(o.observed_at) as last_observed_at";
-
-/// Raw ranges over every series of each key (`$1`): one range of the
-/// (metric, time) index each, whatever the number of accounts.
-static RAW_OVER_EVERY_ACCOUNT: LazyLock<Statements> = LazyLock::new(|| {
-    Statements::raw_ranges(1, |ranges, span| {
-        format!(
-            "select r.range_index, (k.position - 1)::int4 as key_index, e.value_sum,
-                    e.value_count, e.value_min, e.value_max, e.last_observed_at
-             from {ranges} as r(range_index, start_at, end_at)
-             cross join unnest($1::text[]) with ordinality as k(metric_key, position)
-             join metric_definition m on m.metric_key = k.metric_key
-             cross join lateral (
-                 select {RANGE_AGGREGATES}
-                 from observation o
-                 where o.metric_id = m.metric_id
-                   and o.observed_at >= r.start_at and o.observed_at < r.end_at {span}
-                 having count(*) > 0
-             ) e"
-        )
-    })
-});
-
-/// Raw ranges over the selected series (`$1`, their keys' indices `$2`): an
-/// index probe per series and range.
-static RAW_OVER_SELECTED_SERIES: LazyLock<Statements> = LazyLock::new(|| {
-    Statements::raw_ranges(2, |ranges, span| {
-        format!(
-            "select r.range_index, s.key_index, {RANGE_AGGREGATES}
-             from {ranges} as r(range_index, start_at, end_at)
-             cross join unnest($1::int8[], $2::int4[]) as s(series_id, key_index)
-             join observation o
-                 on o.series_id = s.series_id
-                and o.observed_at >= r.start_at and o.observed_at < r.end_at {span}
-             group by r.range_index, s.key_index"
-        )
-    })
-});
 
 #[cfg(test)]
 mod tests {

@@ -17,8 +17,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::combine::Combined;
+use super::day_grid::{self, GridRead};
 use super::selected::SeriesCache;
-use super::{day_grid, organisation_last, per_series};
+use super::{organisation_last, per_series};
 use crate::catalog::formula::{Aggregation, Formula};
 use crate::catalog::repo::{Computation, MetricRecord};
 use crate::error::ApiError;
@@ -215,8 +216,72 @@ pub async fn evaluate_with_times(
     selection: &Selection,
     windows: &[Window],
 ) -> Result<Vec<WindowValue>, ApiError> {
-    let combined = read_bases(conn, series, &metric.bases, selection, windows).await?;
-    Ok((0..windows.len())
+    let read = MetricRead {
+        metric,
+        selection,
+        windows,
+    };
+    Ok(evaluate_many(conn, series, &[read])
+        .await?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// One metric over one selection in some windows: what
+/// [`evaluate_many`] evaluates.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricRead<'a> {
+    /// The metric.
+    pub metric: &'a MetricPlan,
+    /// The series.
+    pub selection: &'a Selection,
+    /// The windows.
+    pub windows: &'a [Window],
+}
+
+/// [`evaluate_with_times`] of each of `reads`, in order. Their composable
+/// aggregates are read together, two statements for all of them.
+pub async fn evaluate_many(
+    conn: &mut PgConnection,
+    series: &SeriesCache,
+    reads: &[MetricRead<'_>],
+) -> Result<Vec<Vec<WindowValue>>, ApiError> {
+    let splits: Vec<BaseSplit> = reads.iter().map(BaseSplit::of).collect();
+    let grid_reads: Vec<GridRead> = reads
+        .iter()
+        .zip(&splits)
+        .filter(|(_, split)| !split.composable.is_empty())
+        .map(|(read, split)| GridRead {
+            keys: &split.composable,
+            selection: read.selection,
+            windows: read.windows,
+        })
+        .collect();
+    let mut grids = day_grid::combine_many(conn, series, &grid_reads)
+        .await?
+        .into_iter();
+    let mut values = Vec::with_capacity(reads.len());
+    for (read, split) in reads.iter().zip(&splits) {
+        let mut combined = if split.composable.is_empty() {
+            FxHashMap::default()
+        } else {
+            grids.next().unwrap_or_default()
+        };
+        if !split.per_series.is_empty() {
+            combined.extend(read_per_series(conn, series, read, split).await?);
+        }
+        values.push(window_values(read, &combined));
+    }
+    Ok(values)
+}
+
+/// Each window's value and newest observation from its bases' aggregates.
+fn window_values(
+    read: &MetricRead<'_>,
+    combined: &FxHashMap<(usize, String), Combined>,
+) -> Vec<WindowValue> {
+    let metric = read.metric;
+    (0..read.windows.len())
         .map(|index| {
             let of = |key: &str| combined.get(&(index, key.to_owned())).copied();
             WindowValue {
@@ -228,66 +293,80 @@ pub async fn evaluate_with_times(
                     .max(),
             }
         })
-        .collect())
+        .collect()
 }
 
-/// The selected series of each base metric combined per (window index,
-/// key). Composable aggregates are read as a [day grid](super::day_grid);
-/// LAST, which needs each series' own latest value, and windows cut at
-/// other moments than midnights (hourly buckets), per series.
-async fn read_bases(
+/// How a read's base metrics are read. Composable aggregates as a [day
+/// grid](super::day_grid); LAST, which needs each series' own latest
+/// value, and windows cut at other moments than midnights (hourly
+/// buckets), per series.
+struct BaseSplit<'a> {
+    composable: Vec<&'a str>,
+    per_series: Vec<&'a str>,
+    /// Buckets cut at other moments than midnights (hours) cannot use
+    /// rollups at all: one pass over their raw rows serves every aggregate.
+    cut_within_days: bool,
+}
+
+impl<'a> BaseSplit<'a> {
+    fn of(read: &MetricRead<'a>) -> BaseSplit<'a> {
+        let windows = read.windows;
+        let cut_within_days = windows.len() > 1
+            && windows.windows(2).all(|pair| pair[0].end == pair[1].start)
+            && windows[1..]
+                .iter()
+                .any(|window| window.start.time() != chrono::NaiveTime::MIN);
+        let read_per_series =
+            |aggregation: Aggregation| aggregation == Aggregation::Last || cut_within_days;
+        let keys_where = |per_series: bool| -> Vec<&'a str> {
+            read.metric
+                .bases
+                .iter()
+                .filter(|(_, aggregation)| read_per_series(*aggregation) == per_series)
+                .map(|(key, _)| key.as_str())
+                .collect()
+        };
+        BaseSplit {
+            composable: keys_where(false),
+            per_series: keys_where(true),
+            cut_within_days,
+        }
+    }
+}
+
+/// The per-series bases of a read combined per (window index, key): LAST
+/// over every account from the organisation rollups where they can tell,
+/// the other windows series by series.
+async fn read_per_series(
     conn: &mut PgConnection,
     series: &SeriesCache,
-    bases: &[(String, Aggregation)],
-    selection: &Selection,
-    windows: &[Window],
+    read: &MetricRead<'_>,
+    split: &BaseSplit<'_>,
 ) -> Result<FxHashMap<(usize, String), Combined>, ApiError> {
-    // Buckets cut at other moments than midnights (hours) cannot use
-    // rollups at all: one pass over their raw rows serves every aggregate.
-    let cut_within_days = windows.len() > 1
-        && windows.windows(2).all(|pair| pair[0].end == pair[1].start)
-        && windows[1..]
-            .iter()
-            .any(|window| window.start.time() != chrono::NaiveTime::MIN);
-    let read_per_series =
-        |aggregation: Aggregation| aggregation == Aggregation::Last || cut_within_days;
-    let keys_where = |per_series: bool| -> Vec<&str> {
-        bases
-            .iter()
-            .filter(|(_, aggregation)| read_per_series(*aggregation) == per_series)
-            .map(|(key, _)| key.as_str())
-            .collect()
-    };
-    let (per_series, composable) = (keys_where(true), keys_where(false));
+    let windows = read.windows;
     let mut combined = FxHashMap::default();
-    if !composable.is_empty() {
-        combined.extend(day_grid::combine(conn, series, &composable, selection, windows).await?);
+    let mut rest: Vec<usize> = (0..windows.len()).collect();
+    if *read.selection == Selection::All && !split.cut_within_days {
+        let answered = organisation_last::combine(conn, &split.per_series, windows).await?;
+        combined.extend(answered.combined);
+        rest = answered.rest;
     }
-    if !per_series.is_empty() {
-        // LAST over every account comes from the organisation rollups where
-        // they can tell; the other windows are read series by series.
-        let mut rest: Vec<usize> = (0..windows.len()).collect();
-        if *selection == Selection::All && !cut_within_days {
-            let answered = organisation_last::combine(conn, &per_series, windows).await?;
-            combined.extend(answered.combined);
-            rest = answered.rest;
-        }
-        if !rest.is_empty() {
-            let subset: Vec<Window> = rest.iter().map(|index| windows[*index]).collect();
-            let read = per_series::combine(
-                conn,
-                series,
-                &per_series,
-                !cut_within_days,
-                selection,
-                &subset,
-            )
-            .await?;
-            combined.extend(
-                read.into_iter()
-                    .map(|((index, key), value)| ((rest[index], key), value)),
-            );
-        }
+    if !rest.is_empty() {
+        let subset: Vec<Window> = rest.iter().map(|index| windows[*index]).collect();
+        let found = per_series::combine(
+            conn,
+            series,
+            &split.per_series,
+            !split.cut_within_days,
+            read.selection,
+            &subset,
+        )
+        .await?;
+        combined.extend(
+            found
+                .into_iter()
+                .map(|((index, key), value)| ((rest[index], key), value)),
+        );
     }
     Ok(combined)
 }

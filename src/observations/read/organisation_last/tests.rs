@@ -16,10 +16,6 @@ fn row(on: &str, departures: i64, last_observed_at: &str) -> (NaiveDate, Organis
         OrganisationDay {
             metric_key: "followers".into(),
             day: day(on),
-            value_sum: 0.0,
-            value_count: 0,
-            value_min: 0.0,
-            value_max: 0.0,
             last_sum: 100.0,
             departures,
             last_observed_at: at(last_observed_at),

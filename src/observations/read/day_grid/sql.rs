@@ -1,0 +1,272 @@
+//! The statements of the day grid: whole days and raw edges of many reads
+//! at once, each row naming the read's part it belongs to by a small
+//! integer, so that the windows of every key result of a goal (or of a
+//! report's goals) cost one statement of each kind, not one per read.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgConnection;
+
+use crate::error::ApiError;
+
+/// Up to this many items (windows with raw edges, cut parts) are read one
+/// statement each, in [`Statements::one`]'s form; more in one statement, in
+/// [`Statements::many`]'s, which costs more to plan (its items' bounds are
+/// arrays; only the span of them all prunes partitions before it runs), so
+/// that a history's steps read it and a single answer's few windows do not.
+pub const ONE_BY_ONE: usize = 12;
+
+/// One read in two forms: `one` for a single item whose values are plain
+/// parameters (PostgreSQL then prunes the yearly partitions before it plans,
+/// cheaper than planning every partition), `many` for arrays of them (one
+/// statement for many items, pruned as each item is read).
+pub struct Statements {
+    pub one: String,
+    pub many: String,
+}
+
+/// A metric's day across every series, as LAST needs it: the
+/// organisation-level rollup.
+#[derive(sqlx::FromRow, Clone)]
+pub struct OrganisationDay {
+    pub metric_key: String,
+    pub day: NaiveDate,
+    /// Each series' last value of the day, added up.
+    pub last_sum: f64,
+    /// How many series observed the day before were not on the day.
+    pub departures: i64,
+    pub last_observed_at: DateTime<Utc>,
+    pub first_observed_at: DateTime<Utc>,
+}
+
+/// The organisation-level rollups of `keys` over day ranges `[first, after)`.
+pub async fn read_organisation_days(
+    conn: &mut PgConnection,
+    keys: &[&str],
+    ranges: &[(NaiveDate, NaiveDate)],
+) -> Result<Vec<OrganisationDay>, ApiError> {
+    let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
+    let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
+    Ok(sqlx::query_as(
+        "select g.metric_key, g.day, g.last_sum, g.departures, g.last_observed_at,
+                g.first_observed_at
+         from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
+         join observation_daily_organisation g
+             on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",
+    )
+    .bind(keys)
+    .bind(&firsts)
+    .bind(&afters)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Day ranges to read for one group (a read's key): from the selected
+/// series' rollups, or the organisation's when the read covers every
+/// series.
+#[derive(Default)]
+pub struct DayRequests {
+    /// `(group, series id, first day, day after the last)`.
+    pub selected: Vec<(i32, i64, NaiveDate, NaiveDate)>,
+    /// `(group, metric key, first day, day after the last)`.
+    pub organisation: Vec<(i32, String, NaiveDate, NaiveDate)>,
+}
+
+/// A group's day, combined across its series.
+#[derive(sqlx::FromRow)]
+pub struct GroupDay {
+    pub grp: i32,
+    pub day: NaiveDate,
+    pub value_sum: f64,
+    pub value_count: i64,
+    pub value_min: f64,
+    pub value_max: f64,
+    pub last_observed_at: DateTime<Utc>,
+    pub first_observed_at: DateTime<Utc>,
+}
+
+/// Parameter placeholders `$first`, `$first + 1`, …
+fn placeholders<const N: usize>(first: usize) -> [String; N] {
+    std::array::from_fn(|at| format!("${}", first + at))
+}
+
+fn selected_days(first: usize) -> String {
+    let [groups, series, firsts, afters] = placeholders(first);
+    format!(
+        "select s.grp, d.day, sum(d.value_sum) as value_sum,
+                sum(d.value_count)::int8 as value_count,
+                min(d.value_min) as value_min, max(d.value_max) as value_max,
+                max(d.last_observed_at) as last_observed_at,
+                min(d.first_observed_at) as first_observed_at
+         from unnest({groups}::int4[], {series}::int8[], {firsts}::date[], {afters}::date[])
+             as s(grp, series_id, first_day, after_last_day)
+         join observation_daily d
+             on d.series_id = s.series_id
+            and d.day >= s.first_day and d.day < s.after_last_day
+         group by s.grp, d.day"
+    )
+}
+
+fn organisation_days(first: usize) -> String {
+    let [groups, keys, firsts, afters] = placeholders(first);
+    format!(
+        "select s.grp, g.day, g.value_sum, g.value_count::int8 as value_count,
+                g.value_min, g.value_max, g.last_observed_at, g.first_observed_at
+         from unnest({groups}::int4[], {keys}::text[], {firsts}::date[], {afters}::date[])
+             as s(grp, metric_key, first_day, after_last_day)
+         join observation_daily_organisation g
+             on g.metric_key = s.metric_key
+            and g.day >= s.first_day and g.day < s.after_last_day"
+    )
+}
+
+/// Every requested day, in one statement of the parts that read anything.
+pub async fn read_days(
+    conn: &mut PgConnection,
+    requests: &DayRequests,
+) -> Result<Vec<GroupDay>, ApiError> {
+    let (selected, organisation) = (&requests.selected, &requests.organisation);
+    let statement = match (selected.is_empty(), organisation.is_empty()) {
+        (true, true) => return Ok(Vec::new()),
+        (false, true) => selected_days(1),
+        (true, false) => organisation_days(1),
+        (false, false) => format!("{} union all {}", selected_days(1), organisation_days(5)),
+    };
+    let mut query = sqlx::query_as(&statement);
+    if !selected.is_empty() {
+        query = query
+            .bind(selected.iter().map(|row| row.0).collect::<Vec<_>>())
+            .bind(selected.iter().map(|row| row.1).collect::<Vec<_>>())
+            .bind(selected.iter().map(|row| row.2).collect::<Vec<_>>())
+            .bind(selected.iter().map(|row| row.3).collect::<Vec<_>>());
+    }
+    if !organisation.is_empty() {
+        query = query
+            .bind(organisation.iter().map(|row| row.0).collect::<Vec<_>>())
+            .bind(
+                organisation
+                    .iter()
+                    .map(|row| row.1.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(organisation.iter().map(|row| row.2).collect::<Vec<_>>())
+            .bind(organisation.iter().map(|row| row.3).collect::<Vec<_>>());
+    }
+    Ok(query.fetch_all(&mut *conn).await?)
+}
+
+/// One raw range to read for one part (a read's range) and key, from
+/// `series`: a series id, or a metric key for every series of the metric.
+pub struct RawRequest<T> {
+    pub part: i32,
+    pub key_index: i32,
+    pub series: T,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Raw ranges to read.
+#[derive(Default)]
+pub struct RawRequests {
+    /// From selected series.
+    pub selected: Vec<RawRequest<i64>>,
+    /// From every series of a metric, through the (metric, time) index.
+    pub every: Vec<RawRequest<String>>,
+}
+
+/// A part's raw rows of one key, combined across its series.
+#[derive(sqlx::FromRow)]
+pub struct PartEdge {
+    pub part: i32,
+    pub key_index: i32,
+    pub value_sum: f64,
+    pub value_count: i64,
+    pub value_min: f64,
+    pub value_max: f64,
+    pub last_observed_at: DateTime<Utc>,
+}
+
+/// The aggregates of one range's observations.
+const RANGE_AGGREGATES: &str = "sum(o.value) as value_sum, count(*)::int8 as value_count,
+       min(o.value) as value_min, max(o.value) as value_max,
+       max(o.observed_at) as last_observed_at";
+
+fn selected_edges(first: usize, span: &str) -> String {
+    let [parts, keys, series, starts, ends] = placeholders(first);
+    format!(
+        "select s.part, s.key_index, {RANGE_AGGREGATES}
+         from unnest({parts}::int4[], {keys}::int4[], {series}::int8[],
+                     {starts}::timestamptz[], {ends}::timestamptz[])
+             as s(part, key_index, series_id, start_at, end_at)
+         join observation o
+             on o.series_id = s.series_id
+            and o.observed_at >= s.start_at and o.observed_at < s.end_at {span}
+         group by s.part, s.key_index"
+    )
+}
+
+fn every_series_edges(first: usize, span: &str) -> String {
+    let [parts, keys, metrics, starts, ends] = placeholders(first);
+    format!(
+        "select r.part, r.key_index, e.value_sum, e.value_count, e.value_min, e.value_max,
+                e.last_observed_at
+         from unnest({parts}::int4[], {keys}::int4[], {metrics}::text[],
+                     {starts}::timestamptz[], {ends}::timestamptz[])
+             as r(part, key_index, metric_key, start_at, end_at)
+         join metric_definition m on m.metric_key = r.metric_key
+         cross join lateral (
+             select {RANGE_AGGREGATES}
+             from observation o
+             where o.metric_id = m.metric_id
+               and o.observed_at >= r.start_at and o.observed_at < r.end_at {span}
+             having count(*) > 0
+         ) e"
+    )
+}
+
+/// Every requested raw range, in one statement of the parts that read
+/// anything. The span of them all is a plain condition, so PostgreSQL plans
+/// only the yearly partitions it reaches; each range is then pruned as it
+/// is read.
+pub async fn read_raw(
+    conn: &mut PgConnection,
+    requests: &RawRequests,
+) -> Result<Vec<PartEdge>, ApiError> {
+    let (selected, every) = (&requests.selected, &requests.every);
+    let starts = (selected.iter().map(|row| row.start)).chain(every.iter().map(|row| row.start));
+    let ends = (selected.iter().map(|row| row.end)).chain(every.iter().map(|row| row.end));
+    let (Some(span_start), Some(span_end)) = (starts.min(), ends.max()) else {
+        return Ok(Vec::new());
+    };
+    let statement = match (selected.is_empty(), every.is_empty()) {
+        (false, true) => selected_edges(3, "and o.observed_at >= $1 and o.observed_at < $2"),
+        (true, false) => every_series_edges(3, "and o.observed_at >= $1 and o.observed_at < $2"),
+        _ => format!(
+            "{} union all {}",
+            selected_edges(3, "and o.observed_at >= $1 and o.observed_at < $2"),
+            every_series_edges(8, "and o.observed_at >= $1 and o.observed_at < $2")
+        ),
+    };
+    let mut query = sqlx::query_as(&statement).bind(span_start).bind(span_end);
+    if !selected.is_empty() {
+        query = query
+            .bind(selected.iter().map(|row| row.part).collect::<Vec<_>>())
+            .bind(selected.iter().map(|row| row.key_index).collect::<Vec<_>>())
+            .bind(selected.iter().map(|row| row.series).collect::<Vec<_>>())
+            .bind(selected.iter().map(|row| row.start).collect::<Vec<_>>())
+            .bind(selected.iter().map(|row| row.end).collect::<Vec<_>>());
+    }
+    if !every.is_empty() {
+        query = query
+            .bind(every.iter().map(|row| row.part).collect::<Vec<_>>())
+            .bind(every.iter().map(|row| row.key_index).collect::<Vec<_>>())
+            .bind(
+                every
+                    .iter()
+                    .map(|row| row.series.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(every.iter().map(|row| row.start).collect::<Vec<_>>())
+            .bind(every.iter().map(|row| row.end).collect::<Vec<_>>());
+    }
+    Ok(query.fetch_all(&mut *conn).await?)
+}
