@@ -150,6 +150,40 @@ async fn latest_in_windows(
             trailing: plan.raw_ranges.get(1).copied().unwrap_or(empty),
         });
     }
+    let edged_column = |part: fn(&EdgedWindow) -> DateTime<Utc>| -> Vec<DateTime<Utc>> {
+        edged.iter().map(part).collect()
+    };
+    // The span of every window's edges, so planning covers only the
+    // partitions it reaches.
+    let span = (
+        edged.iter().map(|window| window.leading.start).min(),
+        edged
+            .iter()
+            .map(|window| window.trailing.end.max(window.leading.end))
+            .max(),
+    );
+    if !whole_days.0.is_empty() && !edged.is_empty() {
+        // Both kinds (a forecast's daily samples and the current and
+        // baseline windows) in one statement.
+        let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_ANY_WINDOWS.as_str())
+            .bind(&series.ids)
+            .bind(&series.key_index)
+            .bind(&whole_days.0)
+            .bind(&whole_days.1)
+            .bind(&whole_days.2)
+            .bind(edged.iter().map(|window| window.index).collect::<Vec<_>>())
+            .bind(edged.iter().map(|window| window.days.0).collect::<Vec<_>>())
+            .bind(edged.iter().map(|window| window.days.1).collect::<Vec<_>>())
+            .bind(edged_column(|window| window.leading.start))
+            .bind(edged_column(|window| window.leading.end))
+            .bind(edged_column(|window| window.trailing.start))
+            .bind(edged_column(|window| window.trailing.end))
+            .bind(span.0)
+            .bind(span.1)
+            .fetch_all(&mut *conn)
+            .await?;
+        return Ok(found);
+    }
     if edged.len() <= ONE_BY_ONE {
         for window in &edged {
             let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_ONE_WINDOW.as_str())
@@ -167,26 +201,18 @@ async fn latest_in_windows(
             rows.extend(found);
         }
     } else {
-        let column = |part: fn(&EdgedWindow) -> DateTime<Utc>| -> Vec<DateTime<Utc>> {
-            edged.iter().map(part).collect()
-        };
         let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_EDGED_WINDOWS.as_str())
             .bind(&series.ids)
             .bind(&series.key_index)
             .bind(edged.iter().map(|window| window.index).collect::<Vec<_>>())
             .bind(edged.iter().map(|window| window.days.0).collect::<Vec<_>>())
             .bind(edged.iter().map(|window| window.days.1).collect::<Vec<_>>())
-            .bind(column(|window| window.leading.start))
-            .bind(column(|window| window.leading.end))
-            .bind(column(|window| window.trailing.start))
-            .bind(column(|window| window.trailing.end))
-            .bind(edged.iter().map(|window| window.leading.start).min())
-            .bind(
-                edged
-                    .iter()
-                    .map(|window| window.trailing.end.max(window.leading.end))
-                    .max(),
-            )
+            .bind(edged_column(|window| window.leading.start))
+            .bind(edged_column(|window| window.leading.end))
+            .bind(edged_column(|window| window.trailing.start))
+            .bind(edged_column(|window| window.trailing.end))
+            .bind(span.0)
+            .bind(span.1)
             .fetch_all(&mut *conn)
             .await?;
         rows.extend(found);
@@ -290,13 +316,15 @@ const LATEST_AGGREGATES: &str = "sum(latest.value) as value_sum, count(*)::int8 
        min(latest.value) as value_min, max(latest.value) as value_max,
        sum(latest.value) as last_sum, max(latest.at) as last_observed_at";
 
-/// Each series' latest rollup in each window of whole days, summed per
-/// window and metric.
-static LATEST_IN_WHOLE_DAYS: LazyLock<String> = LazyLock::new(|| {
+/// Each series' latest rollup in each window of whole days (given as
+/// `(window_index, first_day, after_last_day)` arrays from `$first`),
+/// summed per window and metric.
+fn latest_in_whole_days(first: usize) -> String {
+    let [indices, firsts, afters] = std::array::from_fn(|at| format!("${}", first + at));
     format!(
-        "{SELECTED}
-select w.window_index as window, s.key_index, {LATEST_AGGREGATES}
-from unnest($3::int4[], $4::date[], $5::date[]) as w(window_index, first_day, after_last_day)
+        "select w.window_index as window, s.key_index, {LATEST_AGGREGATES}
+from unnest({indices}::int4[], {firsts}::date[], {afters}::date[])
+     as w(window_index, first_day, after_last_day)
 cross join selected s
 cross join lateral (
     select d.last_value as value, d.last_observed_at as at from observation_daily d
@@ -304,6 +332,62 @@ cross join lateral (
     order by d.day desc limit 1
 ) latest
 group by w.window_index, s.key_index"
+    )
+}
+
+/// Each series' latest value in each of many windows with raw edges, given
+/// as arrays from `$first` (index, first day, day after the last, leading
+/// start and end, trailing start and end), then the span of every edge.
+fn latest_in_edged_windows(first: usize) -> String {
+    let [
+        indices,
+        firsts,
+        afters,
+        leading_starts,
+        leading_ends,
+        trailing_starts,
+        trailing_ends,
+        span_start,
+        span_end,
+    ] = std::array::from_fn(|at| format!("${}", first + at));
+    format!(
+        "select w.window_index as window, s.key_index, {LATEST_AGGREGATES}
+from unnest({indices}::int4[], {firsts}::date[], {afters}::date[],
+            {leading_starts}::timestamptz[], {leading_ends}::timestamptz[],
+            {trailing_starts}::timestamptz[], {trailing_ends}::timestamptz[])
+     as w(window_index, first_day, after_last_day, leading_start, leading_end,
+          trailing_start, trailing_end)
+cross join selected s
+{}
+group by w.window_index, s.key_index",
+        latest_with_edges(
+            [
+                "w.first_day",
+                "w.after_last_day",
+                "w.leading_start",
+                "w.leading_end",
+                "w.trailing_start",
+                "w.trailing_end"
+            ],
+            &format!("and o.observed_at >= {span_start} and o.observed_at < {span_end}")
+        )
+    )
+}
+
+/// Each series' latest rollup in each window of whole days.
+static LATEST_IN_WHOLE_DAYS: LazyLock<String> =
+    LazyLock::new(|| format!("{SELECTED}\n{}", latest_in_whole_days(3)));
+
+/// Each series' latest value in each of many windows with raw edges.
+static LATEST_IN_EDGED_WINDOWS: LazyLock<String> =
+    LazyLock::new(|| format!("{SELECTED}\n{}", latest_in_edged_windows(3)));
+
+/// Both: windows of whole days from `$3`, windows with raw edges from `$6`.
+static LATEST_IN_ANY_WINDOWS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{SELECTED}\n{} union all {}",
+        latest_in_whole_days(3),
+        latest_in_edged_windows(6)
     )
 });
 
@@ -351,34 +435,6 @@ from selected s
 {}
 group by s.key_index",
         latest_with_edges(["$4", "$5", "$6", "$7", "$8", "$9"], "")
-    )
-});
-
-/// Each series' latest value in each of many windows with raw edges.
-static LATEST_IN_EDGED_WINDOWS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{SELECTED}
-select w.window_index as window, s.key_index, {LATEST_AGGREGATES}
-from unnest($3::int4[], $4::date[], $5::date[], $6::timestamptz[], $7::timestamptz[],
-            $8::timestamptz[], $9::timestamptz[])
-     as w(window_index, first_day, after_last_day, leading_start, leading_end,
-          trailing_start, trailing_end)
-cross join selected s
-{}
-group by w.window_index, s.key_index",
-        latest_with_edges(
-            [
-                "w.first_day",
-                "w.after_last_day",
-                "w.leading_start",
-                "w.leading_end",
-                "w.trailing_start",
-                "w.trailing_end"
-            ],
-            // The span of every window's edges, so planning covers only the
-            // partitions it reaches.
-            "and o.observed_at >= $10 and o.observed_at < $11"
-        )
     )
 });
 
