@@ -20,6 +20,7 @@ use crate::catalog::cache::Catalog;
 use crate::error::{ApiError, PreconditionViolation};
 use crate::goals::model::{BaselineSpec, Goal, KeyResult, Measure, MetricMeasure};
 use crate::observations::read::ReadCaches;
+use crate::observations::read::day_grid::EdgeMemo;
 use crate::observations::read::evaluate::{
     self, MetricPlan, MetricRead, Selection, Window, WindowValue,
 };
@@ -99,6 +100,7 @@ pub(super) struct MetricReads<'a> {
     selection: Selection,
     pub(super) better: Better,
     memo: &'a ReadMemo,
+    edges: &'a EdgeMemo,
     caches: &'a ReadCaches,
 }
 
@@ -150,6 +152,7 @@ impl<'a> MetricReads<'a> {
             selection: Selection::from_list(measure.accounts.iter().copied()),
             better: record.better,
             memo: &evaluator.memo,
+            edges: &evaluator.edges,
             caches: &evaluator.caches,
         })
     }
@@ -210,14 +213,16 @@ impl<'a> MetricReads<'a> {
         let mut values = match self.memo.get(&key) {
             Some(values) => values,
             None => {
-                let values = evaluate::evaluate_with_times(
-                    conn,
-                    &self.caches.series,
-                    &self.plan,
-                    &self.selection,
-                    &key.2,
-                )
-                .await?;
+                let read = MetricRead {
+                    metric: &self.plan,
+                    selection: &self.selection,
+                    windows: &key.2,
+                };
+                let values =
+                    evaluate::evaluate_many(conn, &self.caches.series, self.edges, &[read])
+                        .await?
+                        .pop()
+                        .unwrap_or_default();
                 self.memo.remember(key, &values);
                 values
             }
@@ -258,6 +263,9 @@ pub struct Evaluator {
     pub(super) catalog: Arc<Catalog>,
     caches: ReadCaches,
     memo: ReadMemo,
+    /// Raw ranges over every series read in the snapshot; siblings (a
+    /// report's readers, in the same snapshot) share them.
+    edges: Arc<EdgeMemo>,
 }
 
 /// The metrics the key results of `goals` name.
@@ -284,6 +292,7 @@ impl Evaluator {
             catalog: caches.catalog.covering(conn, metric_keys(goals)).await?,
             caches: caches.clone(),
             memo: ReadMemo::default(),
+            edges: Arc::default(),
         })
     }
 
@@ -294,6 +303,7 @@ impl Evaluator {
             catalog: self.catalog.clone(),
             caches: self.caches.clone(),
             memo: ReadMemo::default(),
+            edges: self.edges.clone(),
         }
     }
 
@@ -344,7 +354,8 @@ impl Evaluator {
                 windows: &key.2,
             })
             .collect();
-        let values = evaluate::evaluate_many(conn, &self.caches.series, &batch).await?;
+        let values =
+            evaluate::evaluate_many(conn, &self.caches.series, &self.edges, &batch).await?;
         for ((key, _), values) in wanted.into_iter().zip(values) {
             self.memo.remember(key, &values);
         }

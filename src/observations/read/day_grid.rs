@@ -40,6 +40,37 @@ pub struct GridRead<'a> {
 /// The combined aggregates of a read per (window index, key).
 pub type Grid = FxHashMap<(usize, String), Combined>;
 
+/// An every-series raw range of a metric: its key and bounds.
+type EveryRange = (String, DateTime<Utc>, DateTime<Utc>);
+
+/// The raw ranges over every series read in one snapshot, by metric and
+/// bounds (`None`: nothing there). Reads of many goals (a report) ask for
+/// the same few again and again (key results over every account of the
+/// same metric and window), and each costs a day's rows of every account,
+/// so each is read once per snapshot. Only for reads in one snapshot.
+#[derive(Default)]
+pub struct EdgeMemo(std::sync::Mutex<FxHashMap<EveryRange, Option<Combined>>>);
+
+/// Ranges an [`EdgeMemo`] keeps at most; past it, it starts over.
+const EDGE_MEMO_RANGES: usize = 65_536;
+
+impl EdgeMemo {
+    fn get(&self, range: &EveryRange) -> Option<Option<Combined>> {
+        self.0.lock().ok()?.get(range).copied()
+    }
+
+    fn remember(&self, found: impl Iterator<Item = (EveryRange, Option<Combined>)>) {
+        if let Ok(mut ranges) = self.0.lock() {
+            for (range, combined) in found {
+                if ranges.len() >= EDGE_MEMO_RANGES {
+                    ranges.clear();
+                }
+                ranges.insert(range, combined);
+            }
+        }
+    }
+}
+
 /// What one window reads: whole days and up to two raw edges.
 struct WindowReads {
     days: Option<(NaiveDate, NaiveDate)>,
@@ -68,16 +99,18 @@ pub async fn combine(
         selection,
         windows,
     };
-    Ok(combine_many(conn, cache, &[read])
+    Ok(combine_many(conn, cache, &EdgeMemo::default(), &[read])
         .await?
         .pop()
         .unwrap_or_default())
 }
 
-/// [`combine`] for each of `reads`, in order, in two statements.
+/// [`combine`] for each of `reads`, in order, in two statements; raw
+/// ranges over every series that `edges` holds are not read again.
 pub async fn combine_many(
     conn: &mut PgConnection,
     cache: &SeriesCache,
+    edges: &EdgeMemo,
     reads: &[GridRead<'_>],
 ) -> Result<Vec<Grid>, ApiError> {
     let mut plans = Vec::with_capacity(reads.len());
@@ -124,7 +157,7 @@ pub async fn combine_many(
     }
     // Each read's distinct ranges once, by their index in the read.
     let ranges: Vec<Vec<Bucket>> = plans.iter().map(distinct_ranges).collect();
-    let edges = read_raw(conn, reads, &plans, &ranges).await?;
+    let edges = read_raw(conn, edges, reads, &plans, &ranges).await?;
 
     Ok(reads
         .iter()
@@ -262,35 +295,47 @@ async fn read_days(
     Ok(grids)
 }
 
-/// Every read's raw ranges per (range index, key), in one statement.
+/// Every read's raw ranges per (range index, key), in one statement: each
+/// distinct range over every series once, and not at all when `memo` holds
+/// it.
 async fn read_raw(
     conn: &mut PgConnection,
+    memo: &EdgeMemo,
     reads: &[GridRead<'_>],
     plans: &[ReadPlan],
     ranges: &[Vec<Bucket>],
 ) -> Result<Vec<Grid>, ApiError> {
+    let mut edges: Vec<Grid> = reads.iter().map(|_| Grid::default()).collect();
     let mut requests = sql::RawRequests::default();
-    // The part of each (read, range), back to them.
+    // The part of each selected (read, range), back to them.
     let mut parts: Vec<(usize, usize)> = Vec::new();
+    // Every-series ranges: those known (from the memo, then as read), those
+    // still to read by their place among them, and who needs each.
+    let mut known: FxHashMap<EveryRange, Option<Combined>> = FxHashMap::default();
+    let mut every: FxHashMap<EveryRange, usize> = FxHashMap::default();
+    let mut every_wanted: Vec<(EveryRange, usize, usize, &str)> = Vec::new();
     for (index, ((read, plan), ranges)) in reads.iter().zip(plans).zip(ranges).enumerate() {
         for (range_index, range) in ranges.iter().enumerate() {
-            let part = group(parts.len());
-            parts.push((index, range_index));
             match &plan.series {
                 None => {
-                    requests
-                        .every
-                        .extend(read.keys.iter().enumerate().map(|(key_index, key)| {
-                            sql::RawRequest {
-                                part,
-                                key_index: group(key_index),
-                                series: (*key).to_owned(),
-                                start: range.start,
-                                end: range.end,
+                    for key in read.keys {
+                        let wanted: EveryRange = ((*key).to_owned(), range.start, range.end);
+                        if !known.contains_key(&wanted) && !every.contains_key(&wanted) {
+                            match memo.get(&wanted) {
+                                Some(found) => {
+                                    known.insert(wanted.clone(), found);
+                                }
+                                None => {
+                                    every.insert(wanted.clone(), every.len());
+                                }
                             }
-                        }))
+                        }
+                        every_wanted.push((wanted, index, range_index, key));
+                    }
                 }
                 Some(series) => {
+                    let part = group(parts.len());
+                    parts.push((index, range_index));
                     requests
                         .selected
                         .extend(
@@ -305,15 +350,45 @@ async fn read_raw(
                                     start: range.start,
                                     end: range.end,
                                 }),
-                        )
+                        );
                 }
             }
         }
     }
-    let mut edges: Vec<Grid> = reads.iter().map(|_| Grid::default()).collect();
+    let mut to_read: Vec<(&EveryRange, usize)> =
+        every.iter().map(|(range, at)| (range, *at)).collect();
+    to_read.sort_by_key(|(_, at)| *at);
+    requests.every = to_read
+        .iter()
+        .map(|((key, start, end), at)| sql::RawRequest {
+            part: group(*at),
+            // Tells every-series rows from the selected ones.
+            key_index: -1,
+            series: key.clone(),
+            start: *start,
+            end: *end,
+        })
+        .collect();
+    let mut every_found: Vec<Option<Combined>> = vec![None; to_read.len()];
     for row in sql::read_raw(conn, &requests).await? {
-        let Some((read, range_index)) = usize::try_from(row.part).ok().and_then(|at| parts.get(at))
-        else {
+        let combined = Combined::composable(
+            row.value_sum,
+            row.value_count,
+            row.value_min,
+            row.value_max,
+            row.last_observed_at,
+        );
+        let Ok(part) = usize::try_from(row.part) else {
+            continue;
+        };
+        if row.key_index < 0 {
+            // An every-series range: its part is its place among them.
+            if let Some(found) = every_found.get_mut(part) {
+                *found = Some(combined);
+            }
+            continue;
+        }
+        let Some((read, range_index)) = parts.get(part) else {
             continue;
         };
         let Some(key) = usize::try_from(row.key_index)
@@ -322,16 +397,18 @@ async fn read_raw(
         else {
             continue;
         };
-        edges[*read].insert(
-            (*range_index, (*key).to_owned()),
-            Combined::composable(
-                row.value_sum,
-                row.value_count,
-                row.value_min,
-                row.value_max,
-                row.last_observed_at,
-            ),
-        );
+        edges[*read].insert((*range_index, (*key).to_owned()), combined);
+    }
+    let read_now: Vec<(EveryRange, Option<Combined>)> = to_read
+        .iter()
+        .map(|(range, at)| ((*range).clone(), every_found[*at]))
+        .collect();
+    memo.remember(read_now.iter().cloned());
+    known.extend(read_now);
+    for (wanted, read, range_index, key) in every_wanted {
+        if let Some(Some(combined)) = known.get(&wanted) {
+            edges[read].insert((range_index, key.to_owned()), *combined);
+        }
     }
     Ok(edges)
 }

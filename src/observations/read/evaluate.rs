@@ -17,7 +17,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::combine::Combined;
-use super::day_grid::{self, GridRead};
+use super::day_grid::{self, EdgeMemo, GridRead};
 use super::selected::SeriesCache;
 use super::{organisation_last, per_series};
 use crate::catalog::formula::{Aggregation, Formula};
@@ -221,7 +221,7 @@ pub async fn evaluate_with_times(
         selection,
         windows,
     };
-    Ok(evaluate_many(conn, series, &[read])
+    Ok(evaluate_many(conn, series, &EdgeMemo::default(), &[read])
         .await?
         .pop()
         .unwrap_or_default())
@@ -240,10 +240,12 @@ pub struct MetricRead<'a> {
 }
 
 /// [`evaluate_with_times`] of each of `reads`, in order. Their composable
-/// aggregates are read together, two statements for all of them.
+/// aggregates are read together, two statements for all of them; `edges`
+/// keeps what was read of every series' raw rows in this snapshot.
 pub async fn evaluate_many(
     conn: &mut PgConnection,
     series: &SeriesCache,
+    edges: &EdgeMemo,
     reads: &[MetricRead<'_>],
 ) -> Result<Vec<Vec<WindowValue>>, ApiError> {
     let splits: Vec<BaseSplit> = reads.iter().map(BaseSplit::of).collect();
@@ -257,7 +259,7 @@ pub async fn evaluate_many(
             windows: read.windows,
         })
         .collect();
-    let mut grids = day_grid::combine_many(conn, series, &grid_reads)
+    let mut grids = day_grid::combine_many(conn, series, edges, &grid_reads)
         .await?
         .into_iter();
     let mut values = Vec::with_capacity(reads.len());

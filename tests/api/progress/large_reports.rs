@@ -82,6 +82,66 @@ async fn a_large_report_equals_the_single_answers_in_order() {
     assert!(statuses.len() > 1, "the targets spread the statuses");
 }
 
+/// Key results over every account of one metric and window share their raw
+/// edges: a report reads each once and hands it to every goal, across its
+/// batches and readers, and every row still equals the single answer.
+#[tokio::test]
+async fn a_large_report_of_sums_over_every_account_equals_the_single_answers() {
+    let app = spawn_app().await;
+    let first = app.create_account(pb::account::Network::X, "first").await;
+    let second = app.create_account(pb::account::Network::X, "second").await;
+    let mut rows: Vec<(String, String, f64)> = Vec::new();
+    for day in 1..=20 {
+        for (account, hour, value) in [(&first.name, 6, 1.0), (&second.name, 15, 2.0)] {
+            rows.push((
+                account.clone(),
+                format!("2026-03-{day:02}T{hour:02}:00:00Z"),
+                value * day as f64,
+            ));
+        }
+    }
+    let rows: Vec<(&str, &str, &str, f64)> = rows
+        .iter()
+        .map(|(account, time, value)| ("likes", account.as_str(), time.as_str(), *value))
+        .collect();
+    observe(&app, &rows).await;
+    let mut goals = Vec::new();
+    for index in 0..40 {
+        let okr = create_goal(
+            &app,
+            goal(
+                &format!("Be liked, variant {index}"),
+                Framework::Okr,
+                "2026-03-01T00:00:00Z",
+                "2026-04-01T00:00:00Z",
+            ),
+        )
+        .await;
+        add_key_result(
+            &app,
+            &okr,
+            pb::KeyResult {
+                baseline_value: Some(0.0),
+                target_value: Some(100.0 + 10.0 * index as f64),
+                ..metric_key_result("likes", &[], 7)
+            },
+        )
+        .await;
+        activate(&app, &okr).await;
+        goals.push(okr);
+    }
+    // (Mar 13 12:00, Mar 20 12:00]: the 15:00 value of the 13th, whole days
+    // 14 to 19, and the 06:00 value of the 20th.
+    let as_of = "2026-03-20T12:00:00Z";
+    let expected: f64 = 2.0 * 13.0 + (14..=19).map(|day| 3.0 * day as f64).sum::<f64>() + 20.0;
+    let listed = report(&app, as_of).await;
+    assert_eq!(listed.goal_progress.len(), goals.len());
+    for (goal, row) in goals.iter().zip(&listed.goal_progress) {
+        assert_eq!(row.key_results[0].current, Some(expected), "{}", goal.name);
+        assert_eq!(*row, progress_at(&app, goal, as_of).await, "{}", goal.name);
+    }
+}
+
 #[tokio::test]
 async fn a_write_racing_a_large_report_is_wholly_in_it_or_wholly_out() {
     let app = spawn_app().await;
