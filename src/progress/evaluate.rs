@@ -328,13 +328,25 @@ impl Evaluator {
         goals: &[&Goal],
         as_of: DateTime<Utc>,
     ) -> Result<(), ApiError> {
+        self.prefetch_at(conn, goals, |period| progress_moments(period, as_of).1)
+            .await
+    }
+
+    /// [`Self::prefetch`] of the windows ending at `moments(period)` of
+    /// each goal.
+    pub(super) async fn prefetch_at(
+        &self,
+        conn: &mut PgConnection,
+        goals: &[&Goal],
+        moments: impl Fn(Period) -> Vec<DateTime<Utc>>,
+    ) -> Result<(), ApiError> {
         let mut wanted: Vec<(ReadKey, MetricReads)> = Vec::new();
         let mut seen: rustc_hash::FxHashSet<ReadKey> = rustc_hash::FxHashSet::default();
         for goal in goals {
             let Some(period) = period_of(goal) else {
                 continue;
             };
-            let (_, moments) = progress_moments(period, as_of);
+            let moments = moments(period);
             for key_result in &goal.key_results {
                 if let Measure::Metric(measure) = &key_result.measure
                     && let Some(metric_reads) = MetricReads::of(measure, self)

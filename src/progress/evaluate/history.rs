@@ -73,8 +73,8 @@ impl KeyResultStanding {
 }
 
 impl Evaluator {
-    /// The goal's and key results' scores at each of `moments` (sorted), one
-    /// read per key result.
+    /// The goal's and key results' scores at each of `moments` (sorted),
+    /// every key result's windows read together.
     pub async fn score_history(
         &self,
         conn: &mut PgConnection,
@@ -82,6 +82,8 @@ impl Evaluator {
         moments: &[DateTime<Utc>],
     ) -> Result<Vec<ScoreStep>, ApiError> {
         let period = period_of(goal).ok_or_else(|| not_time_bound(goal))?;
+        self.prefetch_at(conn, &[goal], |_| moments.to_vec())
+            .await?;
         let threshold = goal.effective_success_threshold();
         // Per key result, its numbers at each moment.
         let mut columns: Vec<Vec<KeyResultStanding>> = Vec::new();
