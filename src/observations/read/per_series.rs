@@ -6,7 +6,9 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgConnection, Postgres};
 
 use super::buckets::{self, Bucket};
 use super::combine::Combined;
@@ -150,38 +152,16 @@ async fn latest_in_windows(
             trailing: plan.raw_ranges.get(1).copied().unwrap_or(empty),
         });
     }
-    let edged_column = |part: fn(&EdgedWindow) -> DateTime<Utc>| -> Vec<DateTime<Utc>> {
-        edged.iter().map(part).collect()
-    };
-    // The span of every window's edges, so planning covers only the
-    // partitions it reaches.
-    let span = (
-        edged.iter().map(|window| window.leading.start).min(),
-        edged
-            .iter()
-            .map(|window| window.trailing.end.max(window.leading.end))
-            .max(),
-    );
     if !whole_days.0.is_empty() && !edged.is_empty() {
         // Both kinds (a forecast's daily samples and the current and
         // baseline windows) in one statement.
-        let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_ANY_WINDOWS.as_str())
+        let query = sqlx::query_as(LATEST_IN_ANY_WINDOWS.as_str())
             .bind(&series.ids)
             .bind(&series.key_index)
             .bind(&whole_days.0)
             .bind(&whole_days.1)
-            .bind(&whole_days.2)
-            .bind(edged.iter().map(|window| window.index).collect::<Vec<_>>())
-            .bind(edged.iter().map(|window| window.days.0).collect::<Vec<_>>())
-            .bind(edged.iter().map(|window| window.days.1).collect::<Vec<_>>())
-            .bind(edged_column(|window| window.leading.start))
-            .bind(edged_column(|window| window.leading.end))
-            .bind(edged_column(|window| window.trailing.start))
-            .bind(edged_column(|window| window.trailing.end))
-            .bind(span.0)
-            .bind(span.1)
-            .fetch_all(&mut *conn)
-            .await?;
+            .bind(&whole_days.2);
+        let found: Vec<WindowRow> = bind_edged(query, &edged).fetch_all(&mut *conn).await?;
         return Ok(found);
     }
     if edged.len() <= ONE_BY_ONE {
@@ -201,20 +181,10 @@ async fn latest_in_windows(
             rows.extend(found);
         }
     } else {
-        let found: Vec<WindowRow> = sqlx::query_as(LATEST_IN_EDGED_WINDOWS.as_str())
+        let query = sqlx::query_as(LATEST_IN_EDGED_WINDOWS.as_str())
             .bind(&series.ids)
-            .bind(&series.key_index)
-            .bind(edged.iter().map(|window| window.index).collect::<Vec<_>>())
-            .bind(edged.iter().map(|window| window.days.0).collect::<Vec<_>>())
-            .bind(edged.iter().map(|window| window.days.1).collect::<Vec<_>>())
-            .bind(edged_column(|window| window.leading.start))
-            .bind(edged_column(|window| window.leading.end))
-            .bind(edged_column(|window| window.trailing.start))
-            .bind(edged_column(|window| window.trailing.end))
-            .bind(span.0)
-            .bind(span.1)
-            .fetch_all(&mut *conn)
-            .await?;
+            .bind(&series.key_index);
+        let found: Vec<WindowRow> = bind_edged(query, &edged).fetch_all(&mut *conn).await?;
         rows.extend(found);
     }
     if !whole_days.0.is_empty() {
@@ -229,6 +199,33 @@ async fn latest_in_windows(
         rows.extend(found);
     }
     Ok(rows)
+}
+
+/// A statement of windows with raw edges, its leading parameters bound,
+/// given the windows' columns and the span of their edges.
+type LatestQuery<'q> = QueryAs<'q, Postgres, WindowRow, PgArguments>;
+
+fn bind_edged<'q>(query: LatestQuery<'q>, edged: &[EdgedWindow]) -> LatestQuery<'q> {
+    let column = |part: fn(&EdgedWindow) -> DateTime<Utc>| -> Vec<DateTime<Utc>> {
+        edged.iter().map(part).collect()
+    };
+    query
+        .bind(edged.iter().map(|window| window.index).collect::<Vec<_>>())
+        .bind(edged.iter().map(|window| window.days.0).collect::<Vec<_>>())
+        .bind(edged.iter().map(|window| window.days.1).collect::<Vec<_>>())
+        .bind(column(|window| window.leading.start))
+        .bind(column(|window| window.leading.end))
+        .bind(column(|window| window.trailing.start))
+        .bind(column(|window| window.trailing.end))
+        // The span of every window's edges, so planning covers only the
+        // partitions it reaches.
+        .bind(edged.iter().map(|window| window.leading.start).min())
+        .bind(
+            edged
+                .iter()
+                .map(|window| window.trailing.end.max(window.leading.end))
+                .max(),
+        )
 }
 
 /// A LAST window with raw edges: its whole days and its two raw ranges (an
