@@ -213,16 +213,15 @@ impl<'a> MetricReads<'a> {
         let mut values = match self.memo.get(&key) {
             Some(values) => values,
             None => {
-                let read = MetricRead {
-                    metric: &self.plan,
-                    selection: &self.selection,
-                    windows: &key.2,
-                };
-                let values =
-                    evaluate::evaluate_many(conn, &self.caches.series, self.edges, &[read])
-                        .await?
-                        .pop()
-                        .unwrap_or_default();
+                let values = evaluate::evaluate_with_times(
+                    conn,
+                    &self.caches.series,
+                    self.edges,
+                    &self.plan,
+                    &self.selection,
+                    &key.2,
+                )
+                .await?;
                 self.memo.remember(key, &values);
                 values
             }

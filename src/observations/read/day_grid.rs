@@ -86,26 +86,8 @@ struct ReadPlan {
     series: Option<SelectedSeries>,
 }
 
-/// The combined aggregates of `keys` per (window index, key).
-pub async fn combine(
-    conn: &mut PgConnection,
-    cache: &SeriesCache,
-    keys: &[&str],
-    selection: &Selection,
-    windows: &[Window],
-) -> Result<Grid, ApiError> {
-    let read = GridRead {
-        keys,
-        selection,
-        windows,
-    };
-    Ok(combine_many(conn, cache, &EdgeMemo::default(), &[read])
-        .await?
-        .pop()
-        .unwrap_or_default())
-}
-
-/// [`combine`] for each of `reads`, in order, in two statements; raw
+/// The combined aggregates of each of `reads`, per (window index, key), in
+/// order, in two statements; raw
 /// ranges over every series that `edges` holds are not read again.
 pub async fn combine_many(
     conn: &mut PgConnection,
@@ -126,7 +108,7 @@ pub async fn combine_many(
             Some(base)
         })
         .collect();
-    let mut grids = read_days(conn, reads, &plans, &group_base).await?;
+    let grids = read_days(conn, reads, &plans, &group_base).await?;
 
     // A raw range inside one day is read with the days: when the day's
     // observations all fall inside it (a step at a midnight, cut 1 µs after
@@ -162,7 +144,7 @@ pub async fn combine_many(
     Ok(reads
         .iter()
         .zip(&plans)
-        .zip(&mut grids)
+        .zip(&grids)
         .zip(ranges.iter().zip(edges))
         .map(|(((read, plan), days), (ranges, edges))| fold(read, plan, days, ranges, &edges))
         .collect())
@@ -309,10 +291,11 @@ async fn read_raw(
     let mut requests = sql::RawRequests::default();
     // The part of each selected (read, range), back to them.
     let mut parts: Vec<(usize, usize)> = Vec::new();
-    // Every-series ranges: those known (from the memo, then as read), those
-    // still to read by their place among them, and who needs each.
+    // Every-series ranges: each one's value once known (from the memo, or
+    // as read now), those still to read in the order they are asked for,
+    // and who needs each.
     let mut known: FxHashMap<EveryRange, Option<Combined>> = FxHashMap::default();
-    let mut every: FxHashMap<EveryRange, usize> = FxHashMap::default();
+    let mut to_read: Vec<EveryRange> = Vec::new();
     let mut every_wanted: Vec<(EveryRange, usize, usize, &str)> = Vec::new();
     for (index, ((read, plan), ranges)) in reads.iter().zip(plans).zip(ranges).enumerate() {
         for (range_index, range) in ranges.iter().enumerate() {
@@ -320,15 +303,12 @@ async fn read_raw(
                 None => {
                     for key in read.keys {
                         let wanted: EveryRange = ((*key).to_owned(), range.start, range.end);
-                        if !known.contains_key(&wanted) && !every.contains_key(&wanted) {
-                            match memo.get(&wanted) {
-                                Some(found) => {
-                                    known.insert(wanted.clone(), found);
-                                }
-                                None => {
-                                    every.insert(wanted.clone(), every.len());
-                                }
+                        if !known.contains_key(&wanted) {
+                            let remembered = memo.get(&wanted);
+                            if remembered.is_none() {
+                                to_read.push(wanted.clone());
                             }
+                            known.insert(wanted.clone(), remembered.flatten());
                         }
                         every_wanted.push((wanted, index, range_index, key));
                     }
@@ -355,13 +335,11 @@ async fn read_raw(
             }
         }
     }
-    let mut to_read: Vec<(&EveryRange, usize)> =
-        every.iter().map(|(range, at)| (range, *at)).collect();
-    to_read.sort_by_key(|(_, at)| *at);
     requests.every = to_read
         .iter()
-        .map(|((key, start, end), at)| sql::RawRequest {
-            part: group(*at),
+        .enumerate()
+        .map(|(at, (key, start, end))| sql::RawRequest {
+            part: group(at),
             // Tells every-series rows from the selected ones.
             key_index: -1,
             series: key.clone(),
@@ -369,7 +347,6 @@ async fn read_raw(
             end: *end,
         })
         .collect();
-    let mut every_found: Vec<Option<Combined>> = vec![None; to_read.len()];
     for row in sql::read_raw(conn, &requests).await? {
         let combined = Combined::composable(
             row.value_sum,
@@ -383,8 +360,8 @@ async fn read_raw(
         };
         if row.key_index < 0 {
             // An every-series range: its part is its place among them.
-            if let Some(found) = every_found.get_mut(part) {
-                *found = Some(combined);
+            if let Some(range) = to_read.get(part) {
+                known.insert(range.clone(), Some(combined));
             }
             continue;
         }
@@ -399,12 +376,11 @@ async fn read_raw(
         };
         edges[*read].insert((*range_index, (*key).to_owned()), combined);
     }
-    let read_now: Vec<(EveryRange, Option<Combined>)> = to_read
-        .iter()
-        .map(|(range, at)| ((*range).clone(), every_found[*at]))
-        .collect();
-    memo.remember(read_now.iter().cloned());
-    known.extend(read_now);
+    memo.remember(
+        to_read
+            .iter()
+            .map(|range| (range.clone(), known.get(range).copied().flatten())),
+    );
     for (wanted, read, range_index, key) in every_wanted {
         if let Some(Some(combined)) = known.get(&wanted) {
             edges[read].insert((range_index, key.to_owned()), *combined);

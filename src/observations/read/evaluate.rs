@@ -199,19 +199,26 @@ pub async fn evaluate(
     selection: &Selection,
     windows: &[Window],
 ) -> Result<Vec<Option<f64>>, ApiError> {
-    Ok(
-        evaluate_with_times(conn, series, metric, selection, windows)
-            .await?
-            .into_iter()
-            .map(|window| window.value)
-            .collect(),
+    Ok(evaluate_with_times(
+        conn,
+        series,
+        &EdgeMemo::default(),
+        metric,
+        selection,
+        windows,
     )
+    .await?
+    .into_iter()
+    .map(|window| window.value)
+    .collect())
 }
 
-/// [`evaluate`], with the time of each window's newest observation.
+/// [`evaluate`], with the time of each window's newest observation; `edges`
+/// keeps what was read of every series' raw rows in this snapshot.
 pub async fn evaluate_with_times(
     conn: &mut PgConnection,
     series: &SeriesCache,
+    edges: &EdgeMemo,
     metric: &MetricPlan,
     selection: &Selection,
     windows: &[Window],
@@ -221,7 +228,7 @@ pub async fn evaluate_with_times(
         selection,
         windows,
     };
-    Ok(evaluate_many(conn, series, &EdgeMemo::default(), &[read])
+    Ok(evaluate_many(conn, series, edges, &[read])
         .await?
         .pop()
         .unwrap_or_default())
