@@ -7,7 +7,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, Request, Response};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
@@ -17,8 +16,6 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Server, ServerTlsConfig};
 use tower::util::{MapRequestLayer, MapResponseLayer};
-use tower_http::trace::TraceLayer;
-use tracing::{Span, field};
 
 use crate::api::body::watch_request_body;
 use crate::api::call_budget::CallBudget;
@@ -42,7 +39,6 @@ use crate::goals::cache::GoalCache;
 use crate::goals::service::GoalApi;
 use crate::observations::read::ReadCaches;
 use crate::observations::service::{MetricApi, StreamLimits};
-use crate::pb;
 use crate::pb::audit_service_server::AuditServiceServer;
 use crate::pb::goal_service_server::GoalServiceServer;
 use crate::pb::metric_service_server::MetricServiceServer;
@@ -54,8 +50,13 @@ use crate::telemetry::grpc_calls::CallMetricsLayer;
 use crate::telemetry::scrape::{MetricsEndpoint, MetricsError};
 use crate::tls::{TlsError, WithTls};
 
+mod call_tracing;
 mod health;
+mod reflection;
 mod severable;
+
+use call_tracing::call_tracing;
+use reflection::{reflection_v1, reflection_v1alpha};
 
 use severable::Severable;
 
@@ -436,89 +437,4 @@ async fn stop_local(local_postgres: Option<LocalPostgres>) {
     {
         tracing::error!(%error, "the private PostgreSQL did not stop cleanly");
     }
-}
-
-/// Reflection serves goalpost's protos plus the health and `google.rpc`
-/// error-detail descriptors, so grpcurl can describe everything and decode
-/// error details with no proto files at hand.
-fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-}
-
-fn reflection_v1() -> Result<
-    tonic_reflection::server::v1::ServerReflectionServer<
-        impl tonic_reflection::server::v1::ServerReflection,
-    >,
-    StartupError,
-> {
-    Ok(reflection_builder().build_v1()?)
-}
-
-/// grpcurl 1.8 speaks only the v1alpha reflection protocol.
-fn reflection_v1alpha() -> Result<
-    tonic_reflection::server::v1alpha::ServerReflectionServer<
-        impl tonic_reflection::server::v1alpha::ServerReflection,
-    >,
-    StartupError,
-> {
-    Ok(reflection_builder().build_v1alpha()?)
-}
-
-/// The tracing layer: a span per call and one line when it ends.
-type CallTracing = TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
-    fn(&Request<tonic::body::Body>) -> Span,
-    (),
-    fn(&Response<tonic::body::Body>, Duration, &Span),
-    (),
-    fn(Option<&HeaderMap>, Duration, &Span),
-    (),
->;
-
-fn call_tracing() -> CallTracing {
-    TraceLayer::new_for_grpc()
-        .make_span_with(call_span as fn(&Request<tonic::body::Body>) -> Span)
-        .on_request(())
-        .on_response(call_answered as fn(&Response<tonic::body::Body>, Duration, &Span))
-        .on_body_chunk(())
-        .on_eos(call_ended as fn(Option<&HeaderMap>, Duration, &Span))
-        .on_failure(())
-}
-
-/// The span of a call, `grpc.call`, with the method, the caller's address
-/// and, once known, the caller's token name (recorded by the auth layer;
-/// absent for anonymous calls and open services) and the gRPC status.
-fn call_span(request: &Request<tonic::body::Body>) -> Span {
-    let caller = crate::tls::peer_address(request.extensions())
-        .map(|address| address.to_string())
-        .unwrap_or_default();
-    tracing::info_span!("grpc.call", method = %request.uri().path(), caller = %caller, token = field::Empty, status = field::Empty)
-}
-
-/// Errors from handlers come back as trailers-only responses, with the status
-/// in the headers; successful calls carry it in trailers (see [`call_ended`]).
-fn call_answered(response: &Response<tonic::body::Body>, latency: Duration, span: &Span) {
-    if let Some(code) = grpc_status(response.headers()) {
-        finish_call(span, code, latency);
-    }
-}
-
-fn call_ended(trailers: Option<&HeaderMap>, duration: Duration, span: &Span) {
-    let code = trailers.and_then(grpc_status).unwrap_or(tonic::Code::Ok);
-    finish_call(span, code, duration);
-}
-
-fn grpc_status(headers: &HeaderMap) -> Option<tonic::Code> {
-    headers
-        .get("grpc-status")
-        .map(|value| tonic::Code::from_bytes(value.as_bytes()))
-}
-
-fn finish_call(span: &Span, code: tonic::Code, latency: Duration) {
-    span.record("status", field::debug(code));
-    let latency_ms = latency.as_secs_f64() * 1000.0;
-    span.in_scope(|| tracing::info!(latency_ms, "call finished"));
 }

@@ -22,10 +22,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::model::Goal;
+use super::repo;
+use crate::api::names::GOALS;
 use crate::changes::{Change, Follower};
+use crate::error::ApiError;
+use crate::telemetry::exporter;
 
 /// How many goals are kept; past it an arbitrary one makes room.
 const CAPACITY: usize = 10_000;
@@ -102,6 +107,38 @@ impl GoalCache {
         let entries = self.shared.entries.read().ok()?;
         let cached = entries.goals.get(&id)?;
         (cached.loaded.elapsed() < MAX_AGE).then(|| cached.goal.clone())
+    }
+
+    /// [`GoalCache::get`], counted in `goalpost_goal_cache_reads_total` as
+    /// a hit or a miss.
+    pub fn lookup(&self, id: Uuid) -> Option<Arc<Goal>> {
+        let cached = self.get(id);
+        exporter::goal_cache_read(cached.is_some());
+        cached
+    }
+
+    /// Reads the goal through `conn` and keeps it for the next reader (when
+    /// nothing was forgotten meanwhile); NOT_FOUND when it does not exist.
+    pub async fn load(&self, conn: &mut PgConnection, id: Uuid) -> Result<Arc<Goal>, ApiError> {
+        let ticket = self.ticket();
+        let goal = repo::get_goal(conn, id)
+            .await?
+            .ok_or_else(|| GOALS.not_found(id))?;
+        let goal = Arc::new(goal);
+        self.store(ticket, goal.clone());
+        Ok(goal)
+    }
+
+    /// The goal from the cache, else loaded in the caller's snapshot.
+    pub async fn get_or_load(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+    ) -> Result<Arc<Goal>, ApiError> {
+        match self.lookup(id) {
+            Some(goal) => Ok(goal),
+            None => self.load(conn, id).await,
+        }
     }
 
     /// Take before reading a goal from the database, then hand to

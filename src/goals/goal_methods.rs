@@ -7,8 +7,6 @@ use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use std::sync::Arc;
-
 use super::cache::GoalCache;
 use super::checks::framework_checks_at;
 use super::convert::{
@@ -25,7 +23,6 @@ use crate::api::{etag, field_mask, idempotency};
 use crate::error::{ApiError, PreconditionViolation, ResourceKind, Violations};
 use crate::observations::read::ReadCaches;
 use crate::pb;
-use crate::telemetry::exporter;
 
 /// Reads a goal back after a write in the same transaction.
 async fn reload(conn: &mut PgConnection, goal_id: Uuid) -> Result<pb::Goal, ApiError> {
@@ -80,18 +77,12 @@ pub async fn get(
 ) -> Result<pb::Goal, ApiError> {
     let pb::GetGoalRequest { name } = request;
     let goal_id = GOALS.parse("name", &name)?;
-    let cached = cache.get(goal_id);
-    exporter::goal_cache_read(cached.is_some());
-    if let Some(goal) = cached {
-        return Ok(pb::Goal::from(&*goal));
-    }
-    let ticket = cache.ticket();
-    let goal = repo::get_goal(&mut *pool.acquire().await?, goal_id)
-        .await?
-        .ok_or_else(|| GOALS.not_found(goal_id))?;
-    let answer = pb::Goal::from(&goal);
-    cache.store(ticket, Arc::new(goal));
-    Ok(answer)
+    // A hit takes no connection from the pool.
+    let goal = match cache.lookup(goal_id) {
+        Some(goal) => goal,
+        None => cache.load(&mut *pool.acquire().await?, goal_id).await?,
+    };
+    Ok(pb::Goal::from(&*goal))
 }
 
 /// ListGoals.

@@ -110,26 +110,6 @@ fn goal_at(
     }
 }
 
-/// The goal, from the goal cache when it holds it, else read in the
-/// caller's snapshot (and cached).
-async fn load_goal(
-    conn: &mut PgConnection,
-    cache: &GoalCache,
-    id: Uuid,
-) -> Result<Arc<Goal>, ApiError> {
-    if let Some(goal) = cache.get(id) {
-        return Ok(goal);
-    }
-    let ticket = cache.ticket();
-    let goal = Arc::new(
-        repo::get_goal(conn, id)
-            .await?
-            .ok_or_else(|| GOALS.not_found(id))?,
-    );
-    cache.store(ticket, goal.clone());
-    Ok(goal)
-}
-
 async fn get_goal_progress(
     api: &ProgressApi,
     request: pb::GetGoalProgressRequest,
@@ -138,7 +118,7 @@ async fn get_goal_progress(
     let (goal_id, as_of) = goal_at(&goal, as_of.as_ref())?;
     let mut conn = api.pool.acquire().await?;
     let mut tx = read_snapshot(&mut conn).await?;
-    let goal = load_goal(&mut tx, &api.goals, goal_id).await?;
+    let goal = api.goals.get_or_load(&mut tx, goal_id).await?;
     let evaluator = Evaluator::new(&mut tx, &api.read_caches, [&*goal]).await?;
     let progress = evaluator.goal_progress(&mut tx, &goal, as_of).await?;
     tx.commit().await?;
@@ -242,7 +222,7 @@ async fn get_progress_history(
     };
     let mut conn = api.pool.acquire().await?;
     let mut tx = read_snapshot(&mut conn).await?;
-    let goal = load_goal(&mut tx, &api.goals, goal_id).await?;
+    let goal = api.goals.get_or_load(&mut tx, goal_id).await?;
     let period = period_of(&goal).ok_or_else(|| not_time_bound(&goal))?;
     let start = start.unwrap_or(period.start);
     let end = end.unwrap_or_else(|| now.min(goal.deadline.unwrap_or(now)));
@@ -298,7 +278,7 @@ async fn check_goal(
     let (goal_id, as_of) = goal_at(&goal, as_of.as_ref())?;
     let mut conn = api.pool.acquire().await?;
     let mut tx = read_snapshot(&mut conn).await?;
-    let goal = load_goal(&mut tx, &api.goals, goal_id).await?;
+    let goal = api.goals.get_or_load(&mut tx, goal_id).await?;
     let evaluator = Evaluator::new(&mut tx, &api.read_caches, [&*goal]).await?;
     let mut achievability = Vec::new();
     for key_result in &goal.key_results {

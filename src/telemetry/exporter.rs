@@ -193,7 +193,7 @@ fn describe() {
     );
     metrics::describe_counter!(
         GOAL_CACHE_READS_TOTAL,
-        "GetGoal calls answered from the goal cache (outcome hit) or from the database (outcome miss)"
+        "Goals read by GetGoal and the progress methods, answered from the goal cache (outcome hit) or from the database (outcome miss)"
     );
     metrics::describe_counter!(
         ABANDONED_STATEMENTS_CANCELLED_TOTAL,
@@ -226,7 +226,7 @@ pub fn stream_written(rows: i64) {
     metrics::histogram!(STREAM_OBSERVATIONS_ROWS).record(rows as f64);
 }
 
-/// Records a GetGoal answered from the goal cache (`hit`) or not.
+/// Records a goal read (by GetGoal or progress) answered from the goal cache (`hit`) or not.
 pub fn goal_cache_read(hit: bool) {
     let outcome = if hit { "hit" } else { "miss" };
     metrics::counter!(GOAL_CACHE_READS_TOTAL, "outcome" => outcome).increment(1);

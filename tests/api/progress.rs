@@ -3,6 +3,7 @@
 //! the moments, reports, histories and checks around them.
 
 mod caches;
+mod histories;
 mod large_reports;
 mod reports;
 mod scenarios;

@@ -10,6 +10,7 @@
 //! together: one statement for all their days and one for all their raw
 //! edges, whatever their number.
 
+mod edges;
 mod sql;
 
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ use super::combine::Combined;
 use super::evaluate::{Selection, Window};
 use super::selected::{SelectedSeries, SeriesCache};
 use crate::error::ApiError;
-pub(super) use sql::{ONE_BY_ONE, OrganisationDay, Statements, read_organisation_days};
+pub use edges::EdgeMemo;
 
 /// One read: the combined aggregates of `keys` over `selection` in each of
 /// `windows`.
@@ -39,37 +40,6 @@ pub struct GridRead<'a> {
 
 /// The combined aggregates of a read per (window index, key).
 pub type Grid = FxHashMap<(usize, String), Combined>;
-
-/// An every-series raw range of a metric: its key and bounds.
-type EveryRange = (String, DateTime<Utc>, DateTime<Utc>);
-
-/// The raw ranges over every series read in one snapshot, by metric and
-/// bounds (`None`: nothing there). Reads of many goals (a report) ask for
-/// the same few again and again (key results over every account of the
-/// same metric and window), and each costs a day's rows of every account,
-/// so each is read once per snapshot. Only for reads in one snapshot.
-#[derive(Default)]
-pub struct EdgeMemo(std::sync::Mutex<FxHashMap<EveryRange, Option<Combined>>>);
-
-/// Ranges an [`EdgeMemo`] keeps at most; past it, it starts over.
-const EDGE_MEMO_RANGES: usize = 65_536;
-
-impl EdgeMemo {
-    fn get(&self, range: &EveryRange) -> Option<Option<Combined>> {
-        self.0.lock().ok()?.get(range).copied()
-    }
-
-    fn remember(&self, found: impl Iterator<Item = (EveryRange, Option<Combined>)>) {
-        if let Ok(mut ranges) = self.0.lock() {
-            for (range, combined) in found {
-                if ranges.len() >= EDGE_MEMO_RANGES {
-                    ranges.clear();
-                }
-                ranges.insert(range, combined);
-            }
-        }
-    }
-}
 
 /// What one window reads: whole days and up to two raw edges.
 struct WindowReads {
@@ -139,7 +109,7 @@ pub async fn combine_many(
     }
     // Each read's distinct ranges once, by their index in the read.
     let ranges: Vec<Vec<Bucket>> = plans.iter().map(distinct_ranges).collect();
-    let edges = read_raw(conn, edges, reads, &plans, &ranges).await?;
+    let edges = edges::read_raw(conn, edges, reads, &plans, &ranges).await?;
 
     Ok(reads
         .iter()
@@ -277,120 +247,8 @@ async fn read_days(
     Ok(grids)
 }
 
-/// Every read's raw ranges per (range index, key), in one statement: each
-/// distinct range over every series once, and not at all when `memo` holds
-/// it.
-async fn read_raw(
-    conn: &mut PgConnection,
-    memo: &EdgeMemo,
-    reads: &[GridRead<'_>],
-    plans: &[ReadPlan],
-    ranges: &[Vec<Bucket>],
-) -> Result<Vec<Grid>, ApiError> {
-    let mut edges: Vec<Grid> = reads.iter().map(|_| Grid::default()).collect();
-    let mut requests = sql::RawRequests::default();
-    // The part of each selected (read, range), back to them.
-    let mut parts: Vec<(usize, usize)> = Vec::new();
-    // Every-series ranges: each one's value once known (from the memo, or
-    // as read now), those still to read in the order they are asked for,
-    // and who needs each.
-    let mut known: FxHashMap<EveryRange, Option<Combined>> = FxHashMap::default();
-    let mut to_read: Vec<EveryRange> = Vec::new();
-    let mut every_wanted: Vec<(EveryRange, usize, usize, &str)> = Vec::new();
-    for (index, ((read, plan), ranges)) in reads.iter().zip(plans).zip(ranges).enumerate() {
-        for (range_index, range) in ranges.iter().enumerate() {
-            match &plan.series {
-                None => {
-                    for key in read.keys {
-                        let wanted: EveryRange = ((*key).to_owned(), range.start, range.end);
-                        if !known.contains_key(&wanted) {
-                            let remembered = memo.get(&wanted);
-                            if remembered.is_none() {
-                                to_read.push(wanted.clone());
-                            }
-                            known.insert(wanted.clone(), remembered.flatten());
-                        }
-                        every_wanted.push((wanted, index, range_index, key));
-                    }
-                }
-                Some(series) => {
-                    let part = group(parts.len());
-                    parts.push((index, range_index));
-                    requests
-                        .selected
-                        .extend(
-                            series
-                                .ids
-                                .iter()
-                                .zip(&series.key_index)
-                                .map(|(id, key_index)| sql::RawRequest {
-                                    part,
-                                    key_index: *key_index,
-                                    series: *id,
-                                    start: range.start,
-                                    end: range.end,
-                                }),
-                        );
-                }
-            }
-        }
-    }
-    requests.every = to_read
-        .iter()
-        .enumerate()
-        .map(|(at, (key, start, end))| sql::RawRequest {
-            part: group(at),
-            // Tells every-series rows from the selected ones.
-            key_index: -1,
-            series: key.clone(),
-            start: *start,
-            end: *end,
-        })
-        .collect();
-    for row in sql::read_raw(conn, &requests).await? {
-        let combined = Combined::composable(
-            row.value_sum,
-            row.value_count,
-            row.value_min,
-            row.value_max,
-            row.last_observed_at,
-        );
-        let Ok(part) = usize::try_from(row.part) else {
-            continue;
-        };
-        if row.key_index < 0 {
-            // An every-series range: its part is its place among them.
-            if let Some(range) = to_read.get(part) {
-                known.insert(range.clone(), Some(combined));
-            }
-            continue;
-        }
-        let Some((read, range_index)) = parts.get(part) else {
-            continue;
-        };
-        let Some(key) = usize::try_from(row.key_index)
-            .ok()
-            .and_then(|at| reads[*read].keys.get(at))
-        else {
-            continue;
-        };
-        edges[*read].insert((*range_index, (*key).to_owned()), combined);
-    }
-    memo.remember(
-        to_read
-            .iter()
-            .map(|range| (range.clone(), known.get(range).copied().flatten())),
-    );
-    for (wanted, read, range_index, key) in every_wanted {
-        if let Some(Some(combined)) = known.get(&wanted) {
-            edges[read].insert((range_index, key.to_owned()), *combined);
-        }
-    }
-    Ok(edges)
-}
-
 /// An index as the statements' int4.
-fn group(index: usize) -> i32 {
+pub(super) fn group(index: usize) -> i32 {
     i32::try_from(index).unwrap_or(i32::MAX)
 }
 

@@ -25,3 +25,19 @@ pub struct ReadCaches {
     /// The ids of selected series.
     pub series: SeriesCache,
 }
+
+/// Up to this many items (windows with raw edges, cut parts) are read one
+/// statement each, in [`Statements::one`]'s form; more in one statement, in
+/// [`Statements::many`]'s, which costs more to plan (its items' bounds are
+/// arrays; only the span of them all prunes partitions before it runs), so
+/// that a history's steps read it and a single answer's few windows do not.
+pub const ONE_BY_ONE: usize = 12;
+
+/// One read in two forms: `one` for a single item whose values are plain
+/// parameters (PostgreSQL then prunes the yearly partitions before it plans,
+/// cheaper than planning every partition), `many` for arrays of them (one
+/// statement for many items, pruned as each item is read).
+pub struct Statements {
+    pub one: String,
+    pub many: String,
+}

@@ -21,9 +21,46 @@ use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
 
 use super::combine::Combined;
-use super::day_grid::{ONE_BY_ONE, OrganisationDay, Statements, coalesce, read_organisation_days};
+use super::day_grid::coalesce;
 use super::evaluate::Window;
+use super::{ONE_BY_ONE, Statements};
 use crate::error::ApiError;
+
+/// A metric's day across every series, as LAST needs it: the
+/// organisation-level rollup.
+#[derive(sqlx::FromRow, Clone)]
+pub struct OrganisationDay {
+    pub metric_key: String,
+    pub day: NaiveDate,
+    /// Each series' last value of the day, added up.
+    pub last_sum: f64,
+    /// How many series observed the day before were not on the day.
+    pub departures: i64,
+    pub last_observed_at: DateTime<Utc>,
+    pub first_observed_at: DateTime<Utc>,
+}
+
+/// The organisation-level rollups of `keys` over day ranges `[first, after)`.
+pub async fn read_organisation_days(
+    conn: &mut PgConnection,
+    keys: &[&str],
+    ranges: &[(NaiveDate, NaiveDate)],
+) -> Result<Vec<OrganisationDay>, ApiError> {
+    let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
+    let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
+    Ok(sqlx::query_as(
+        "select g.metric_key, g.day, g.last_sum, g.departures, g.last_observed_at,
+                g.first_observed_at
+         from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
+         join observation_daily_organisation g
+             on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",
+    )
+    .bind(keys)
+    .bind(&firsts)
+    .bind(&afters)
+    .fetch_all(&mut *conn)
+    .await?)
+}
 
 /// What the organisation rollups tell of a window's LAST for one metric.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -10,12 +10,14 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::QueryAs;
 use sqlx::{PgConnection, Postgres};
 
+use super::ONE_BY_ONE;
 use super::buckets::{self, Bucket};
 use super::combine::Combined;
-use super::day_grid::ONE_BY_ONE;
 use super::evaluate::{Selection, Window};
 use super::selected::{SelectedSeries, SeriesCache};
 use crate::error::ApiError;
+
+mod days;
 
 /// The selected series of `base_keys` combined per (window index, key),
 /// series by series. Contiguous windows may ask for any aggregate; other
@@ -110,25 +112,45 @@ fn contiguous_plan(windows: &[Window]) -> buckets::ReadPlan {
 }
 
 /// LAST over windows that overlap or leave gaps (a key result's current and
-/// baseline windows, a forecast's daily samples): per window and series,
-/// the latest value, found by one index probe per part (`limit 1` from the
-/// newest). Windows of whole days (every sample cut at midnight) are read
-/// together from the rollups alone; windows with raw edges (cut mid-day,
-/// usually the one or two ending at the moment asked) each on its own, with
-/// its bounds as plain parameters so PostgreSQL prunes the yearly
-/// partitions once, not per probe, or all in one statement when there are
-/// many (a history's steps). The cost follows windows × series, never the
-/// days inside a window.
+/// baseline windows, a forecast's daily samples, a history's steps): per
+/// window and series, the latest value. Many windows read each series'
+/// days once and take it from the rollups ([`days`]); what they cannot
+/// tell, and few windows over many days, are probed instead.
 async fn latest_in_windows(
     conn: &mut PgConnection,
     series: &SelectedSeries,
     windows: &[Window],
 ) -> Result<Vec<WindowRow>, ApiError> {
+    let (mut rows, to_probe) = match days::latest_from_days(conn, series, windows).await? {
+        Some(found) => found,
+        None => (Vec::new(), (0..windows.len()).collect()),
+    };
+    if !to_probe.is_empty() {
+        rows.extend(probe_windows(conn, series, windows, &to_probe).await?);
+    }
+    Ok(rows)
+}
+
+/// [`latest_in_windows`] of the windows at `indices` by index probes, one
+/// per part (`limit 1` from the newest). Windows of whole days (every
+/// sample cut at midnight) are read together from the rollups alone;
+/// windows with raw edges (cut mid-day, usually the one or two ending at
+/// the moment asked) each on its own, with its bounds as plain parameters
+/// so PostgreSQL prunes the yearly partitions once, not per probe, or all
+/// in one statement when there are many. The cost follows windows ×
+/// series, never the days inside a window.
+async fn probe_windows(
+    conn: &mut PgConnection,
+    series: &SelectedSeries,
+    windows: &[Window],
+    indices: &[usize],
+) -> Result<Vec<WindowRow>, ApiError> {
     let epoch = DateTime::UNIX_EPOCH.date_naive();
     let mut whole_days: (Vec<i32>, Vec<NaiveDate>, Vec<NaiveDate>) = Default::default();
     let mut edged: Vec<EdgedWindow> = Vec::new();
     let mut rows = Vec::new();
-    for (index, window) in windows.iter().enumerate() {
+    for &index in indices {
+        let window = &windows[index];
         if window.is_empty() {
             continue;
         }

@@ -8,58 +8,6 @@ use sqlx::PgConnection;
 
 use crate::error::ApiError;
 
-/// Up to this many items (windows with raw edges, cut parts) are read one
-/// statement each, in [`Statements::one`]'s form; more in one statement, in
-/// [`Statements::many`]'s, which costs more to plan (its items' bounds are
-/// arrays; only the span of them all prunes partitions before it runs), so
-/// that a history's steps read it and a single answer's few windows do not.
-pub const ONE_BY_ONE: usize = 12;
-
-/// One read in two forms: `one` for a single item whose values are plain
-/// parameters (PostgreSQL then prunes the yearly partitions before it plans,
-/// cheaper than planning every partition), `many` for arrays of them (one
-/// statement for many items, pruned as each item is read).
-pub struct Statements {
-    pub one: String,
-    pub many: String,
-}
-
-/// A metric's day across every series, as LAST needs it: the
-/// organisation-level rollup.
-#[derive(sqlx::FromRow, Clone)]
-pub struct OrganisationDay {
-    pub metric_key: String,
-    pub day: NaiveDate,
-    /// Each series' last value of the day, added up.
-    pub last_sum: f64,
-    /// How many series observed the day before were not on the day.
-    pub departures: i64,
-    pub last_observed_at: DateTime<Utc>,
-    pub first_observed_at: DateTime<Utc>,
-}
-
-/// The organisation-level rollups of `keys` over day ranges `[first, after)`.
-pub async fn read_organisation_days(
-    conn: &mut PgConnection,
-    keys: &[&str],
-    ranges: &[(NaiveDate, NaiveDate)],
-) -> Result<Vec<OrganisationDay>, ApiError> {
-    let firsts: Vec<NaiveDate> = ranges.iter().map(|range| range.0).collect();
-    let afters: Vec<NaiveDate> = ranges.iter().map(|range| range.1).collect();
-    Ok(sqlx::query_as(
-        "select g.metric_key, g.day, g.last_sum, g.departures, g.last_observed_at,
-                g.first_observed_at
-         from unnest($2::date[], $3::date[]) as r(first_day, after_last_day)
-         join observation_daily_organisation g
-             on g.metric_key = any($1) and g.day >= r.first_day and g.day < r.after_last_day",
-    )
-    .bind(keys)
-    .bind(&firsts)
-    .bind(&afters)
-    .fetch_all(&mut *conn)
-    .await?)
-}
-
 /// Day ranges to read for one group (a read's key): from the selected
 /// series' rollups, or the organisation's when the read covers every
 /// series.

@@ -1,0 +1,208 @@
+//! Histories of key results over some or every account: each step's window
+//! ends at a midnight, so values stamped exactly then count at that step,
+//! and each account's latest value is its own.
+
+use goalpost::pb;
+use goalpost::pb::account::Network;
+use goalpost::pb::goal::Framework;
+
+use super::{
+    activate, add_key_result, assert_close, at, create_goal, goal, metric_key_result, observe,
+    progress_client,
+};
+use crate::helpers::{TestApp, spawn_app};
+
+/// Accounts `a` and `b` observing `metric` daily from Mar 1 to Mar 25, `a`
+/// at `a_time` (a time of day) with `a_base + d` on day `d` (0 = Mar 1), `b`
+/// at `b_time` with `b_base + d` until Mar 11, then stopping.
+async fn two_accounts_in_march(
+    app: &TestApp,
+    metric: &str,
+    (a_time, a_base): (&str, f64),
+    (b_time, b_base): (&str, f64),
+) -> (String, String) {
+    let a = app.create_account(Network::X, "a").await.name;
+    let b = app.create_account(Network::X, "b").await.name;
+    let times: Vec<(String, String)> = (1..=25)
+        .map(|day| {
+            (
+                format!("2026-03-{day:02}T{a_time}Z"),
+                format!("2026-03-{day:02}T{b_time}Z"),
+            )
+        })
+        .collect();
+    let mut rows: Vec<(&str, &str, &str, f64)> = Vec::new();
+    for (index, (a_at, b_at)) in times.iter().enumerate() {
+        rows.push((metric, &a, a_at, a_base + index as f64));
+        if index <= 10 {
+            rows.push((metric, &b, b_at, b_base + index as f64));
+        }
+    }
+    observe(app, &rows).await;
+    (a, b)
+}
+
+/// The daily history from Mar 1 to Mar 28 of an active SMART goal (Mar 1 to
+/// Jun 1) whose one key result is `key_result`, as each step's key result
+/// score.
+async fn march_scores(app: &TestApp, title: &str, key_result: pb::KeyResult) -> Vec<Option<f64>> {
+    let smart = create_goal(
+        app,
+        goal(
+            title,
+            Framework::Smart,
+            "2026-03-01T00:00:00Z",
+            "2026-06-01T00:00:00Z",
+        ),
+    )
+    .await;
+    add_key_result(app, &smart, key_result).await;
+    activate(app, &smart).await;
+    let history = progress_client(app)
+        .get_progress_history(pb::GetProgressHistoryRequest {
+            goal: smart.name.clone(),
+            start: Some(at("2026-03-01T00:00:00Z")),
+            end: Some(at("2026-03-28T00:00:00Z")),
+            interval: pb::Interval::Day as i32,
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    assert_eq!(history.steps.len(), 28);
+    history
+        .steps
+        .iter()
+        .map(|step| step.key_results[0].score)
+        .collect()
+}
+
+/// Asserts each step's score against `expected(step)`.
+fn assert_scores(scores: &[Option<f64>], expected: impl Fn(usize) -> Option<f64>) {
+    for (k, score) in scores.iter().enumerate() {
+        match (*score, expected(k)) {
+            (None, None) => {}
+            (Some(score), Some(expected)) => {
+                assert_close(score, expected, &format!("step {k}"));
+            }
+            (got, want) => panic!("step {k}: score {got:?}, expected {want:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_history_of_last_over_some_accounts_keeps_each_accounts_latest_value() {
+    // Account a reports daily at 13:00; b at 05:00 until Mar 11, then stops.
+    // At a midnight T the 3-day window (T − 3 d, T] holds days T − 3 d to
+    // T − 1 d, so b's last value stays in it until it sits in the window's
+    // first day alone, read from raw rows.
+    let app = spawn_app().await;
+    let (a, b) =
+        two_accounts_in_march(&app, "followers", ("13:00:00", 100.0), ("05:00:00", 300.0)).await;
+    let scores = march_scores(
+        &app,
+        "Followers of two accounts",
+        pb::KeyResult {
+            baseline_value: Some(0.0),
+            target_value: Some(1000.0),
+            ..metric_key_result("followers", &[&a, &b], 3)
+        },
+    )
+    .await;
+    assert_scores(&scores, |k| {
+        // Day indices (0 = Mar 1) inside the window ending at step k.
+        let days = k.saturating_sub(3)..k;
+        let a_latest = days.clone().rfind(|day| *day <= 24);
+        let b_latest = days.clone().rfind(|day| *day <= 10);
+        let current = match (a_latest, b_latest) {
+            (None, None) => None,
+            (a, b) => Some(
+                a.map_or(0.0, |day| 100.0 + day as f64) + b.map_or(0.0, |day| 300.0 + day as f64),
+            ),
+        };
+        current.map(|value| value / 1000.0)
+    });
+}
+
+#[tokio::test]
+async fn a_history_of_a_sum_over_every_account_counts_values_stamped_at_its_steps() {
+    // Account a's likes at 13:00, b's exactly at midnight until Mar 11: a
+    // step at a midnight T counts b's value stamped T and not the one
+    // stamped T − 3 d, so every step reads raw rows at both ends.
+    let app = spawn_app().await;
+    two_accounts_in_march(&app, "likes", ("13:00:00", 10.0), ("00:00:00", 1.0)).await;
+    let scores = march_scores(
+        &app,
+        "Grow likes across every account",
+        pb::KeyResult {
+            baseline_value: Some(0.0),
+            target_value: Some(1000.0),
+            ..metric_key_result("likes", &[], 3)
+        },
+    )
+    .await;
+    assert_scores(&scores, |k| {
+        // a's values of days k − 3 to k − 1, b's stamped at the midnights
+        // of days k − 2 to k (0 = Mar 1).
+        let a_values = (k.saturating_sub(3)..k)
+            .filter(|day| *day <= 24)
+            .map(|day| 10.0 + day as f64);
+        let b_values = (k.saturating_sub(2)..=k)
+            .filter(|day| *day <= 10)
+            .map(|day| 1.0 + day as f64);
+        let values: Vec<f64> = a_values.chain(b_values).collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / 1000.0)
+    });
+}
+
+#[tokio::test]
+async fn a_history_of_last_counts_a_value_stamped_at_its_step_before_later_ones_that_day() {
+    // Account a reports at 13:00 daily; b twice a day until Mar 11, at
+    // midnight (300 + d) and at noon (500 + d). A step at a midnight T
+    // takes b's value stamped exactly T although b's day T holds a newer
+    // one: that day's rollup cannot tell it, so such steps are probed while
+    // the others are read from the days.
+    let app = spawn_app().await;
+    let a = app.create_account(Network::X, "a").await.name;
+    let b = app.create_account(Network::X, "b").await.name;
+    let mut stamped: Vec<(String, String, f64)> = Vec::new();
+    for day in 0..25usize {
+        let date = format!("2026-03-{:02}", day + 1);
+        stamped.push((a.clone(), format!("{date}T13:00:00Z"), 100.0 + day as f64));
+        if day <= 10 {
+            stamped.push((b.clone(), format!("{date}T00:00:00Z"), 300.0 + day as f64));
+            stamped.push((b.clone(), format!("{date}T12:00:00Z"), 500.0 + day as f64));
+        }
+    }
+    let rows: Vec<(&str, &str, &str, f64)> = stamped
+        .iter()
+        .map(|(account, time, value)| ("followers", account.as_str(), time.as_str(), *value))
+        .collect();
+    observe(&app, &rows).await;
+    let scores = march_scores(
+        &app,
+        "Followers counted at midnight",
+        pb::KeyResult {
+            baseline_value: Some(0.0),
+            target_value: Some(1000.0),
+            ..metric_key_result("followers", &[&a, &b], 3)
+        },
+    )
+    .await;
+    assert_scores(&scores, |k| {
+        // Step k (0 = Mar 1) ends at day k's midnight: (day k − 3, day k].
+        let a_latest = (k.saturating_sub(3)..k)
+            .rfind(|day| *day <= 24)
+            .map(|day| 100.0 + day as f64);
+        let b_latest = if k <= 10 {
+            Some(300.0 + k as f64)
+        } else {
+            (k.saturating_sub(3)..k)
+                .rfind(|day| *day <= 10)
+                .map(|day| 500.0 + day as f64)
+        };
+        match (a_latest, b_latest) {
+            (None, None) => None,
+            (a, b) => Some((a.unwrap_or(0.0) + b.unwrap_or(0.0)) / 1000.0),
+        }
+    });
+}
