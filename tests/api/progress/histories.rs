@@ -1,6 +1,6 @@
-//! Histories of key results over some or every account: each step's window
-//! ends at a midnight, so values stamped exactly then count at that step,
-//! and each account's latest value is its own.
+//! Key results over some or every account at midnights (a history's steps,
+//! whose windows count values stamped exactly then) and at mid-day moments,
+//! where each account's latest value is its own, from before the moment.
 
 use goalpost::pb;
 use goalpost::pb::account::Network;
@@ -205,4 +205,61 @@ async fn a_history_of_last_counts_a_value_stamped_at_its_step_before_later_ones_
             (a, b) => Some((a.unwrap_or(0.0) + b.unwrap_or(0.0)) / 1000.0),
         }
     });
+}
+
+#[tokio::test]
+async fn last_over_some_accounts_at_mid_day_moments_takes_each_accounts_value_before_the_moment() {
+    // Account a reports at 06:00 and 18:00 daily, b at 12:00. At 09:00 a's
+    // day holds a value after the moment, which its rollup cannot tell
+    // apart; at 20:00 every value of the day counts.
+    let app = spawn_app().await;
+    let a = app.create_account(Network::X, "a").await.name;
+    let b = app.create_account(Network::X, "b").await.name;
+    let mut stamped: Vec<(String, String, f64)> = Vec::new();
+    for day in 1..=12usize {
+        let date = format!("2026-03-{day:02}");
+        stamped.push((a.clone(), format!("{date}T06:00:00Z"), 100.0 + day as f64));
+        stamped.push((a.clone(), format!("{date}T18:00:00Z"), 200.0 + day as f64));
+        stamped.push((b.clone(), format!("{date}T12:00:00Z"), 300.0 + day as f64));
+    }
+    let rows: Vec<(&str, &str, &str, f64)> = stamped
+        .iter()
+        .map(|(account, time, value)| ("followers", account.as_str(), time.as_str(), *value))
+        .collect();
+    observe(&app, &rows).await;
+    let smart = create_goal(
+        &app,
+        goal(
+            "Followers at mid-day",
+            Framework::Smart,
+            "2026-03-01T00:00:00Z",
+            "2026-06-01T00:00:00Z",
+        ),
+    )
+    .await;
+    add_key_result(
+        &app,
+        &smart,
+        pb::KeyResult {
+            baseline_value: Some(0.0),
+            target_value: Some(1000.0),
+            ..metric_key_result("followers", &[&a, &b], 3)
+        },
+    )
+    .await;
+    activate(&app, &smart).await;
+    for (as_of, expected) in [
+        // a's 06:00 value of Mar 10, b's noon value of Mar 9.
+        ("2026-03-10T09:00:00Z", 110.0 + 309.0),
+        // a's 18:00 value and b's noon value of Mar 10.
+        ("2026-03-10T20:00:00Z", 210.0 + 310.0),
+        // Exactly at a's 18:00 observation: it counts.
+        ("2026-03-10T18:00:00Z", 210.0 + 310.0),
+        // Mar 15: only Mar 12's values are left in (Mar 12 09:00, Mar 15 09:00].
+        ("2026-03-15T09:00:00Z", 212.0 + 312.0),
+    ] {
+        let progress = super::progress_at(&app, &smart, as_of).await;
+        let current = progress.key_results[0].current.expect("a value");
+        assert_close(current, expected, as_of);
+    }
 }

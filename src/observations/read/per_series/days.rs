@@ -28,7 +28,7 @@ const DAYS_PER_WINDOW: i64 = 8;
 const MOST_ROWS: i64 = 100_000;
 
 /// What a series' rollup of one day says about its latest value.
-#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SeriesDay {
     pub series_id: i64,
     pub day: NaiveDate,
@@ -95,7 +95,10 @@ pub(super) async fn latest_from_days(
     {
         return Ok(None);
     }
-    let rows: Vec<SeriesDay> = sqlx::query_as(
+    // Decoded as tuples, by position: several times cheaper per row than
+    // by column name, and these reads return hundreds of rows.
+    type Row = (i64, NaiveDate, f64, DateTime<Utc>, DateTime<Utc>);
+    let rows: Vec<Row> = sqlx::query_as(
         "select series_id, day, last_value, last_observed_at, first_observed_at
          from observation_daily
          where series_id = any($1) and day >= $2 and day < $3
@@ -106,7 +109,19 @@ pub(super) async fn latest_from_days(
     .bind(after)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(Some(resolve(series, &rows, windows)))
+    let days: Vec<SeriesDay> = rows
+        .into_iter()
+        .map(
+            |(series_id, day, last_value, last_observed_at, first_observed_at)| SeriesDay {
+                series_id,
+                day,
+                last_value,
+                last_observed_at,
+                first_observed_at,
+            },
+        )
+        .collect();
+    Ok(Some(resolve(series, &days, windows)))
 }
 
 /// The days `[first, after)` that the non-empty windows touch.
