@@ -154,6 +154,23 @@ async fn a_history_of_a_sum_over_every_account_counts_values_stamped_at_its_step
     });
 }
 
+/// Accounts `a` and `b` with the followers `stamped(a, b)` lists as
+/// (account, time, value) observed.
+async fn two_accounts_of_followers(
+    app: &TestApp,
+    stamped: impl for<'n> Fn(&'n str, &'n str) -> Vec<(&'n str, String, f64)>,
+) -> (String, String) {
+    let a = app.create_account(Network::X, "a").await.name;
+    let b = app.create_account(Network::X, "b").await.name;
+    let stamped = stamped(&a, &b);
+    let rows: Vec<(&str, &str, &str, f64)> = stamped
+        .iter()
+        .map(|(account, time, value)| ("followers", *account, time.as_str(), *value))
+        .collect();
+    observe(app, &rows).await;
+    (a, b)
+}
+
 #[tokio::test]
 async fn a_history_of_last_counts_a_value_stamped_at_its_step_before_later_ones_that_day() {
     // Account a reports at 13:00 daily; b twice a day until Mar 11, at
@@ -162,22 +179,19 @@ async fn a_history_of_last_counts_a_value_stamped_at_its_step_before_later_ones_
     // one: that day's rollup cannot tell it, so such steps are probed while
     // the others are read from the days.
     let app = spawn_app().await;
-    let a = app.create_account(Network::X, "a").await.name;
-    let b = app.create_account(Network::X, "b").await.name;
-    let mut stamped: Vec<(String, String, f64)> = Vec::new();
-    for day in 0..25usize {
-        let date = format!("2026-03-{:02}", day + 1);
-        stamped.push((a.clone(), format!("{date}T13:00:00Z"), 100.0 + day as f64));
-        if day <= 10 {
-            stamped.push((b.clone(), format!("{date}T00:00:00Z"), 300.0 + day as f64));
-            stamped.push((b.clone(), format!("{date}T12:00:00Z"), 500.0 + day as f64));
+    let (a, b) = two_accounts_of_followers(&app, |a, b| {
+        let mut stamped = Vec::new();
+        for day in 0..25usize {
+            let date = format!("2026-03-{:02}", day + 1);
+            stamped.push((a, format!("{date}T13:00:00Z"), 100.0 + day as f64));
+            if day <= 10 {
+                stamped.push((b, format!("{date}T00:00:00Z"), 300.0 + day as f64));
+                stamped.push((b, format!("{date}T12:00:00Z"), 500.0 + day as f64));
+            }
         }
-    }
-    let rows: Vec<(&str, &str, &str, f64)> = stamped
-        .iter()
-        .map(|(account, time, value)| ("followers", account.as_str(), time.as_str(), *value))
-        .collect();
-    observe(&app, &rows).await;
+        stamped
+    })
+    .await;
     let scores = march_scores(
         &app,
         "Followers counted at midnight",
@@ -213,20 +227,17 @@ async fn last_over_some_accounts_at_mid_day_moments_takes_each_accounts_value_be
     // day holds a value after the moment, which its rollup cannot tell
     // apart; at 20:00 every value of the day counts.
     let app = spawn_app().await;
-    let a = app.create_account(Network::X, "a").await.name;
-    let b = app.create_account(Network::X, "b").await.name;
-    let mut stamped: Vec<(String, String, f64)> = Vec::new();
-    for day in 1..=12usize {
-        let date = format!("2026-03-{day:02}");
-        stamped.push((a.clone(), format!("{date}T06:00:00Z"), 100.0 + day as f64));
-        stamped.push((a.clone(), format!("{date}T18:00:00Z"), 200.0 + day as f64));
-        stamped.push((b.clone(), format!("{date}T12:00:00Z"), 300.0 + day as f64));
-    }
-    let rows: Vec<(&str, &str, &str, f64)> = stamped
-        .iter()
-        .map(|(account, time, value)| ("followers", account.as_str(), time.as_str(), *value))
-        .collect();
-    observe(&app, &rows).await;
+    let (a, b) = two_accounts_of_followers(&app, |a, b| {
+        let mut stamped = Vec::new();
+        for day in 1..=12usize {
+            let date = format!("2026-03-{day:02}");
+            stamped.push((a, format!("{date}T06:00:00Z"), 100.0 + day as f64));
+            stamped.push((a, format!("{date}T18:00:00Z"), 200.0 + day as f64));
+            stamped.push((b, format!("{date}T12:00:00Z"), 300.0 + day as f64));
+        }
+        stamped
+    })
+    .await;
     let smart = create_goal(
         &app,
         goal(
