@@ -225,7 +225,8 @@ async fn a_history_of_last_counts_a_value_stamped_at_its_step_before_later_ones_
 async fn last_over_some_accounts_at_mid_day_moments_takes_each_accounts_value_before_the_moment() {
     // Account a reports at 06:00 and 18:00 daily, b at 12:00. At 09:00 a's
     // day holds a value after the moment, which its rollup cannot tell
-    // apart; at 20:00 every value of the day counts.
+    // apart, so the day is read up to the moment; at 20:00 every value of
+    // the day counts.
     let app = spawn_app().await;
     let (a, b) = two_accounts_of_followers(&app, |a, b| {
         let mut stamped = Vec::new();

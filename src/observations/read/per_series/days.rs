@@ -1,19 +1,24 @@
 //! LAST of many windows from each series' daily rollups, read once: a
 //! series' latest value in a window is the last value of the newest day
-//! that has one inside it, which the rollup's last time tells, except on a
-//! day whose newest observation lies after the window's end while some
-//! earlier one lies inside (a window ending mid-day, before that day's
-//! last observation). Only windows with such a day are left to the index
-//! probes.
+//! that has one inside it, which the rollup's last time tells. A window
+//! that ends inside a day (at a moment asked for, or a baseline's end) has
+//! that day read up to its end by one index probe per series, in the same
+//! statement. What is left is a day observed on both sides of a window's
+//! end that was not cut (a history's step at a midnight over a day observed
+//! at that midnight and later): only windows with such a day are probed
+//! afterwards.
 //!
 //! A forecast's 28 daily samples, or a history's steps, then cost one range
 //! read of each series' days instead of one probe (or three, with edges)
 //! per window and series.
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use std::sync::LazyLock;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
 
+use super::super::ONE_BY_ONE;
 use super::super::evaluate::Window;
 use super::super::selected::SelectedSeries;
 use super::WindowRow;
@@ -50,16 +55,26 @@ pub enum Latest {
 }
 
 /// The latest observation in `window` of a series whose days are `days`,
-/// sorted by day.
-pub fn latest_in(days: &[SeriesDay], window: &Window) -> Latest {
+/// sorted by day. `cut` is the window's last day as read up to the window's
+/// end, when it was (`Some(None)`: nothing there before the end).
+pub fn latest_in(days: &[SeriesDay], window: &Window, cut: Option<Option<&SeriesDay>>) -> Latest {
     if window.is_empty() {
         return Latest::Nothing;
     }
     let first_day = window.start.date_naive();
     let last_day = (window.end - TimeDelta::microseconds(1)).date_naive();
     let from = days.partition_point(|day| day.day < first_day);
-    let to = days.partition_point(|day| day.day <= last_day);
-    for day in days[from..to].iter().rev() {
+    let (whole, last) = match cut {
+        None => (
+            &days[from..days.partition_point(|day| day.day <= last_day)],
+            None,
+        ),
+        Some(part) => (
+            &days[from..days.partition_point(|day| day.day < last_day)],
+            part,
+        ),
+    };
+    for day in last.into_iter().chain(whole.iter().rev()) {
         if day.first_observed_at >= window.end {
             // The window's last day, observed only after it ends.
             continue;
@@ -74,6 +89,29 @@ pub fn latest_in(days: &[SeriesDay], window: &Window) -> Latest {
         return Latest::Unknown;
     }
     Latest::Nothing
+}
+
+/// The windows that end inside a day rather than at (or just after) a
+/// midnight: their last day is read up to their end in the same statement,
+/// as its rollup cannot tell what came before the end. A history's steps
+/// end 1 µs after a midnight and are left to the rollups (and, rarely, the
+/// probes), else they would cost a probe per step and series.
+fn cut_ends(windows: &[Window]) -> Vec<DateTime<Utc>> {
+    let mut ends: Vec<DateTime<Utc>> = Vec::new();
+    for window in windows.iter().filter(|window| !window.is_empty()) {
+        let into_day = window.end - midnight_of(window.end);
+        if into_day > TimeDelta::microseconds(1) && !ends.contains(&window.end) {
+            ends.push(window.end);
+        }
+    }
+    if ends.len() > ONE_BY_ONE {
+        ends.clear();
+    }
+    ends
+}
+
+fn midnight_of(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.date_naive().and_time(NaiveTime::MIN).and_utc()
 }
 
 /// Each window's LAST per base metric from the series' days, read in one
@@ -95,33 +133,90 @@ pub(super) async fn latest_from_days(
     {
         return Ok(None);
     }
+    let ends = cut_ends(windows);
     // Decoded as tuples, by position: several times cheaper per row than
     // by column name, and these reads return hundreds of rows.
-    type Row = (i64, NaiveDate, f64, DateTime<Utc>, DateTime<Utc>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "select series_id, day, last_value, last_observed_at, first_observed_at
-         from observation_daily
-         where series_id = any($1) and day >= $2 and day < $3
-         order by series_id, day",
-    )
+    type Row = (i64, NaiveDate, f64, DateTime<Utc>, DateTime<Utc>, i32);
+    let mut query = sqlx::query_as(if ends.is_empty() {
+        DAYS
+    } else {
+        DAYS_AND_CUTS.as_str()
+    })
     .bind(&series.ids)
     .bind(first)
-    .bind(after)
-    .fetch_all(&mut *conn)
-    .await?;
-    let days: Vec<SeriesDay> = rows
-        .into_iter()
-        .map(
-            |(series_id, day, last_value, last_observed_at, first_observed_at)| SeriesDay {
-                series_id,
-                day,
-                last_value,
-                last_observed_at,
-                first_observed_at,
-            },
-        )
-        .collect();
-    Ok(Some(resolve(series, &days, windows)))
+    .bind(after);
+    if let (Some(span_start), Some(span_end)) = (
+        ends.iter().map(|end| midnight_of(*end)).min(),
+        ends.iter().max(),
+    ) {
+        let days: Vec<NaiveDate> = ends.iter().map(|end| end.date_naive()).collect();
+        query = query.bind(days).bind(&ends).bind(span_start).bind(span_end);
+    }
+    let rows: Vec<Row> = query.fetch_all(&mut *conn).await?;
+    let mut days: Vec<SeriesDay> = Vec::with_capacity(rows.len());
+    let mut cuts: FxHashMap<(usize, i64), SeriesDay> = FxHashMap::default();
+    for (series_id, day, last_value, last_observed_at, first_observed_at, cut) in rows {
+        let day = SeriesDay {
+            series_id,
+            day,
+            last_value,
+            last_observed_at,
+            first_observed_at,
+        };
+        match usize::try_from(cut) {
+            Ok(cut) => {
+                cuts.insert((cut, series_id), day);
+            }
+            Err(_) => days.push(day),
+        }
+    }
+    days.sort_unstable_by_key(|day| (day.series_id, day.day));
+    let cut_days = CutDays {
+        ends: &ends,
+        rows: &cuts,
+    };
+    Ok(Some(resolve(series, &days, &cut_days, windows)))
+}
+
+/// Each series' rollups of the days `[$2, $3)`, cut `-1`.
+const DAYS: &str =
+    "select series_id, day, last_value, last_observed_at, first_observed_at, -1::int4 as cut
+     from observation_daily
+     where series_id = any($1) and day >= $2 and day < $3";
+
+/// [`DAYS`], and each series' latest observation of each cut day (`$4`)
+/// before its end (`$5`), with the cut's index; `$6` and `$7` bound them
+/// all, so that PostgreSQL plans only the partitions they reach.
+static DAYS_AND_CUTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{DAYS} union all
+         select s.series_id, c.day, o.value, o.observed_at, o.observed_at, (c.cut - 1)::int4
+         from unnest($4::date[], $5::timestamptz[]) with ordinality as c(day, cut_end, cut)
+         cross join unnest($1::int8[]) as s(series_id)
+         cross join lateral (
+             select o.value, o.observed_at from observation o
+             where o.series_id = s.series_id
+               and o.observed_at >= c.day::timestamp at time zone 'UTC'
+               and o.observed_at < c.cut_end
+               and o.observed_at >= $6 and o.observed_at < $7
+             order by o.observed_at desc limit 1
+         ) o"
+    )
+});
+
+/// The cut days read: each cut's end, and each series' latest observation
+/// before it on its day, by (cut index, series).
+struct CutDays<'a> {
+    ends: &'a [DateTime<Utc>],
+    rows: &'a FxHashMap<(usize, i64), SeriesDay>,
+}
+
+impl CutDays<'_> {
+    /// The cut of `window` for `series`, when its last day was cut.
+    fn of(&self, window: &Window, series: i64) -> Option<Option<&SeriesDay>> {
+        let cut = self.ends.iter().position(|end| *end == window.end)?;
+        Some(self.rows.get(&(cut, series)))
+    }
 }
 
 /// The days `[first, after)` that the non-empty windows touch.
@@ -138,6 +233,7 @@ fn day_span(windows: &[Window]) -> Option<(NaiveDate, NaiveDate)> {
 fn resolve(
     series: &SelectedSeries,
     days: &[SeriesDay],
+    cuts: &CutDays<'_>,
     windows: &[Window],
 ) -> (Vec<WindowRow>, Vec<usize>) {
     let mut by_series: FxHashMap<i64, &[SeriesDay]> = FxHashMap::default();
@@ -154,7 +250,7 @@ fn resolve(
         let mut known = true;
         for (id, key_index) in series.ids.iter().zip(&series.key_index) {
             let days = by_series.get(id).copied().unwrap_or_default();
-            match latest_in(days, window) {
+            match latest_in(days, window, cuts.of(window, *id)) {
                 Latest::Found(value, at) => add(&mut per_key, index, *key_index, value, at),
                 Latest::Nothing => {}
                 Latest::Unknown => {
