@@ -76,6 +76,16 @@ async fn march_scores(app: &TestApp, title: &str, key_result: pb::KeyResult) -> 
         .collect()
 }
 
+/// LAST of followers over accounts `a` and `b` in a 3-day window, from 0
+/// to 1000.
+fn followers_of(a: &str, b: &str) -> pb::KeyResult {
+    pb::KeyResult {
+        baseline_value: Some(0.0),
+        target_value: Some(1000.0),
+        ..metric_key_result("followers", &[a, b], 3)
+    }
+}
+
 /// Asserts each step's score against `expected(step)`.
 fn assert_scores(scores: &[Option<f64>], expected: impl Fn(usize) -> Option<f64>) {
     for (k, score) in scores.iter().enumerate() {
@@ -98,16 +108,7 @@ async fn a_history_of_last_over_some_accounts_keeps_each_accounts_latest_value()
     let app = spawn_app().await;
     let (a, b) =
         two_accounts_in_march(&app, "followers", ("13:00:00", 100.0), ("05:00:00", 300.0)).await;
-    let scores = march_scores(
-        &app,
-        "Followers of two accounts",
-        pb::KeyResult {
-            baseline_value: Some(0.0),
-            target_value: Some(1000.0),
-            ..metric_key_result("followers", &[&a, &b], 3)
-        },
-    )
-    .await;
+    let scores = march_scores(&app, "Followers of two accounts", followers_of(&a, &b)).await;
     assert_scores(&scores, |k| {
         // Day indices (0 = Mar 1) inside the window ending at step k.
         let days = k.saturating_sub(3)..k;
@@ -192,16 +193,7 @@ async fn a_history_of_last_counts_a_value_stamped_at_its_step_before_later_ones_
         stamped
     })
     .await;
-    let scores = march_scores(
-        &app,
-        "Followers counted at midnight",
-        pb::KeyResult {
-            baseline_value: Some(0.0),
-            target_value: Some(1000.0),
-            ..metric_key_result("followers", &[&a, &b], 3)
-        },
-    )
-    .await;
+    let scores = march_scores(&app, "Followers counted at midnight", followers_of(&a, &b)).await;
     assert_scores(&scores, |k| {
         // Step k (0 = Mar 1) ends at day k's midnight: (day k − 3, day k].
         let a_latest = (k.saturating_sub(3)..k)
@@ -249,16 +241,7 @@ async fn last_over_some_accounts_at_mid_day_moments_takes_each_accounts_value_be
         ),
     )
     .await;
-    add_key_result(
-        &app,
-        &smart,
-        pb::KeyResult {
-            baseline_value: Some(0.0),
-            target_value: Some(1000.0),
-            ..metric_key_result("followers", &[&a, &b], 3)
-        },
-    )
-    .await;
+    add_key_result(&app, &smart, followers_of(&a, &b)).await;
     activate(&app, &smart).await;
     for (as_of, expected) in [
         // a's 06:00 value of Mar 10, b's noon value of Mar 9.
