@@ -30,7 +30,8 @@ pub struct Bucket {
     pub end: DateTime<Utc>,
 }
 
-fn midnight(day: NaiveDate) -> DateTime<Utc> {
+/// The first moment of a UTC day.
+pub(super) fn midnight(day: NaiveDate) -> DateTime<Utc> {
     Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN))
 }
 

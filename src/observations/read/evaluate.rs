@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -70,6 +70,11 @@ impl Window {
     /// Whether no moment counts.
     pub fn is_empty(&self) -> bool {
         self.end <= self.start
+    }
+
+    /// The UTC day of the last moment that counts.
+    pub fn last_day(&self) -> NaiveDate {
+        (self.end - MICROSECOND).date_naive()
     }
 }
 

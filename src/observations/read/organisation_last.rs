@@ -242,8 +242,7 @@ impl Span {
 /// Whether a non-empty window starts and ends inside one UTC day (its end
 /// may be the next midnight).
 fn within_one_day(window: &Window) -> bool {
-    let last_moment = window.end - chrono::TimeDelta::microseconds(1);
-    !window.is_empty() && window.start.date_naive() == last_moment.date_naive()
+    !window.is_empty() && window.start.date_naive() == window.last_day()
 }
 
 /// A LAST aggregate: every series' latest value added up, and the newest

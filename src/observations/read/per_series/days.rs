@@ -14,11 +14,12 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
 
 use super::super::ONE_BY_ONE;
+use super::super::buckets::midnight;
 use super::super::evaluate::Window;
 use super::super::selected::SelectedSeries;
 use super::WindowRow;
@@ -62,7 +63,7 @@ pub fn latest_in(days: &[SeriesDay], window: &Window, cut: Option<Option<&Series
         return Latest::Nothing;
     }
     let first_day = window.start.date_naive();
-    let last_day = (window.end - TimeDelta::microseconds(1)).date_naive();
+    let last_day = window.last_day();
     let from = days.partition_point(|day| day.day < first_day);
     let (whole, last) = match cut {
         None => (
@@ -99,7 +100,7 @@ pub fn latest_in(days: &[SeriesDay], window: &Window, cut: Option<Option<&Series
 fn cut_ends(windows: &[Window]) -> Vec<DateTime<Utc>> {
     let mut ends: Vec<DateTime<Utc>> = Vec::new();
     for window in windows.iter().filter(|window| !window.is_empty()) {
-        let into_day = window.end - midnight_of(window.end);
+        let into_day = window.end - midnight(window.end.date_naive());
         if into_day > TimeDelta::microseconds(1) && !ends.contains(&window.end) {
             ends.push(window.end);
         }
@@ -108,10 +109,6 @@ fn cut_ends(windows: &[Window]) -> Vec<DateTime<Utc>> {
         ends.clear();
     }
     ends
-}
-
-fn midnight_of(time: DateTime<Utc>) -> DateTime<Utc> {
-    time.date_naive().and_time(NaiveTime::MIN).and_utc()
 }
 
 /// Each window's LAST per base metric from the series' days, read in one
@@ -146,7 +143,7 @@ pub(super) async fn latest_from_days(
     .bind(first)
     .bind(after);
     if let (Some(span_start), Some(span_end)) = (
-        ends.iter().map(|end| midnight_of(*end)).min(),
+        ends.iter().map(|end| midnight(end.date_naive())).min(),
         ends.iter().max(),
     ) {
         let days: Vec<NaiveDate> = ends.iter().map(|end| end.date_naive()).collect();
@@ -212,10 +209,14 @@ struct CutDays<'a> {
 }
 
 impl CutDays<'_> {
-    /// The cut of `window` for `series`, when its last day was cut.
-    fn of(&self, window: &Window, series: i64) -> Option<Option<&SeriesDay>> {
-        let cut = self.ends.iter().position(|end| *end == window.end)?;
-        Some(self.rows.get(&(cut, series)))
+    /// The index of `window`'s cut, when its last day was cut.
+    fn of(&self, window: &Window) -> Option<usize> {
+        self.ends.iter().position(|end| *end == window.end)
+    }
+
+    /// What `series` observed on cut `cut`'s day before its end.
+    fn day(&self, cut: usize, series: i64) -> Option<&SeriesDay> {
+        self.rows.get(&(cut, series))
     }
 }
 
@@ -223,8 +224,7 @@ impl CutDays<'_> {
 fn day_span(windows: &[Window]) -> Option<(NaiveDate, NaiveDate)> {
     let touched = windows.iter().filter(|window| !window.is_empty());
     let first = touched.clone().map(|window| window.start).min()?;
-    let end = touched.map(|window| window.end).max()?;
-    let last = (end - TimeDelta::microseconds(1)).date_naive();
+    let last = touched.map(Window::last_day).max()?;
     Some((first.date_naive(), last.succ_opt()?))
 }
 
@@ -248,9 +248,10 @@ fn resolve(
     for (index, window) in windows.iter().enumerate() {
         let mut per_key: FxHashMap<i32, WindowRow> = FxHashMap::default();
         let mut known = true;
+        let cut = cuts.of(window);
         for (id, key_index) in series.ids.iter().zip(&series.key_index) {
             let days = by_series.get(id).copied().unwrap_or_default();
-            match latest_in(days, window, cuts.of(window, *id)) {
+            match latest_in(days, window, cut.map(|cut| cuts.day(cut, *id))) {
                 Latest::Found(value, at) => add(&mut per_key, index, *key_index, value, at),
                 Latest::Nothing => {}
                 Latest::Unknown => {
