@@ -5,6 +5,7 @@
 mod caches;
 mod histories;
 mod large_reports;
+mod random_data;
 mod reports;
 mod scenarios;
 
