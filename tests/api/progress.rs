@@ -158,10 +158,19 @@ pub async fn activate(app: &TestApp, goal: &pb::Goal) {
 
 /// The goal's progress at `as_of`.
 pub async fn progress_at(app: &TestApp, goal: &pb::Goal, as_of: &str) -> pb::GoalProgress {
+    progress_at_timestamp(app, goal, at(as_of)).await
+}
+
+/// [`progress_at`] of a timestamp.
+pub async fn progress_at_timestamp(
+    app: &TestApp,
+    goal: &pb::Goal,
+    as_of: prost_types::Timestamp,
+) -> pb::GoalProgress {
     progress_client(app)
         .get_goal_progress(pb::GetGoalProgressRequest {
             goal: goal.name.clone(),
-            as_of: Some(at(as_of)),
+            as_of: Some(as_of),
         })
         .await
         .expect("get goal progress")

@@ -315,14 +315,7 @@ async fn fixture(seed: u64) -> Fixture {
 }
 
 async fn progress(app: &TestApp, goal: &pb::Goal, moment: DateTime<Utc>) -> pb::GoalProgress {
-    progress_client(app)
-        .get_goal_progress(pb::GetGoalProgressRequest {
-            goal: goal.name.clone(),
-            as_of: Some(ts(moment)),
-        })
-        .await
-        .expect("progress at a moment")
-        .into_inner()
+    super::progress_at_timestamp(app, goal, ts(moment)).await
 }
 
 /// Each key result's current value and baseline at each moment, against
