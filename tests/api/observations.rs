@@ -53,7 +53,7 @@ pub(crate) fn ts(time: DateTime<Utc>) -> Timestamp {
     }
 }
 
-fn time_of(timestamp: &Timestamp) -> DateTime<Utc> {
+pub(crate) fn time_of(timestamp: &Timestamp) -> DateTime<Utc> {
     Utc.timestamp_opt(timestamp.seconds, timestamp.nanos as u32)
         .single()
         .expect("a valid timestamp")

@@ -13,10 +13,10 @@ use goalpost::pb;
 use goalpost::pb::account::Network;
 use goalpost::pb::metric_definition::Aggregation;
 
-use super::{goal, goal_client, progress_client};
+use super::{assert_close, goal, goal_client, progress_client};
 use crate::helpers::{TestApp, spawn_app};
-use crate::metrics::{base_metric, create_metric, derived_metric, metric_client, term};
-use crate::observations::{Ratio, expected_base, expected_ratio, ts};
+use crate::metrics::{base_metric, create_metric, derived_metric, term};
+use crate::observations::{Ratio, expected_base, expected_ratio, observed, time_of, ts, write};
 
 /// A small deterministic generator (splitmix64): the same data every run,
 /// so a failure can be replayed.
@@ -159,9 +159,7 @@ fn moments(random: &mut Random, rows: &[pb::Observation]) -> Vec<DateTime<Utc>> 
         moments.extend([midnight - micro, midnight, midnight + micro]);
     }
     for _ in 0..12 {
-        let row = &rows[random.below(rows.len() as u64) as usize];
-        let time = row.observed_at.unwrap();
-        moments.push(DateTime::from_timestamp(time.seconds, time.nanos as u32).unwrap());
+        moments.push(observed(&rows[random.below(rows.len() as u64) as usize]));
         moments.push(first + TimeDelta::seconds(random.below(DAYS as u64 * 86_400) as i64));
     }
     moments
@@ -176,12 +174,9 @@ struct Shape {
     baseline_range: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-async fn write(app: &TestApp, rows: &[pb::Observation]) {
+async fn write_all(app: &TestApp, rows: &[pb::Observation]) {
     for chunk in rows.chunks(1_000) {
-        metric_client(app)
-            .write_observations(pb::WriteObservationsRequest {
-                observations: chunk.to_vec(),
-            })
+        write(app, chunk.to_vec())
             .await
             .expect("write observations");
     }
@@ -218,10 +213,7 @@ async fn add_key_result(app: &TestApp, goal: &pb::Goal, shape: &Shape) {
 fn assert_same(found: Option<f64>, want: Option<f64>, what: &str) {
     match (found, want) {
         (None, None) => {}
-        (Some(found), Some(want)) => assert!(
-            (found - want).abs() <= 1e-9 * want.abs().max(1.0),
-            "{what}: found {found}, expected {want}"
-        ),
+        (Some(found), Some(want)) => assert_close(found, want, what),
         _ => panic!("{what}: found {found:?}, expected {want:?}"),
     }
 }
@@ -260,8 +252,8 @@ async fn fixture(seed: u64) -> Fixture {
     let mut writers = accounts.clone();
     writers.push(String::new());
     let (rows, corrections) = random_rows(&mut random, &writers);
-    write(&app, &rows).await;
-    write(&app, &corrections).await;
+    write_all(&app, &rows).await;
+    write_all(&app, &corrections).await;
     let rows: Vec<pb::Observation> = rows.into_iter().chain(corrections).collect();
 
     let selections: Vec<Vec<String>> = vec![
@@ -392,8 +384,7 @@ async fn histories_and_reports_over_random_data_equal_single_answers() {
                 .into_inner();
             assert!(history.steps.len() > 9, "{interval:?} steps");
             for step in &history.steps {
-                let time = step.time.expect("a step's time");
-                let moment = DateTime::from_timestamp(time.seconds, time.nanos as u32).unwrap();
+                let moment = time_of(step.time.as_ref().expect("a step's time"));
                 let single = progress(app, goal, moment).await;
                 let what = format!("{} at {moment}", goal.title);
                 assert_eq!(step.score, single.score, "score of {what}");
