@@ -44,7 +44,8 @@ pub fn encode_rows(rows: &[StagedRow]) -> Vec<u8> {
 }
 
 /// Encodes per-(series, UTC day) aggregates in the binary COPY format, in
-/// the column order of `observation_daily`.
+/// the column order of the deltas: `observation_daily`'s, less the metric,
+/// which the merge takes from the series.
 pub(super) fn encode_partials(partials: &DailyPartials) -> Vec<u8> {
     const ROW_BYTES: usize = 2 + 9 * 4 + 8 * 9;
     let mut buffer =
@@ -93,8 +94,8 @@ pub(super) async fn copy_rows(
     copy_in(conn, statement, encode_rows(rows)).await
 }
 
-/// COPYs daily aggregates with `statement` (into a table shaped like
-/// `observation_daily`).
+/// COPYs daily aggregates with `statement` (into the deltas, shaped like
+/// `observation_daily` less its metric).
 pub(super) async fn copy_partials(
     conn: &mut PgConnection,
     statement: &str,

@@ -62,13 +62,14 @@ pub(super) fn daily_partials(rows: &[StagedRow]) -> DailyPartials {
 const MERGE_DELTAS: &str = "
 insert into observation_daily as d
     (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at,
-     first_observed_at)
-select series_id, day, sum(value_sum), sum(value_count), min(value_min), max(value_max),
-       (array_agg(last_value order by last_observed_at desc))[1], max(last_observed_at),
-       min(first_observed_at)
-from observation_daily_delta
-group by series_id, day
-order by series_id, day
+     first_observed_at, metric_id)
+select x.series_id, x.day, sum(x.value_sum), sum(x.value_count), min(x.value_min),
+       max(x.value_max), (array_agg(x.last_value order by x.last_observed_at desc))[1],
+       max(x.last_observed_at), min(x.first_observed_at), min(s.metric_id)
+from observation_daily_delta x
+join series s using (series_id)
+group by x.series_id, x.day
+order by x.series_id, x.day
 on conflict (series_id, day) do update set
     value_sum = d.value_sum + excluded.value_sum,
     value_count = d.value_count + excluded.value_count,
@@ -88,7 +89,13 @@ on conflict (series_id, day) do update set
 /// same new days from deadlocking.
 const INSERT_DELTAS: [&str; 2] = [
     "set local work_mem = '256MB'",
-    "insert into observation_daily select * from observation_daily_delta order by series_id, day",
+    "insert into observation_daily
+         (series_id, day, value_sum, value_count, value_min, value_max, last_value,
+          last_observed_at, first_observed_at, metric_id)
+     select x.*, s.metric_id
+     from observation_daily_delta x
+     join series s using (series_id)
+     order by x.series_id, x.day",
 ];
 
 /// Recomputes, from raw rows, the rollups of the days where values were
@@ -100,9 +107,10 @@ const RECOMPUTE_REPLACED_DAYS: [&str; 2] = [
      order by d.series_id, d.day for update of d",
     "insert into observation_daily as d
          (series_id, day, value_sum, value_count, value_min, value_max, last_value, last_observed_at,
-          first_observed_at)
+          first_observed_at, metric_id)
      select r.series_id, r.day, sum(o.value), count(*), min(o.value), max(o.value),
-            (array_agg(o.value order by o.observed_at desc))[1], max(o.observed_at), min(o.observed_at)
+            (array_agg(o.value order by o.observed_at desc))[1], max(o.observed_at), min(o.observed_at),
+            min(o.metric_id)
      from observation_replaced_day r
      join observation o on o.series_id = r.series_id
          and o.observed_at >= r.day::timestamp at time zone 'UTC'

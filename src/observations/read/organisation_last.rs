@@ -286,8 +286,8 @@ struct CutPartChange {
 /// For each (window, key, start, cut): how the series observed from
 /// `start` to before `cut` change the sum of latest values of the day
 /// before (or of nothing, when they do not replace it), read from the
-/// (metric, time) index and the series' rollups of the day before, in one
-/// statement.
+/// (metric, time) index of observations and the (metric, day) index of the
+/// rollups of the day before, in one statement.
 async fn read_cut_parts(
     conn: &mut PgConnection,
     parts: &[CutPart<'_>],
@@ -338,13 +338,7 @@ static CUT_PARTS: LazyLock<Statements> = LazyLock::new(|| {
              join metric_definition m using (metric_key)
              cross join lateral (
                  select latest.series_id, latest.value, latest.observed_at,
-                        -- A probe per series of the cut part, never a
-                        -- pass over every rollup.
-                        case when w.replaces then (
-                            select d.last_value from observation_daily d
-                            where d.series_id = latest.series_id
-                              and d.day = (w.part_start at time zone 'UTC')::date - 1
-                        ) end as previous
+                        d.last_value as previous
                  from (
                      select distinct on (o.series_id) o.series_id, o.value, o.observed_at
                      from observation o
@@ -352,6 +346,12 @@ static CUT_PARTS: LazyLock<Statements> = LazyLock::new(|| {
                        and o.observed_at >= w.part_start and o.observed_at < w.cut {span}
                      order by o.series_id, o.observed_at desc
                  ) latest
+                 -- The metric's rollups of the day before, one index range
+                 -- in series order, not a probe per series.
+                 left join observation_daily d
+                     on w.replaces and d.metric_id = m.metric_id
+                    and d.day = (w.part_start at time zone 'UTC')::date - 1
+                    and d.series_id = latest.series_id
              ) x
              group by w.window_index, w.metric_key"
         )

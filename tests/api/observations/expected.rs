@@ -38,7 +38,8 @@ pub(crate) async fn assert_rollups_match_observations(app: &TestApp) {
                     sum(value) as value_sum, count(*) as value_count,
                     min(value) as value_min, max(value) as value_max,
                     (array_agg(value order by observed_at desc))[1] as last_value,
-                    max(observed_at) as last_observed_at, min(observed_at) as first_observed_at
+                    max(observed_at) as last_observed_at, min(observed_at) as first_observed_at,
+                    min(metric_id) as metric_id
              from observation
              group by 1, 2
          )
@@ -50,7 +51,8 @@ pub(crate) async fn assert_rollups_match_observations(app: &TestApp) {
             or r.value_max is distinct from d.value_max
             or r.last_value is distinct from d.last_value
             or r.last_observed_at is distinct from d.last_observed_at
-            or r.first_observed_at is distinct from d.first_observed_at",
+            or r.first_observed_at is distinct from d.first_observed_at
+            or r.metric_id is distinct from d.metric_id",
     )
     .fetch_all(&app.pool)
     .await
