@@ -29,6 +29,7 @@ use crate::audits::service::AuditApi;
 use crate::auth::layer::AuthLayer;
 use crate::auth::verify::Verifier;
 use crate::auth::{ListenRefusal, check_listen_policy};
+use crate::catalog::cache::CatalogCache;
 use crate::changes::Follower;
 use crate::changes::hub::Hub;
 use crate::config::ServeSettings;
@@ -38,6 +39,8 @@ use crate::db::pool;
 use crate::goals::cache::GoalCache;
 use crate::goals::service::GoalApi;
 use crate::observations::read::ReadCaches;
+use crate::observations::read::selected::SeriesCache;
+use crate::observations::selections::SelectionRollups;
 use crate::observations::service::{MetricApi, StreamLimits};
 use crate::pb::audit_service_server::AuditServiceServer;
 use crate::pb::goal_service_server::GoalServiceServer;
@@ -193,7 +196,14 @@ impl Application {
         // The listener holds its connection for good: it gets a pool of its
         // own rather than a slot the calls share.
         let goal_cache = GoalCache::new();
-        let read_caches = ReadCaches::default();
+        let catalog = CatalogCache::default();
+        let read_caches = ReadCaches {
+            series: SeriesCache::with_rollups(SelectionRollups::start(
+                pool.clone(),
+                catalog.clone(),
+            )),
+            catalog,
+        };
         let started = match pool::connect_listener(&database_url) {
             Ok(listener_pool) => {
                 let followers: Vec<Arc<dyn Follower>> = vec![
@@ -319,9 +329,13 @@ impl Application {
             read_caches.clone(),
         ))
         .max_decoding_message_size(stream_limits.max_message_bytes);
-        let goals =
-            GoalServiceServer::new(GoalApi::new(pool.clone(), goal_cache.clone(), page_sizes))
-                .max_decoding_message_size(stream_limits.max_message_bytes);
+        let goals = GoalServiceServer::new(GoalApi::new(
+            pool.clone(),
+            goal_cache.clone(),
+            read_caches.series.rollups().clone(),
+            page_sizes,
+        ))
+        .max_decoding_message_size(stream_limits.max_message_bytes);
         let progress = ProgressServiceServer::new(ProgressApi::new(
             pool.clone(),
             hub.clone(),

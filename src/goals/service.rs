@@ -16,6 +16,7 @@ use crate::api::names::{GOALS, KEY_RESULTS};
 use crate::api::pagination::PageSizes;
 use crate::api::time;
 use crate::error::{ApiError, Violations};
+use crate::observations::selections::SelectionRollups;
 use crate::pb;
 
 /// The gRPC `GoalService`.
@@ -24,17 +25,27 @@ pub struct GoalApi {
     pool: PgPool,
     /// Serves GetGoal; every write below forgets its goal in it.
     cache: GoalCache,
+    /// Asked to give the selections of a written goal's key results
+    /// rollups of their own.
+    rollups: SelectionRollups,
     page_sizes: PageSizes,
 }
 
 impl GoalApi {
     /// The service over a database pool, serving GetGoal through `cache`
-    /// (which the change listener must follow, see [`GoalCache`]) and
+    /// (which the change listener must follow, see [`GoalCache`]), asking
+    /// `rollups` for the selections its goals' key results read, and
     /// listing in pages of `page_sizes`.
-    pub fn new(pool: PgPool, cache: GoalCache, page_sizes: PageSizes) -> Self {
+    pub fn new(
+        pool: PgPool,
+        cache: GoalCache,
+        rollups: SelectionRollups,
+        page_sizes: PageSizes,
+    ) -> Self {
         GoalApi {
             pool,
             cache,
+            rollups,
             page_sizes,
         }
     }
@@ -51,7 +62,11 @@ impl GoalApi {
         if let Some(goal_id) = goal_id {
             self.cache.forget(goal_id);
         }
-        Ok(Response::new(written?))
+        let written = written?;
+        if let Some(goal_id) = goal_id {
+            self.rollups.request(goal_id);
+        }
+        Ok(Response::new(written))
     }
 }
 
@@ -137,9 +152,11 @@ impl pb::goal_service_server::GoalService for GoalApi {
         &self,
         request: Request<pb::CreateGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
-        Ok(Response::new(
-            goal_methods::create(&self.pool, request.into_inner()).await?,
-        ))
+        let goal = goal_methods::create(&self.pool, request.into_inner()).await?;
+        if let Some(goal_id) = GOALS.id_of(&goal.name) {
+            self.rollups.request(goal_id);
+        }
+        Ok(Response::new(goal))
     }
 
     async fn get_goal(

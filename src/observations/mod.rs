@@ -6,4 +6,5 @@
 pub mod ingest;
 pub mod model;
 pub mod read;
+pub mod selections;
 pub mod service;

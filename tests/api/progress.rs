@@ -8,6 +8,7 @@ mod large_reports;
 mod random_data;
 mod reports;
 mod scenarios;
+mod selection_rollups;
 
 use goalpost::pb;
 use goalpost::pb::goal_service_client::GoalServiceClient;

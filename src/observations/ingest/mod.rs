@@ -21,6 +21,10 @@
 //!   replacement can lower a maximum or move the last value, so it cannot be
 //!   folded in).
 //!
+//! The same end-of-load statements keep the organisation-level rollups and
+//! the registered selections' rollups ([`crate::observations::selections`])
+//! in step, in the load's transaction.
+//!
 //! Memory stays bounded by the batch size however long a stream runs. New
 //! series get ids in the order rows first name them, so a backfill sent
 //! series by series appends at the right edge of the indexes.
@@ -30,6 +34,7 @@ mod load;
 mod resolve;
 mod rollup;
 mod savepoint;
+mod selection_rollup;
 
 use sqlx::PgConnection;
 

@@ -13,8 +13,8 @@ use std::sync::LazyLock;
 use chrono::DateTime;
 use sqlx::PgConnection;
 
-use super::StagedRow;
 use super::savepoint::{self, Attempt, DeadlockRetries};
+use super::{StagedRow, selection_rollup};
 use crate::error::ApiError;
 use crate::observations::read::combine::Partial;
 
@@ -272,6 +272,12 @@ async fn merge_pending_once(
     conn: &mut PgConnection,
     pending: PendingRollups,
 ) -> Result<(), sqlx::Error> {
+    // The table lock the merge's writes take anyway, taken before any rollup
+    // row is: a selection's registration (which waits for it) then never
+    // sits between a load holding rows another load needs and that load.
+    sqlx::query("lock table observation_daily in row exclusive mode")
+        .execute(&mut *conn)
+        .await?;
     if pending.deltas {
         sqlx::query(LOCK_DELTA_DAYS.as_str())
             .execute(&mut *conn)
@@ -280,6 +286,7 @@ async fn merge_pending_once(
             .execute(&mut *conn)
             .await?;
         merge_deltas(conn).await?;
+        selection_rollup::add_deltas(conn).await?;
         for statement in [&LOCK_DELTA_DAYS, &RECOMPUTE_LAST_VALUES_AND_DEPARTURES] {
             sqlx::query(statement.as_str()).execute(&mut *conn).await?;
         }
@@ -288,11 +295,13 @@ async fn merge_pending_once(
             .await?;
     }
     if pending.replaced_days {
-        // Series first: the organisation's days are recomputed from them.
-        for statement in RECOMPUTE_REPLACED_DAYS
-            .iter()
-            .chain(&RECOMPUTE_ORGANISATION_DAYS)
-        {
+        // Series first: the selections' and the organisation's days are
+        // recomputed from them.
+        for statement in RECOMPUTE_REPLACED_DAYS {
+            sqlx::query(statement).execute(&mut *conn).await?;
+        }
+        selection_rollup::recompute_replaced_days(conn).await?;
+        for statement in RECOMPUTE_ORGANISATION_DAYS {
             sqlx::query(statement).execute(&mut *conn).await?;
         }
         sqlx::query("truncate observation_replaced_day")

@@ -16,7 +16,7 @@ mod sql;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use sqlx::PgConnection;
 
 use super::buckets::{self, Bucket};
@@ -78,7 +78,7 @@ pub async fn combine_many(
             Some(base)
         })
         .collect();
-    let grids = read_days(conn, reads, &plans, &group_base).await?;
+    let grids = read_days(conn, cache, reads, &plans, &group_base).await?;
 
     // A raw range inside one day is read with the days: when the day's
     // observations all fall inside it (a step at a midnight, cut 1 µs after
@@ -184,48 +184,40 @@ struct DayRollup {
 /// One read's days per key.
 type KeyDays = FxHashMap<String, BTreeMap<NaiveDate, DayRollup>>;
 
-/// Every read's days, in one statement.
+/// Every read's days, in one statement (two when a selection registered
+/// since the reader's snapshot began has to be read series by series).
 async fn read_days(
     conn: &mut PgConnection,
+    cache: &SeriesCache,
     reads: &[GridRead<'_>],
     plans: &[ReadPlan],
     group_base: &[usize],
 ) -> Result<Vec<KeyDays>, ApiError> {
-    let mut requests = sql::DayRequests::default();
     // The group of each (read, key), back to the read and the key.
-    let mut groups: Vec<(usize, &str)> = Vec::new();
-    for (index, (read, plan)) in reads.iter().zip(plans).enumerate() {
-        groups.extend(read.keys.iter().map(|key| (index, *key)));
-        let base = group_base[index];
-        match &plan.series {
-            None => {
-                for (key_index, key) in read.keys.iter().enumerate() {
-                    for (first, after) in &plan.day_ranges {
-                        requests.organisation.push((
-                            group(base + key_index),
-                            (*key).to_owned(),
-                            *first,
-                            *after,
-                        ));
-                    }
-                }
-            }
-            Some(series) => {
-                for (id, key_index) in series.ids.iter().zip(&series.key_index) {
-                    let Ok(key_index) = usize::try_from(*key_index) else {
-                        continue;
-                    };
-                    for (first, after) in &plan.day_ranges {
-                        requests
-                            .selected
-                            .push((group(base + key_index), *id, *first, *after));
-                    }
-                }
+    let groups: Vec<(usize, &str)> = reads
+        .iter()
+        .enumerate()
+        .flat_map(|(index, read)| read.keys.iter().map(move |key| (index, *key)))
+        .collect();
+    let requests = day_requests(cache, reads, plans, group_base, None);
+    let mut rows = sql::read_days(conn, &requests).await?;
+    let unregistered: FxHashSet<i32> = rows
+        .iter()
+        .filter(|row| row.value_count == sql::UNREGISTERED)
+        .map(|row| row.grp)
+        .collect();
+    if !unregistered.is_empty() {
+        for (grp, id, _, _) in &requests.selection {
+            if unregistered.contains(grp) {
+                cache.rollups().forget(*id);
             }
         }
+        rows.retain(|row| row.value_count != sql::UNREGISTERED);
+        let again = day_requests(cache, reads, plans, group_base, Some(&unregistered));
+        rows.extend(sql::read_days(conn, &again).await?);
     }
     let mut grids: Vec<KeyDays> = reads.iter().map(|_| KeyDays::default()).collect();
-    for row in sql::read_days(conn, &requests).await? {
+    for row in rows {
         let Some((read, key)) = usize::try_from(row.grp).ok().and_then(|at| groups.get(at)) else {
             continue;
         };
@@ -245,6 +237,70 @@ async fn read_days(
             .insert(row.day, rollup);
     }
     Ok(grids)
+}
+
+/// The day ranges of every read's keys: from the organisation's rollups
+/// for every series, a registered selection's own, else each selected
+/// series'. With `only`, just those groups, series by series.
+fn day_requests(
+    cache: &SeriesCache,
+    reads: &[GridRead<'_>],
+    plans: &[ReadPlan],
+    group_base: &[usize],
+    only: Option<&FxHashSet<i32>>,
+) -> sql::DayRequests {
+    let mut requests = sql::DayRequests::default();
+    for (index, (read, plan)) in reads.iter().zip(plans).enumerate() {
+        let base = group_base[index];
+        let wanted =
+            |key_index: usize| only.is_none_or(|only| only.contains(&group(base + key_index)));
+        let Some(series) = &plan.series else {
+            for (key_index, key) in read.keys.iter().enumerate().filter(|(at, _)| wanted(*at)) {
+                for (first, after) in &plan.day_ranges {
+                    requests.organisation.push((
+                        group(base + key_index),
+                        (*key).to_owned(),
+                        *first,
+                        *after,
+                    ));
+                }
+            }
+            continue;
+        };
+        // Keys whose selection has rollups of its own read those.
+        let mut own_rollups = vec![false; read.keys.len()];
+        if only.is_none()
+            && let Selection::Some {
+                accounts,
+                organisation,
+            } = read.selection
+        {
+            for (key_index, key) in read.keys.iter().enumerate() {
+                if let Some(id) = cache.rollups().id(key, accounts, *organisation) {
+                    own_rollups[key_index] = true;
+                    for (first, after) in &plan.day_ranges {
+                        requests
+                            .selection
+                            .push((group(base + key_index), id, *first, *after));
+                    }
+                }
+            }
+        }
+        for (id, key_index) in series.ids.iter().zip(&series.key_index) {
+            let Ok(key_index) = usize::try_from(*key_index) else {
+                continue;
+            };
+            if own_rollups.get(key_index) == Some(&true) || !wanted(key_index) {
+                continue;
+            }
+            for (first, after) in &plan.day_ranges {
+                requests
+                    .selected
+                    .push((group(base + key_index), *id, *first, *after));
+            }
+        }
+    }
+    requests
 }
 
 /// An index as the statements' int4.

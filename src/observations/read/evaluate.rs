@@ -167,6 +167,16 @@ impl MetricPlan {
         self.bases.iter().map(|(key, _)| key.as_str()).collect()
     }
 
+    /// The base metrics whose aggregates compose across series (all but
+    /// LAST): those a day grid reads.
+    pub fn composable_keys(&self) -> Vec<&str> {
+        self.bases
+            .iter()
+            .filter(|(_, aggregation)| *aggregation != Aggregation::Last)
+            .map(|(key, _)| key.as_str())
+            .collect()
+    }
+
     /// The metric's value from each base metric's combined aggregate.
     fn value(&self, combined: impl Fn(&str) -> Option<Combined>) -> Option<f64> {
         let base_value = |key: &str| {

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::evaluate::Selection;
 use crate::error::ApiError;
+use crate::observations::selections::SelectionRollups;
 
 /// Series ids remembered at most; past it the cache starts over, which
 /// bounds its memory whatever the number of accounts.
@@ -28,10 +29,12 @@ const SERIES_CACHE_CAPACITY: usize = 200_000;
 /// series).
 type SeriesKey = (String, Option<Uuid>);
 
-/// Known series ids; clones share them.
+/// Known series ids, and the selections with rollups of their own; clones
+/// share them.
 #[derive(Clone, Default)]
 pub struct SeriesCache {
     ids: Arc<RwLock<HashMap<SeriesKey, i64>>>,
+    rollups: SelectionRollups,
 }
 
 impl std::fmt::Debug for SeriesCache {
@@ -43,6 +46,19 @@ impl std::fmt::Debug for SeriesCache {
 }
 
 impl SeriesCache {
+    /// A cache whose reads use the selection rollups `rollups` knows.
+    pub fn with_rollups(rollups: SelectionRollups) -> SeriesCache {
+        SeriesCache {
+            ids: Arc::default(),
+            rollups,
+        }
+    }
+
+    /// The selections with rollups of their own.
+    pub fn rollups(&self) -> &SelectionRollups {
+        &self.rollups
+    }
+
     /// The selected series of `keys` when every one of them is known.
     fn known(
         &self,

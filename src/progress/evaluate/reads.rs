@@ -96,6 +96,24 @@ impl<'a> MetricReads<'a> {
         })
     }
 
+    /// Asks for rollups of the key result's selection of accounts, for the
+    /// next reads, when some of its composable base metrics has none yet.
+    fn ask_for_rollups(&self, goal: &Goal) {
+        let Selection::Some {
+            accounts,
+            organisation,
+        } = &self.selection
+        else {
+            return;
+        };
+        let rollups = self.caches.series.rollups();
+        if (self.plan.composable_keys().iter())
+            .any(|key| rollups.id(key, accounts, *organisation).is_none())
+        {
+            rollups.request(goal.id);
+        }
+    }
+
     /// The baseline's window when it is read from data, else its fixed
     /// value (`Err`).
     fn baseline_window(&self, period: Period) -> Result<Window, Option<f64>> {
@@ -229,6 +247,7 @@ impl Evaluator {
                 if let Measure::Metric(measure) = &key_result.measure
                     && let Some(metric_reads) = MetricReads::of(measure, self)
                 {
+                    metric_reads.ask_for_rollups(goal);
                     let key = metric_reads.read_key(period, &moments);
                     if !self.memo.holds(&key) && seen.insert(key.clone()) {
                         wanted.push((key, metric_reads));

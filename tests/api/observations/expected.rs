@@ -114,6 +114,55 @@ pub(crate) async fn assert_rollups_match_observations(app: &TestApp) {
         mismatches.is_empty(),
         "organisation rollups out of step: {mismatches:#?}"
     );
+    assert_selection_rollups_match_series(app).await;
+}
+
+/// Asserts every registered selection's rollups are its members' series
+/// rollups of each day together, with no day missing or extra.
+pub(crate) async fn assert_selection_rollups_match_series(app: &TestApp) {
+    let mismatches: Vec<String> = sqlx::query_scalar(
+        "with combined as (
+             select k.selection_id, d.day, sum(d.value_sum) as value_sum,
+                    sum(d.value_count)::int8 as value_count,
+                    min(d.value_min) as value_min, max(d.value_max) as value_max,
+                    max(d.last_observed_at) as last_observed_at,
+                    min(d.first_observed_at) as first_observed_at
+             from rollup_selection k
+             join series s on s.metric_id = k.metric_id
+                 and (s.account_id = any(k.accounts) or (k.organisation and s.account_id is null))
+             join observation_daily d using (series_id)
+             group by 1, 2
+         )
+         select format('selection %s on %s: series %s, selection %s', selection_id, day, c, g)
+         from combined c full join observation_daily_selection g using (selection_id, day)
+         where c.value_count is distinct from g.value_count
+            or c.value_min is distinct from g.value_min
+            or c.value_max is distinct from g.value_max
+            or abs(c.value_sum - g.value_sum) > 1e-9 * greatest(1, abs(c.value_sum))
+            or c.last_observed_at is distinct from g.last_observed_at
+            or c.first_observed_at is distinct from g.first_observed_at",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("compare selection rollups with series rollups");
+    assert!(
+        mismatches.is_empty(),
+        "selection rollups out of step: {mismatches:#?}"
+    );
+    let members: Vec<String> = sqlx::query_scalar(
+        "select format('selection %s', k.selection_id)
+         from rollup_selection k
+         where cardinality(k.accounts) + k.organisation::int
+               <> (select count(*) from rollup_selection_member m
+                   where m.selection_id = k.selection_id and m.metric_id = k.metric_id)",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("count selection members");
+    assert!(
+        members.is_empty(),
+        "selections with members missing: {members:?}"
+    );
 }
 
 /// Waits until no client connection of the test database is inside a

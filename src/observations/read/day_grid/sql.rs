@@ -9,15 +9,22 @@ use sqlx::PgConnection;
 use crate::error::ApiError;
 
 /// Day ranges to read for one group (a read's key): from the selected
-/// series' rollups, or the organisation's when the read covers every
-/// series.
+/// series' rollups, the selection's own when it has them, or the
+/// organisation's when the read covers every series.
 #[derive(Default)]
 pub struct DayRequests {
     /// `(group, series id, first day, day after the last)`.
     pub selected: Vec<(i32, i64, NaiveDate, NaiveDate)>,
     /// `(group, metric key, first day, day after the last)`.
     pub organisation: Vec<(i32, String, NaiveDate, NaiveDate)>,
+    /// `(group, selection id, first day, day after the last)`.
+    pub selection: Vec<(i32, i32, NaiveDate, NaiveDate)>,
 }
+
+/// The `value_count` of the row that says a group's selection is not
+/// registered in the reader's snapshot (registered since it began), so its
+/// rollups cannot be trusted there and its series are read instead.
+pub const UNREGISTERED: i64 = -1;
 
 /// A group's day, combined across its series.
 #[derive(sqlx::FromRow)]
@@ -67,18 +74,50 @@ fn organisation_days(first: usize) -> String {
     )
 }
 
+fn selection_days(first: usize) -> String {
+    let [groups, selections, firsts, afters] = placeholders(first);
+    format!(
+        "select s.grp, g.day, g.value_sum, g.value_count, g.value_min, g.value_max,
+                g.last_observed_at, g.first_observed_at
+         from unnest({groups}::int4[], {selections}::int4[], {firsts}::date[], {afters}::date[])
+             as s(grp, selection_id, first_day, after_last_day)
+         join observation_daily_selection g
+             on g.selection_id = s.selection_id
+            and g.day >= s.first_day and g.day < s.after_last_day
+         union all
+         select distinct s.grp, date 'epoch', 0::float8, {UNREGISTERED}::int8, 0::float8, 0::float8,
+                timestamptz 'epoch', timestamptz 'epoch'
+         from unnest({groups}::int4[], {selections}::int4[]) as s(grp, selection_id)
+         where not exists (
+             select 1 from rollup_selection k where k.selection_id = s.selection_id
+         )"
+    )
+}
+
 /// Every requested day, in one statement of the parts that read anything.
 pub async fn read_days(
     conn: &mut PgConnection,
     requests: &DayRequests,
 ) -> Result<Vec<GroupDay>, ApiError> {
-    let (selected, organisation) = (&requests.selected, &requests.organisation);
-    let statement = match (selected.is_empty(), organisation.is_empty()) {
-        (true, true) => return Ok(Vec::new()),
-        (false, true) => selected_days(1),
-        (true, false) => organisation_days(1),
-        (false, false) => format!("{} union all {}", selected_days(1), organisation_days(5)),
-    };
+    let (selected, organisation, selection) = (
+        &requests.selected,
+        &requests.organisation,
+        &requests.selection,
+    );
+    let mut parts: Vec<String> = Vec::new();
+    for (read, part) in [
+        (!selected.is_empty(), selected_days as fn(usize) -> String),
+        (!organisation.is_empty(), organisation_days),
+        (!selection.is_empty(), selection_days),
+    ] {
+        if read {
+            parts.push(part(parts.len() * 4 + 1));
+        }
+    }
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statement = parts.join(" union all ");
     let mut query = sqlx::query_as(&statement);
     if !selected.is_empty() {
         query = query
@@ -98,6 +137,13 @@ pub async fn read_days(
             )
             .bind(organisation.iter().map(|row| row.2).collect::<Vec<_>>())
             .bind(organisation.iter().map(|row| row.3).collect::<Vec<_>>());
+    }
+    if !selection.is_empty() {
+        query = query
+            .bind(selection.iter().map(|row| row.0).collect::<Vec<_>>())
+            .bind(selection.iter().map(|row| row.1).collect::<Vec<_>>())
+            .bind(selection.iter().map(|row| row.2).collect::<Vec<_>>())
+            .bind(selection.iter().map(|row| row.3).collect::<Vec<_>>());
     }
     Ok(query.fetch_all(&mut *conn).await?)
 }
