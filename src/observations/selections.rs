@@ -9,29 +9,30 @@
 //! next loads wait for it. So it is never done in a caller's call: goal
 //! writes and progress reads hand their goal to a background task, and
 //! reads use the accounts' own rollups until the selection is registered.
-//! The lock is given up after [`LOCK_TIMEOUT`]; the next read of the goal
-//! asks again.
+//! The lock is given up after a short timeout (`register::LOCK_TIMEOUT`)
+//! and the registration tried again later.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::read::evaluate::MetricPlan;
 use crate::catalog::cache::CatalogCache;
-use crate::error::ApiError;
 
-/// The longest a registration waits for loads to finish their merge; the
-/// loads that queue behind it wait no longer either.
-const LOCK_TIMEOUT: &str = "2s";
+mod register;
+
+pub use register::ORGANISATION_MEMBER;
 
 /// How often a failed registration is tried again by itself (a progress
 /// read of the goal asks again after that), the first time after
 /// [`RETRY_DELAY`], then twice as late each time.
 const RETRIES: u32 = 6;
 const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Goals registered together at most.
+const BATCH: usize = 256;
 
 /// One base metric over one selection of accounts: what a selection
 /// rollup holds.
@@ -110,10 +111,9 @@ impl SelectionRollups {
         }
     }
 
-    /// Rollups that register the selections of the goals asked for, one
-    /// goal at a time, in a task on `pool` that ends with the returned
-    /// handle's last clone. It first learns the selections already
-    /// registered.
+    /// Rollups that register the selections of the goals asked for, in a
+    /// task on `pool` that ends with the returned handle's last clone. It
+    /// first learns the selections already registered.
     pub fn start(pool: PgPool, catalog: CatalogCache) -> SelectionRollups {
         let (sender, mut requests) = mpsc::unbounded_channel::<Uuid>();
         let again = sender.downgrade();
@@ -132,23 +132,39 @@ impl SelectionRollups {
                 tracing::warn!(%error, "could not read the registered selection rollups");
             }
             let mut failures: HashMap<Uuid, u32> = HashMap::new();
-            while let Some(goal) = requests.recv().await {
-                // No longer pending once taken: a write to the goal from
+            while let Some(first) = requests.recv().await {
+                // Every goal asked for meanwhile too, registered together:
+                // one lock and one fill for a burst of goal writes.
+                let mut goals = vec![first];
+                while goals.len() < BATCH
+                    && let Ok(goal) = requests.try_recv()
+                {
+                    goals.push(goal);
+                }
+                // No longer pending once taken: a write to a goal from
                 // now on asks again, so its new key results are seen.
                 if let Ok(mut pending) = task_rollups.pending.lock() {
-                    pending.remove(&goal);
+                    for goal in &goals {
+                        pending.remove(goal);
+                    }
                 }
-                let Err(error) = task_rollups.register_goal(&pool, &catalog, goal).await else {
-                    failures.remove(&goal);
+                let Err(error) = task_rollups.register_goals(&pool, &catalog, &goals).await else {
+                    for goal in &goals {
+                        failures.remove(goal);
+                    }
                     continue;
                 };
                 // Usually the lock's timeout, under a stream of loads: tried
                 // again later, less and less often, while reads go on
-                // without the selection's rollups.
-                let failed = failures.entry(goal).or_default();
-                *failed += 1;
-                tracing::info!(%error, %goal, attempts = *failed, "selection rollups not registered yet");
-                if *failed <= RETRIES {
+                // without the selections' rollups.
+                tracing::info!(%error, goals = goals.len(), "selection rollups not registered yet");
+                for goal in goals {
+                    let failed = failures.entry(goal).or_default();
+                    *failed += 1;
+                    if *failed > RETRIES {
+                        failures.remove(&goal);
+                        continue;
+                    }
                     let delay = RETRY_DELAY * 2_u32.pow(*failed - 1);
                     let again = again.clone();
                     let retrying = task_rollups.clone();
@@ -162,8 +178,6 @@ impl SelectionRollups {
                             .request(goal);
                         }
                     });
-                } else {
-                    failures.remove(&goal);
                 }
             }
         });
@@ -187,155 +201,4 @@ impl SelectionRollups {
         }
         Ok(())
     }
-
-    /// Registers every selection `goal`'s metric key results read that is
-    /// not known yet.
-    async fn register_goal(
-        &self,
-        pool: &PgPool,
-        catalog: &CatalogCache,
-        goal: Uuid,
-    ) -> Result<(), ApiError> {
-        let mut conn = pool.acquire().await?;
-        let wanted = self.selections_of(&mut conn, catalog, goal).await?;
-        drop(conn);
-        for key in wanted {
-            if self
-                .id(&key.metric_key, &key.accounts, key.organisation)
-                .is_none()
-                && let Some(id) = register(pool, &key).await?
-            {
-                self.remember(key, id);
-            }
-        }
-        Ok(())
-    }
-
-    /// The selection keys of `goal`'s metric key results over some accounts:
-    /// one per composable base metric.
-    async fn selections_of(
-        &self,
-        conn: &mut PgConnection,
-        catalog: &CatalogCache,
-        goal: Uuid,
-    ) -> Result<Vec<SelectionKey>, ApiError> {
-        let rows: Vec<(String, Vec<Uuid>, bool)> = sqlx::query_as(
-            "select k.metric_key,
-                    coalesce(array_agg(distinct a.account_id)
-                             filter (where a.account_id is not null), '{}'),
-                    bool_or(a.account_id is null)
-             from key_result k
-             join key_result_account a using (key_result_id)
-             where k.goal_id = $1 and k.metric_key is not null
-             group by k.key_result_id, k.metric_key",
-        )
-        .bind(goal)
-        .fetch_all(&mut *conn)
-        .await?;
-        let catalog = catalog
-            .covering(conn, rows.iter().map(|row| row.0.as_str()))
-            .await?;
-        let mut keys = Vec::new();
-        for (metric_key, mut accounts, organisation) in rows {
-            accounts.sort();
-            let Some(plan) = MetricPlan::resolve(&catalog, &metric_key) else {
-                continue;
-            };
-            for base in plan.composable_keys() {
-                let key = SelectionKey {
-                    metric_key: base.to_owned(),
-                    accounts: accounts.clone(),
-                    organisation,
-                };
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
-        }
-        Ok(keys)
-    }
 }
-
-/// Registers the selection `key` and fills its rollups, unless it already
-/// is; its id (`None`: no such metric). See the module's doc for the lock.
-async fn register(pool: &PgPool, key: &SelectionKey) -> Result<Option<i32>, ApiError> {
-    if let Some(id) = registered(pool, key).await? {
-        return Ok(Some(id));
-    }
-    let mut tx = pool.begin().await?;
-    sqlx::query(&format!("set local lock_timeout = '{LOCK_TIMEOUT}'"))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("lock table observation_daily in share mode")
-        .execute(&mut *tx)
-        .await?;
-    let inserted: Option<i32> = sqlx::query_scalar(
-        "insert into rollup_selection (metric_id, accounts, organisation)
-         select metric_id, $2, $3 from metric_definition where metric_key = $1
-         on conflict do nothing
-         returning selection_id",
-    )
-    .bind(&key.metric_key)
-    .bind(&key.accounts)
-    .bind(key.organisation)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(id) = inserted else {
-        // Registered meanwhile (by another replica), or no such metric.
-        tx.commit().await?;
-        return registered(pool, key).await;
-    };
-    for statement in FILL_SELECTION.iter() {
-        sqlx::query(statement).bind(id).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(Some(id))
-}
-
-/// The id of the selection `key`, when registered.
-async fn registered(pool: &PgPool, key: &SelectionKey) -> Result<Option<i32>, ApiError> {
-    Ok(sqlx::query_scalar(
-        "select k.selection_id
-         from rollup_selection k join metric_definition m using (metric_id)
-         where m.metric_key = $1 and k.accounts = $2 and k.organisation = $3",
-    )
-    .bind(&key.metric_key)
-    .bind(&key.accounts)
-    .bind(key.organisation)
-    .fetch_optional(pool)
-    .await?)
-}
-
-/// The nil account, standing for the organisation-wide series among a
-/// selection's members.
-pub const ORGANISATION_MEMBER: &str = "'00000000-0000-0000-0000-000000000000'::uuid";
-
-/// A new selection `$1`'s members, then its rollups from its series'.
-static FILL_SELECTION: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
-    [
-        format!(
-            "insert into rollup_selection_member (metric_id, account_id, selection_id)
-             select k.metric_id, a.account_id, k.selection_id
-             from rollup_selection k
-             cross join lateral unnest(
-                 k.accounts || case when k.organisation then array[{ORGANISATION_MEMBER}] end
-             ) as a(account_id)
-             where k.selection_id = $1"
-        ),
-        format!(
-            "insert into observation_daily_selection
-                 (selection_id, day, value_sum, value_count, value_min, value_max,
-                  last_observed_at, first_observed_at)
-             select m.selection_id, d.day, sum(d.value_sum), sum(d.value_count),
-                    min(d.value_min), max(d.value_max), max(d.last_observed_at),
-                    min(d.first_observed_at)
-             from rollup_selection_member m
-             join metric_definition md on md.metric_id = m.metric_id
-             join series s on s.metric_key = md.metric_key
-                 and coalesce(s.account_id, {ORGANISATION_MEMBER}) = m.account_id
-             join observation_daily d on d.series_id = s.series_id
-             where m.selection_id = $1
-             group by m.selection_id, d.day"
-        ),
-    ]
-});

@@ -1,0 +1,186 @@
+//! Registering selections: which ones goals' key results read, and adding
+//! them with their rollups filled from the per-series ones, under the lock
+//! the module above describes.
+
+use std::sync::LazyLock;
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{SelectionKey, SelectionRollups};
+use crate::catalog::cache::CatalogCache;
+use crate::error::ApiError;
+use crate::observations::read::evaluate::MetricPlan;
+
+/// The longest a registration waits for loads to finish their merge; the
+/// loads that queue behind it wait no longer either.
+pub(super) const LOCK_TIMEOUT: &str = "2s";
+
+/// The nil account, standing for the organisation-wide series among a
+/// selection's members.
+pub const ORGANISATION_MEMBER: &str = "'00000000-0000-0000-0000-000000000000'::uuid";
+
+impl SelectionRollups {
+    /// Registers every selection the metric key results of `goals` read
+    /// that is not known yet, all in one transaction.
+    pub(super) async fn register_goals(
+        &self,
+        pool: &PgPool,
+        catalog: &CatalogCache,
+        goals: &[Uuid],
+    ) -> Result<(), ApiError> {
+        let mut conn = pool.acquire().await?;
+        let wanted: Vec<SelectionKey> = selections_of(&mut conn, catalog, goals)
+            .await?
+            .into_iter()
+            .filter(|key| {
+                self.id(&key.metric_key, &key.accounts, key.organisation)
+                    .is_none()
+            })
+            .collect();
+        drop(conn);
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        for (key, id) in register(pool, wanted).await? {
+            self.remember(key, id);
+        }
+        Ok(())
+    }
+}
+
+/// The selection keys of the metric key results over some accounts of
+/// `goals`: one per composable base metric, without repeats.
+async fn selections_of(
+    conn: &mut PgConnection,
+    catalog: &CatalogCache,
+    goals: &[Uuid],
+) -> Result<Vec<SelectionKey>, ApiError> {
+    let rows: Vec<(String, Vec<Uuid>, bool)> = sqlx::query_as(
+        "select k.metric_key,
+                coalesce(array_agg(distinct a.account_id)
+                         filter (where a.account_id is not null), '{}'),
+                bool_or(a.account_id is null)
+         from key_result k
+         join key_result_account a using (key_result_id)
+         where k.goal_id = any($1) and k.metric_key is not null
+         group by k.key_result_id, k.metric_key",
+    )
+    .bind(goals)
+    .fetch_all(&mut *conn)
+    .await?;
+    let catalog = catalog
+        .covering(conn, rows.iter().map(|row| row.0.as_str()))
+        .await?;
+    let mut keys = Vec::new();
+    for (metric_key, mut accounts, organisation) in rows {
+        accounts.sort();
+        let Some(plan) = MetricPlan::resolve(&catalog, &metric_key) else {
+            continue;
+        };
+        for base in plan.composable_keys() {
+            let key = SelectionKey {
+                metric_key: base.to_owned(),
+                accounts: accounts.clone(),
+                organisation,
+            };
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// Registers the selections `keys` not registered yet and fills their
+/// rollups, in one transaction holding a SHARE lock on the per-series
+/// rollups; every key's id (none for a metric that no longer exists).
+async fn register(
+    pool: &PgPool,
+    keys: Vec<SelectionKey>,
+) -> Result<Vec<(SelectionKey, i32)>, ApiError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(&format!("set local lock_timeout = '{LOCK_TIMEOUT}'"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("lock table observation_daily in share mode")
+        .execute(&mut *tx)
+        .await?;
+    let mut registered = Vec::with_capacity(keys.len());
+    let mut added: Vec<i32> = Vec::new();
+    for key in keys {
+        let inserted: Option<i32> = sqlx::query_scalar(
+            "insert into rollup_selection (metric_id, accounts, organisation)
+             select metric_id, $2, $3 from metric_definition where metric_key = $1
+             on conflict do nothing
+             returning selection_id",
+        )
+        .bind(&key.metric_key)
+        .bind(&key.accounts)
+        .bind(key.organisation)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let id = match inserted {
+            Some(id) => {
+                added.push(id);
+                Some(id)
+            }
+            // Registered before (by another replica), or no such metric.
+            None => {
+                sqlx::query_scalar(
+                    "select k.selection_id
+                 from rollup_selection k join metric_definition m using (metric_id)
+                 where m.metric_key = $1 and k.accounts = $2 and k.organisation = $3",
+                )
+                .bind(&key.metric_key)
+                .bind(&key.accounts)
+                .bind(key.organisation)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
+        if let Some(id) = id {
+            registered.push((key, id));
+        }
+    }
+    if !added.is_empty() {
+        for statement in FILL_SELECTIONS.iter() {
+            sqlx::query(statement)
+                .bind(&added)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(registered)
+}
+
+/// New selections' (`$1`) members, then their rollups from their series'.
+static FILL_SELECTIONS: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [
+        format!(
+            "insert into rollup_selection_member (metric_id, account_id, selection_id)
+             select k.metric_id, a.account_id, k.selection_id
+             from rollup_selection k
+             cross join lateral unnest(
+                 k.accounts || case when k.organisation then array[{ORGANISATION_MEMBER}] end
+             ) as a(account_id)
+             where k.selection_id = any($1)"
+        ),
+        format!(
+            "insert into observation_daily_selection
+                 (selection_id, day, value_sum, value_count, value_min, value_max,
+                  last_observed_at, first_observed_at)
+             select m.selection_id, d.day, sum(d.value_sum), sum(d.value_count),
+                    min(d.value_min), max(d.value_max), max(d.last_observed_at),
+                    min(d.first_observed_at)
+             from rollup_selection_member m
+             join metric_definition md on md.metric_id = m.metric_id
+             join series s on s.metric_key = md.metric_key
+                 and coalesce(s.account_id, {ORGANISATION_MEMBER}) = m.account_id
+             join observation_daily d on d.series_id = s.series_id
+             where m.selection_id = any($1)
+             group by m.selection_id, d.day"
+        ),
+    ]
+});
