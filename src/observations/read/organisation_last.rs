@@ -330,42 +330,54 @@ async fn read_cut_parts(
 /// Reading cut parts `(window_index, metric_key, start, cut, replaces)`:
 /// `one` with a part's values as `$1` to `$5`, `many` with arrays of them.
 static CUT_PARTS: LazyLock<Statements> = LazyLock::new(|| {
-    let select = |parts: &str, span: &str| {
+    let select = |parts: &str, span: &str, previous: &str, previous_join: &str| {
         format!(
             "select w.window_index as window, w.metric_key,
                     sum(x.value - coalesce(x.previous, 0)) as delta, max(x.observed_at) as newest
              from {parts} as w(window_index, metric_key, part_start, cut, replaces)
              join metric_definition m using (metric_key)
              cross join lateral (
-                 select latest.series_id, latest.value, latest.observed_at,
-                        d.last_value as previous
+                 select latest.series_id, latest.value, latest.observed_at, {previous}
                  from (
                      select distinct on (o.series_id) o.series_id, o.value, o.observed_at
                      from observation o
                      where o.metric_id = m.metric_id
                        and o.observed_at >= w.part_start and o.observed_at < w.cut {span}
                      order by o.series_id, o.observed_at desc
-                 ) latest
-                 -- The metric's rollups of the day before, one index range
-                 -- in series order, not a probe per series.
-                 left join observation_daily d
-                     on w.replaces and d.metric_id = m.metric_id
-                    and d.day = (w.part_start at time zone 'UTC')::date - 1
-                    and d.series_id = latest.series_id
+                 ) latest {previous_join}
              ) x
              group by w.window_index, w.metric_key"
         )
     };
+    let day_before = "(w.part_start at time zone 'UTC')::date - 1";
     Statements {
+        // One part is usually a day's cut over every account (a window
+        // ending now or at a goal's start): the metric's rollups of the
+        // day before read as one index range, in series order.
         one: select(
             "(select $1::int4, $2::text, $3::timestamptz, $4::timestamptz, $5::bool)",
             "",
+            "d.last_value as previous",
+            &format!(
+                "left join observation_daily d
+                     on w.replaces and d.metric_id = m.metric_id and d.day = {day_before}
+                    and d.series_id = latest.series_id"
+            ),
         ),
-        // The span of every part, so planning covers only the partitions
-        // it reaches.
+        // Many parts are usually a history's steps, each cut a microsecond
+        // after a midnight with a series or two before it: a probe per
+        // series, rather than a whole day of rollups per part. The span of
+        // every part, so planning covers only the partitions it reaches.
         many: select(
             "unnest($1::int4[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bool[])",
             "and o.observed_at >= $6 and o.observed_at < $7",
+            &format!(
+                "case when w.replaces then (
+                     select d.last_value from observation_daily d
+                     where d.series_id = latest.series_id and d.day = {day_before}
+                 ) end as previous"
+            ),
+            "",
         ),
     }
 });
