@@ -129,17 +129,25 @@ const RECOMPUTE_REPLACED_DAYS: [&str; 2] = [
 /// the composable aggregates and the newest time, which fresh rows only
 /// add to. Last values and departures are recomputed after the per-series
 /// merge.
-const ADD_ORGANISATION_DELTAS: &str = "
-insert into observation_daily_organisation as g
-    (metric_key, day, value_sum, value_count, value_min, value_max, last_observed_at,
-     first_observed_at)
-select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min), max(d.value_max),
-       max(d.last_observed_at), min(d.first_observed_at)
-from observation_daily_delta d
-join series s using (series_id)
-group by s.metric_key, d.day
-order by s.metric_key, d.day
-on conflict (metric_key, day) do update set
+static ADD_ORGANISATION_DELTAS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "insert into observation_daily_organisation as g
+             (metric_key, day, value_sum, value_count, value_min, value_max, last_observed_at,
+              first_observed_at)
+         select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min),
+                max(d.value_max), max(d.last_observed_at), min(d.first_observed_at)
+         from observation_daily_delta d
+         join series s using (series_id)
+         group by s.metric_key, d.day
+         order by s.metric_key, d.day
+         on conflict (metric_key, day) do update set {ADD_COMPOSABLE}"
+    )
+});
+
+/// How an upsert into a rollup `g` of many series adds fresh values'
+/// composable aggregates (`excluded`) to what it holds: they only add to
+/// each, so concurrent loads commute.
+pub(super) const ADD_COMPOSABLE: &str = "
     value_sum = g.value_sum + excluded.value_sum,
     value_count = g.value_count + excluded.value_count,
     value_min = least(g.value_min, excluded.value_min),
@@ -282,7 +290,7 @@ async fn merge_pending_once(
         sqlx::query(LOCK_DELTA_DAYS.as_str())
             .execute(&mut *conn)
             .await?;
-        sqlx::query(ADD_ORGANISATION_DELTAS)
+        sqlx::query(ADD_ORGANISATION_DELTAS.as_str())
             .execute(&mut *conn)
             .await?;
         merge_deltas(conn).await?;

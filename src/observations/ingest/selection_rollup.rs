@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 
 use sqlx::PgConnection;
 
+use super::rollup::ADD_COMPOSABLE;
 use crate::observations::selections::ORGANISATION_MEMBER;
 
 /// The registered selections of each delta's series, as a join.
@@ -25,8 +26,7 @@ fn members_of(series: &str) -> String {
 }
 
 /// Adds the session's deltas to the selections' rollups, in key order (so
-/// two loads lock shared rows in one order). Fresh values only add to
-/// each aggregate, so concurrent loads commute.
+/// two loads lock shared rows in one order).
 static ADD_DELTAS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "insert into observation_daily_selection as g
@@ -39,13 +39,7 @@ static ADD_DELTAS: LazyLock<String> = LazyLock::new(|| {
          {}
          group by m.selection_id, x.day
          order by m.selection_id, x.day
-         on conflict (selection_id, day) do update set
-             value_sum = g.value_sum + excluded.value_sum,
-             value_count = g.value_count + excluded.value_count,
-             value_min = least(g.value_min, excluded.value_min),
-             value_max = greatest(g.value_max, excluded.value_max),
-             last_observed_at = greatest(g.last_observed_at, excluded.last_observed_at),
-             first_observed_at = least(g.first_observed_at, excluded.first_observed_at)",
+         on conflict (selection_id, day) do update set {ADD_COMPOSABLE}",
         members_of("s")
     )
 });

@@ -148,26 +148,23 @@ fn week_of_likes(names: &[String; 3], seed: f64) -> Vec<pb::Observation> {
     rows
 }
 
-#[tokio::test]
-async fn selection_rollups_stay_exact_through_concurrent_writes_replays_and_corrections() {
-    let app = spawn_app().await;
+/// Accounts a, b and c, with a week of likes from `seed` (see
+/// [`week_of_likes`]); their names.
+async fn accounts_with_a_week(app: &TestApp, seed: f64) -> [String; 3] {
     let mut names: [String; 3] = Default::default();
     for (name, handle) in names.iter_mut().zip(["a", "b", "c"]) {
         *name = app.create_account(Network::X, handle).await.name;
     }
-    write(&app, week_of_likes(&names, 1.0))
+    write(app, week_of_likes(&names, seed))
         .await
-        .expect("the first week");
-    let okr = create_goal(
-        &app,
-        goal(
-            "Be liked",
-            Framework::Okr,
-            "2026-03-01T00:00:00Z",
-            "2026-06-01T00:00:00Z",
-        ),
-    )
-    .await;
+        .expect("a week of likes");
+    names
+}
+
+#[tokio::test]
+async fn selection_rollups_stay_exact_through_concurrent_writes_replays_and_corrections() {
+    let app = spawn_app().await;
+    let names = accounts_with_a_week(&app, 1.0).await;
     let measured = [
         Measured {
             accounts: vec!["a", "b", ""],
@@ -178,24 +175,17 @@ async fn selection_rollups_stay_exact_through_concurrent_writes_replays_and_corr
             window_days: 2,
         },
     ];
-    for key_result in &measured {
-        let accounts: Vec<&str> = (key_result.accounts.iter())
-            .map(|account| match *account {
-                "" => "",
-                letter => names[usize::from(letter.as_bytes()[0] - b'a')].as_str(),
-            })
-            .collect();
-        add_key_result(
-            &app,
-            &okr,
-            pb::KeyResult {
-                baseline_value: Some(0.0),
-                target_value: Some(10_000.0),
-                ..metric_key_result("likes", &accounts, key_result.window_days as i32)
-            },
-        )
-        .await;
-    }
+    let accounts: Vec<Vec<&str>> = (measured.iter())
+        .map(|key_result| {
+            (key_result.accounts.iter())
+                .map(|account| match *account {
+                    "" => "",
+                    letter => names[usize::from(letter.as_bytes()[0] - b'a')].as_str(),
+                })
+                .collect()
+        })
+        .collect();
+    let okr = goal_over(&app, "Be liked", &[(&accounts[0], 0), (&accounts[1], 2)]).await;
     activate(&app, &okr).await;
     wait_for_selections(&app, 2).await;
     assert_rollups_match_observations(&app).await;
@@ -262,8 +252,9 @@ async fn rollup_rows(app: &TestApp) -> Vec<String> {
         .expect("read selection rollups")
 }
 
-/// Creates a goal with a key result of `likes` over `accounts`.
-async fn goal_over(app: &TestApp, title: &str, accounts: &[&str]) -> pb::Goal {
+/// Creates a goal with a key result of `likes` over each of `selections`
+/// (account names, "" for the organisation-wide series) and its window.
+async fn goal_over(app: &TestApp, title: &str, selections: &[(&[&str], i32)]) -> pb::Goal {
     let okr = create_goal(
         app,
         goal(
@@ -274,29 +265,25 @@ async fn goal_over(app: &TestApp, title: &str, accounts: &[&str]) -> pb::Goal {
         ),
     )
     .await;
-    add_key_result(
-        app,
-        &okr,
-        pb::KeyResult {
-            baseline_value: Some(0.0),
-            target_value: Some(10_000.0),
-            ..metric_key_result("likes", accounts, 3)
-        },
-    )
-    .await;
+    for (accounts, window_days) in selections {
+        add_key_result(
+            app,
+            &okr,
+            pb::KeyResult {
+                baseline_value: Some(0.0),
+                target_value: Some(10_000.0),
+                ..metric_key_result("likes", accounts, *window_days)
+            },
+        )
+        .await;
+    }
     okr
 }
 
 #[tokio::test]
 async fn selections_registered_before_and_while_loads_run_get_every_loaded_value() {
     let app = spawn_app().await;
-    let mut names: [String; 3] = Default::default();
-    for (name, handle) in names.iter_mut().zip(["a", "b", "c"]) {
-        *name = app.create_account(Network::X, handle).await.name;
-    }
-    write(&app, week_of_likes(&names, 0.5))
-        .await
-        .expect("the first week");
+    let names = accounts_with_a_week(&app, 0.5).await;
     let selections: [&[usize]; 6] = [&[0], &[1, 2], &[0, 1, 2], &[1], &[0, 1], &[2]];
     let title = |index: usize| format!("Be liked {index}");
     let accounts_of = |selection: &[usize]| -> Vec<String> {
@@ -307,7 +294,7 @@ async fn selections_registered_before_and_while_loads_run_get_every_loaded_value
     for (index, selection) in selections[..3].iter().enumerate() {
         let accounts = accounts_of(selection);
         let accounts: Vec<&str> = accounts.iter().map(String::as_str).collect();
-        goal_over(&app, &title(index), &accounts).await;
+        goal_over(&app, &title(index), &[(&accounts, 3)]).await;
     }
     wait_for_selections(&app, 3).await;
     let mut loads = Vec::new();
@@ -331,7 +318,7 @@ async fn selections_registered_before_and_while_loads_run_get_every_loaded_value
     for (index, selection) in selections.iter().enumerate().skip(3) {
         let accounts = accounts_of(selection);
         let accounts: Vec<&str> = accounts.iter().map(String::as_str).collect();
-        goal_over(&app, &title(index), &accounts).await;
+        goal_over(&app, &title(index), &[(&accounts, 3)]).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     for load in loads {
@@ -358,13 +345,7 @@ async fn likes_read(
 #[tokio::test]
 async fn a_read_older_than_a_registration_reads_the_accounts_own_rollups() {
     let app = spawn_app().await;
-    let mut names: [String; 3] = Default::default();
-    for (name, handle) in names.iter_mut().zip(["a", "b", "c"]) {
-        *name = app.create_account(Network::X, handle).await.name;
-    }
-    write(&app, week_of_likes(&names, 1.0))
-        .await
-        .expect("the week");
+    let names = accounts_with_a_week(&app, 1.0).await;
     let selection = Selection::from_list(names[..2].iter().map(|name| account_id(name)));
     let window = Window::half_open(t("2026-03-02T00:00:00Z"), t("2026-03-05T00:00:00Z"));
     let expected = likes_between(
@@ -389,7 +370,7 @@ async fn a_read_older_than_a_registration_reads_the_accounts_own_rollups() {
         .expect("take the snapshot");
 
     // …and a registration, learnt by a cache that reads use.
-    let okr = goal_over(&app, "Be liked", &[&names[0], &names[1]]).await;
+    let okr = goal_over(&app, "Be liked", &[(&[&names[0], &names[1]], 3)]).await;
     wait_for_selections(&app, 1).await;
     let goal_id = Uuid::parse_str(okr.name.trim_start_matches("goals/")).expect("a goal id");
     let rollups = SelectionRollups::start(app.pool.clone(), CatalogCache::default());
