@@ -23,8 +23,6 @@ use crate::catalog::cache::CatalogCache;
 
 mod register;
 
-pub use register::ORGANISATION_MEMBER;
-
 /// How often a failed registration is tried again by itself (a progress
 /// read of the goal asks again after that), the first time after
 /// [`RETRY_DELAY`], then twice as late each time.

@@ -202,7 +202,9 @@ pub(crate) async fn stored(app: &TestApp) -> Stored {
 /// Sum, count, min, max, last value and its time of one series on one day.
 type Rollup = (f64, i64, f64, f64, f64, DateTime<Utc>);
 
-fn account_id(account: &str) -> Option<Uuid> {
+/// The account id in an account name; `None` for "" (the
+/// organisation-wide series).
+pub(crate) fn account_id(account: &str) -> Option<Uuid> {
     account
         .strip_prefix("accounts/")
         .map(|id| Uuid::parse_str(id).expect("an account name"))

@@ -36,6 +36,8 @@ mod rollup;
 mod savepoint;
 mod selection_rollup;
 
+pub(crate) use selection_rollup::fill_selections;
+
 use sqlx::PgConnection;
 
 pub use load::{BATCH_ROWS, Loader};

@@ -134,15 +134,25 @@ static ADD_ORGANISATION_DELTAS: LazyLock<String> = LazyLock::new(|| {
         "insert into observation_daily_organisation as g
              (metric_key, day, value_sum, value_count, value_min, value_max, last_observed_at,
               first_observed_at)
-         select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min),
-                max(d.value_max), max(d.last_observed_at), min(d.first_observed_at)
+         select s.metric_key, d.day, {}
          from observation_daily_delta d
          join series s using (series_id)
          group by s.metric_key, d.day
          order by s.metric_key, d.day
-         on conflict (metric_key, day) do update set {ADD_COMPOSABLE}"
+         on conflict (metric_key, day) do update set {ADD_COMPOSABLE}",
+        combined_columns("d")
     )
 });
+
+/// The composable aggregates of rollup rows `alias` of many series
+/// together, in the column order of the organisation's and the selections'
+/// rollups: sum, count, min, max, newest and first times.
+pub(super) fn combined_columns(alias: &str) -> String {
+    format!(
+        "sum({alias}.value_sum), sum({alias}.value_count), min({alias}.value_min),
+         max({alias}.value_max), max({alias}.last_observed_at), min({alias}.first_observed_at)"
+    )
+}
 
 /// How an upsert into a rollup `g` of many series adds fresh values'
 /// composable aggregates (`excluded`) to what it holds: they only add to

@@ -1,6 +1,7 @@
-//! Keeping the selection rollups (see [`crate::observations::selections`])
-//! in step with a load, in its transaction, after the per-series rollups
-//! they are made of: fresh values are added to the days of every
+//! Writing the selection rollups (see [`crate::observations::selections`]):
+//! filling a new selection's from the per-series rollups they are made of,
+//! and keeping them in step with a load, in its transaction, after the
+//! per-series rollups: fresh values are added to the days of every
 //! registered selection their series belongs to, and days where values
 //! were replaced are recomputed from the per-series rollups.
 //!
@@ -13,47 +14,53 @@ use std::sync::LazyLock;
 
 use sqlx::PgConnection;
 
-use super::rollup::ADD_COMPOSABLE;
-use crate::observations::selections::ORGANISATION_MEMBER;
+use super::rollup::{ADD_COMPOSABLE, combined_columns};
 
-/// The registered selections of each delta's series, as a join.
-fn members_of(series: &str) -> String {
+/// The nil account, standing for the organisation-wide series among a
+/// selection's members.
+const ORGANISATION_MEMBER: &str = "'00000000-0000-0000-0000-000000000000'::uuid";
+
+/// The registered selections of the series `s`, as a join.
+static MEMBERS_OF_SERIES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "join rollup_selection_member m
-             on m.metric_id = {series}.metric_id
-            and m.account_id = coalesce({series}.account_id, {ORGANISATION_MEMBER})"
+             on m.metric_id = s.metric_id
+            and m.account_id = coalesce(s.account_id, {ORGANISATION_MEMBER})"
     )
-}
+});
+
+/// Each selection member `m`'s series `s` and their rollups `d`: what a
+/// selection's day is made of.
+static MEMBER_ROLLUPS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "rollup_selection_member m
+         join metric_definition md on md.metric_id = m.metric_id
+         join series s on s.metric_key = md.metric_key
+             and coalesce(s.account_id, {ORGANISATION_MEMBER}) = m.account_id
+         join observation_daily d on d.series_id = s.series_id"
+    )
+});
+
+/// The columns every statement here writes, in order.
+const SELECTION_COLUMNS: &str = "(selection_id, day, value_sum, value_count, value_min, value_max,
+     last_observed_at, first_observed_at)";
 
 /// Adds the session's deltas to the selections' rollups, in key order (so
 /// two loads lock shared rows in one order).
 static ADD_DELTAS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "insert into observation_daily_selection as g
-             (selection_id, day, value_sum, value_count, value_min, value_max,
-              last_observed_at, first_observed_at)
-         select m.selection_id, x.day, sum(x.value_sum), sum(x.value_count), min(x.value_min),
-                max(x.value_max), max(x.last_observed_at), min(x.first_observed_at)
+        "insert into observation_daily_selection as g {SELECTION_COLUMNS}
+         select m.selection_id, x.day, {}
          from observation_daily_delta x
          join series s using (series_id)
          {}
          group by m.selection_id, x.day
          order by m.selection_id, x.day
          on conflict (selection_id, day) do update set {ADD_COMPOSABLE}",
-        members_of("s")
+        combined_columns("x"),
+        *MEMBERS_OF_SERIES
     )
 });
-
-/// The (selection, day) pairs holding a day where values were replaced.
-fn replaced_selection_days() -> String {
-    format!(
-        "select distinct m.selection_id, r.day
-         from observation_replaced_day r
-         join series s using (series_id)
-         {}",
-        members_of("s")
-    )
-}
 
 /// Recomputes the selections' rollups of the days where values were
 /// replaced, from the (already recomputed) per-series rollups. The rows are
@@ -62,7 +69,13 @@ fn replaced_selection_days() -> String {
 /// this transaction commits. A replaced value's day already had a rollup
 /// when the selection was registered or since, so every such row exists.
 static RECOMPUTE_REPLACED_DAYS: LazyLock<[String; 2]> = LazyLock::new(|| {
-    let days = replaced_selection_days();
+    let days = format!(
+        "select distinct m.selection_id, r.day
+         from observation_replaced_day r
+         join series s using (series_id)
+         {}",
+        *MEMBERS_OF_SERIES
+    );
     [
         format!(
             "select 1 from observation_daily_selection g
@@ -70,25 +83,42 @@ static RECOMPUTE_REPLACED_DAYS: LazyLock<[String; 2]> = LazyLock::new(|| {
              order by g.selection_id, g.day for update of g"
         ),
         format!(
-            "insert into observation_daily_selection as g
-                 (selection_id, day, value_sum, value_count, value_min, value_max,
-                  last_observed_at, first_observed_at)
-             select r.selection_id, r.day, sum(d.value_sum), sum(d.value_count),
-                    min(d.value_min), max(d.value_max), max(d.last_observed_at),
-                    min(d.first_observed_at)
-             from ({days}) r
-             join rollup_selection_member m using (selection_id)
-             join metric_definition md on md.metric_id = m.metric_id
-             join series s on s.metric_key = md.metric_key
-                 and coalesce(s.account_id, {ORGANISATION_MEMBER}) = m.account_id
-             join observation_daily d on d.series_id = s.series_id and d.day = r.day
+            "insert into observation_daily_selection as g {SELECTION_COLUMNS}
+             select r.selection_id, r.day, {}
+             from {} join ({days}) r on r.selection_id = m.selection_id and r.day = d.day
              group by r.selection_id, r.day
              order by r.selection_id, r.day
              on conflict (selection_id, day) do update set
                  value_sum = excluded.value_sum, value_count = excluded.value_count,
                  value_min = excluded.value_min, value_max = excluded.value_max,
                  last_observed_at = excluded.last_observed_at,
-                 first_observed_at = excluded.first_observed_at"
+                 first_observed_at = excluded.first_observed_at",
+            combined_columns("d"),
+            *MEMBER_ROLLUPS
+        ),
+    ]
+});
+
+/// New selections' (`$1`) members, then their rollups from their series'.
+static FILL_SELECTIONS: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [
+        format!(
+            "insert into rollup_selection_member (metric_id, account_id, selection_id)
+             select k.metric_id, a.account_id, k.selection_id
+             from rollup_selection k
+             cross join lateral unnest(
+                 k.accounts || case when k.organisation then array[{ORGANISATION_MEMBER}] end
+             ) as a(account_id)
+             where k.selection_id = any($1)"
+        ),
+        format!(
+            "insert into observation_daily_selection {SELECTION_COLUMNS}
+             select m.selection_id, d.day, {}
+             from {}
+             where m.selection_id = any($1)
+             group by m.selection_id, d.day",
+            combined_columns("d"),
+            *MEMBER_ROLLUPS
         ),
     ]
 });
@@ -105,6 +135,19 @@ pub(super) async fn add_deltas(conn: &mut PgConnection) -> Result<(), sqlx::Erro
 pub(super) async fn recompute_replaced_days(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     for statement in RECOMPUTE_REPLACED_DAYS.iter() {
         sqlx::query(statement).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Gives the selections `ids`, just registered, their members and fills
+/// their rollups from their series'. The caller holds the SHARE lock on
+/// `observation_daily` that registration needs.
+pub(crate) async fn fill_selections(
+    conn: &mut PgConnection,
+    ids: &[i32],
+) -> Result<(), sqlx::Error> {
+    for statement in FILL_SELECTIONS.iter() {
+        sqlx::query(statement).bind(ids).execute(&mut *conn).await?;
     }
     Ok(())
 }

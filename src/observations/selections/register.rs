@@ -2,23 +2,18 @@
 //! them with their rollups filled from the per-series ones, under the lock
 //! the module above describes.
 
-use std::sync::LazyLock;
-
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{SelectionKey, SelectionRollups};
 use crate::catalog::cache::CatalogCache;
 use crate::error::ApiError;
+use crate::observations::ingest::fill_selections;
 use crate::observations::read::evaluate::MetricPlan;
 
 /// The longest a registration waits for loads to finish their merge; the
 /// loads that queue behind it wait no longer either.
 pub(super) const LOCK_TIMEOUT: &str = "2s";
-
-/// The nil account, standing for the organisation-wide series among a
-/// selection's members.
-pub const ORGANISATION_MEMBER: &str = "'00000000-0000-0000-0000-000000000000'::uuid";
 
 impl SelectionRollups {
     /// Registers every selection the metric key results of `goals` read
@@ -144,43 +139,8 @@ async fn register(
         }
     }
     if !added.is_empty() {
-        for statement in FILL_SELECTIONS.iter() {
-            sqlx::query(statement)
-                .bind(&added)
-                .execute(&mut *tx)
-                .await?;
-        }
+        fill_selections(&mut tx, &added).await?;
     }
     tx.commit().await?;
     Ok(registered)
 }
-
-/// New selections' (`$1`) members, then their rollups from their series'.
-static FILL_SELECTIONS: LazyLock<[String; 2]> = LazyLock::new(|| {
-    [
-        format!(
-            "insert into rollup_selection_member (metric_id, account_id, selection_id)
-             select k.metric_id, a.account_id, k.selection_id
-             from rollup_selection k
-             cross join lateral unnest(
-                 k.accounts || case when k.organisation then array[{ORGANISATION_MEMBER}] end
-             ) as a(account_id)
-             where k.selection_id = any($1)"
-        ),
-        format!(
-            "insert into observation_daily_selection
-                 (selection_id, day, value_sum, value_count, value_min, value_max,
-                  last_observed_at, first_observed_at)
-             select m.selection_id, d.day, sum(d.value_sum), sum(d.value_count),
-                    min(d.value_min), max(d.value_max), max(d.last_observed_at),
-                    min(d.first_observed_at)
-             from rollup_selection_member m
-             join metric_definition md on md.metric_id = m.metric_id
-             join series s on s.metric_key = md.metric_key
-                 and coalesce(s.account_id, {ORGANISATION_MEMBER}) = m.account_id
-             join observation_daily d on d.series_id = s.series_id
-             where m.selection_id = any($1)
-             group by m.selection_id, d.day"
-        ),
-    ]
-});

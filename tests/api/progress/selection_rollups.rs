@@ -25,7 +25,9 @@ use super::progress_at_timestamp;
 use super::{activate, add_key_result, assert_close, create_goal, goal, metric_key_result};
 use crate::helpers::{TestApp, spawn_app};
 use crate::metrics::metric_client;
-use crate::observations::{assert_rollups_match_observations, obs, observed, t, ts, write};
+use crate::observations::{
+    account_id, assert_rollups_match_observations, obs, observed, t, ts, write,
+};
 
 /// How long a registration may take in the background.
 const REGISTERED_WITHIN: Duration = Duration::from_secs(20);
@@ -73,9 +75,13 @@ async fn likes_between(
     .expect("sum likes")
 }
 
-fn account_id(name: &str) -> Option<Uuid> {
-    name.strip_prefix("accounts/")
-        .map(|id| Uuid::parse_str(id).expect("an account name"))
+/// The name of account `letter` (a, b or c) among `names`; "" stays ""
+/// (the organisation-wide series).
+fn named<'n>(names: &'n [String; 3], letter: &str) -> &'n str {
+    match letter.as_bytes().first() {
+        None => "",
+        Some(letter) => &names[usize::from(letter - b'a')],
+    }
 }
 
 /// One key result of the test goal: its accounts and window.
@@ -98,15 +104,12 @@ async fn check_progress(app: &TestApp, okr: &pb::Goal, names: &[String; 3], meas
             midnight + TimeDelta::minutes(611),
         ]);
     }
-    let resolve = |account: &str| match account {
-        "" => None,
-        letter => account_id(&names[usize::from(letter.as_bytes()[0] - b'a')]),
-    };
     for moment in moments {
         let progress = progress_at_timestamp(app, okr, ts(moment)).await;
         for (index, key_result) in measured.iter().enumerate() {
-            let accounts: Vec<Option<Uuid>> =
-                key_result.accounts.iter().map(|a| resolve(a)).collect();
+            let accounts: Vec<Option<Uuid>> = (key_result.accounts.iter())
+                .map(|letter| account_id(named(names, letter)))
+                .collect();
             let from = if key_result.window_days == 0 {
                 start
             } else {
@@ -178,10 +181,7 @@ async fn selection_rollups_stay_exact_through_concurrent_writes_replays_and_corr
     let accounts: Vec<Vec<&str>> = (measured.iter())
         .map(|key_result| {
             (key_result.accounts.iter())
-                .map(|account| match *account {
-                    "" => "",
-                    letter => names[usize::from(letter.as_bytes()[0] - b'a')].as_str(),
-                })
+                .map(|letter| named(&names, letter))
                 .collect()
         })
         .collect();

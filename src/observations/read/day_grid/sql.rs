@@ -4,7 +4,9 @@
 //! report's goals) cost one statement of each kind, not one per read.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgConnection, Postgres};
 
 use crate::error::ApiError;
 
@@ -94,6 +96,27 @@ fn selection_days(first: usize) -> String {
     )
 }
 
+/// Binds one part's day ranges `(group, what, first day, day after the
+/// last)` as its four arrays, in the order its statement numbers them;
+/// nothing for a part that reads nothing (and is left out of the statement).
+fn bind_ranges<'q, T>(
+    query: QueryAs<'q, Postgres, GroupDay, PgArguments>,
+    rows: &[(i32, T, NaiveDate, NaiveDate)],
+) -> QueryAs<'q, Postgres, GroupDay, PgArguments>
+where
+    T: Clone,
+    Vec<T>: for<'e> sqlx::Encode<'e, Postgres> + sqlx::Type<Postgres> + Send + 'q,
+{
+    if rows.is_empty() {
+        return query;
+    }
+    query
+        .bind(rows.iter().map(|row| row.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|row| row.1.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|row| row.2).collect::<Vec<_>>())
+        .bind(rows.iter().map(|row| row.3).collect::<Vec<_>>())
+}
+
 /// Every requested day, in one statement of the parts that read anything.
 pub async fn read_days(
     conn: &mut PgConnection,
@@ -119,32 +142,9 @@ pub async fn read_days(
     }
     let statement = parts.join(" union all ");
     let mut query = sqlx::query_as(&statement);
-    if !selected.is_empty() {
-        query = query
-            .bind(selected.iter().map(|row| row.0).collect::<Vec<_>>())
-            .bind(selected.iter().map(|row| row.1).collect::<Vec<_>>())
-            .bind(selected.iter().map(|row| row.2).collect::<Vec<_>>())
-            .bind(selected.iter().map(|row| row.3).collect::<Vec<_>>());
-    }
-    if !organisation.is_empty() {
-        query = query
-            .bind(organisation.iter().map(|row| row.0).collect::<Vec<_>>())
-            .bind(
-                organisation
-                    .iter()
-                    .map(|row| row.1.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(organisation.iter().map(|row| row.2).collect::<Vec<_>>())
-            .bind(organisation.iter().map(|row| row.3).collect::<Vec<_>>());
-    }
-    if !selection.is_empty() {
-        query = query
-            .bind(selection.iter().map(|row| row.0).collect::<Vec<_>>())
-            .bind(selection.iter().map(|row| row.1).collect::<Vec<_>>())
-            .bind(selection.iter().map(|row| row.2).collect::<Vec<_>>())
-            .bind(selection.iter().map(|row| row.3).collect::<Vec<_>>());
-    }
+    query = bind_ranges(query, selected);
+    query = bind_ranges(query, organisation);
+    query = bind_ranges(query, selection);
     Ok(query.fetch_all(&mut *conn).await?)
 }
 
