@@ -193,18 +193,26 @@ impl Application {
             stop_local(local_postgres).await;
             return Err(StartupError::Database(error));
         }
-        // The listener holds its connection for good: it gets a pool of its
-        // own rather than a slot the calls share.
+        // The selection registrar may wait seconds for a load's lock, and
+        // the listener holds its connection for good: each gets a pool of
+        // its own rather than a slot the calls share.
+        let registrar_pool = match pool::connect_one(&database_url) {
+            Ok(registrar_pool) => registrar_pool,
+            Err(error) => {
+                stop_local(local_postgres).await;
+                return Err(StartupError::Database(error));
+            }
+        };
         let goal_cache = GoalCache::new();
         let catalog = CatalogCache::default();
         let read_caches = ReadCaches {
             series: SeriesCache::with_rollups(SelectionRollups::start(
-                pool.clone(),
+                registrar_pool,
                 catalog.clone(),
             )),
             catalog,
         };
-        let started = match pool::connect_listener(&database_url) {
+        let started = match pool::connect_one(&database_url) {
             Ok(listener_pool) => {
                 let followers: Vec<Arc<dyn Follower>> = vec![
                     Arc::new(goal_cache.clone()),

@@ -18,9 +18,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// UNAVAILABLE; sqlx's 30 s default would hang callers when the database is down.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A pool for the change listener: one connection, opened when first used
-/// and again whenever it is lost.
-pub fn connect_listener(url: &str) -> Result<PgPool, sqlx::Error> {
+/// A pool of one connection, opened when first used and again whenever it
+/// is lost: for a background task (the change listener, the selection
+/// registrar) that must never take, or wait in, a slot the calls share.
+pub fn connect_one(url: &str) -> Result<PgPool, sqlx::Error> {
     Ok(PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -110,8 +110,10 @@ impl SelectionRollups {
     }
 
     /// Rollups that register the selections of the goals asked for, in a
-    /// task on `pool` that ends with the returned handle's last clone. It
-    /// first learns the selections already registered.
+    /// task on `pool` (one connection of its own: a registration can wait
+    /// seconds for the lock, and must not hold a slot calls need meanwhile)
+    /// that ends with the returned handle's last clone. It first learns the
+    /// selections already registered.
     pub fn start(pool: PgPool, catalog: CatalogCache) -> SelectionRollups {
         let (sender, mut requests) = mpsc::unbounded_channel::<Uuid>();
         let again = sender.downgrade();
