@@ -1,5 +1,5 @@
-//! Database plumbing: the connection pool, migrations, whether the database
-//! answers, the private local PostgreSQL instance, and the connection of
+//! Database plumbing: the connection pool, migrations, read-only snapshots, whether
+//! the database answers, the private local PostgreSQL instance, and the connection of
 //! one-off commands.
 
 pub mod abandoned;
@@ -7,3 +7,4 @@ pub mod availability;
 pub mod command;
 pub mod local;
 pub mod pool;
+pub mod snapshot;

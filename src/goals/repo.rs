@@ -102,16 +102,19 @@ struct GoalRow {
     revision: i64,
 }
 
-/// The goal columns read, in [`GoalRow`] order.
-const GOAL_COLUMNS: &str = "goal_id, title, description, goal_type, framework, state, owner, team,
-    parent_goal_id, business_objective, start_time, deadline, success_threshold,
-    final_score, final_status, final_grade, close_time, create_time, update_time, revision";
+/// The goal columns read, in [`GoalRow`] order, of the goal table named `g`
+/// (qualified, so that they can be read beside a key result's).
+const GOAL_COLUMNS: &str = "g.goal_id, g.title, g.description, g.goal_type, g.framework, g.state,
+    g.owner, g.team, g.parent_goal_id, g.business_objective, g.start_time, g.deadline,
+    g.success_threshold, g.final_score, g.final_status, g.final_grade, g.close_time,
+    g.create_time, g.update_time, g.revision";
 
 /// A key result row as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct KeyResultRow {
     key_result_id: Uuid,
     goal_id: Uuid,
+    #[sqlx(rename = "key_result_title")]
     title: String,
     kind: String,
     weight: f64,
@@ -123,8 +126,11 @@ struct KeyResultRow {
     baseline_end: Option<DateTime<Utc>>,
     target_value: Option<f64>,
     target_change_percent: Option<f64>,
+    #[sqlx(rename = "key_result_create_time")]
     create_time: DateTime<Utc>,
+    #[sqlx(rename = "key_result_update_time")]
     update_time: DateTime<Utc>,
+    #[sqlx(rename = "key_result_revision")]
     revision: i64,
 }
 
@@ -141,18 +147,51 @@ pub enum GoalLock {
 }
 
 /// Reads one goal with its key results. `None` when there is no such goal.
+///
+/// The goal and its key results come in one statement, a row per key
+/// result: a progress answer's first read, in one round trip. A goal
+/// without key results (or no goal) returns no row there, and is read the
+/// way a list reads goals.
 pub async fn get_goal(conn: &mut PgConnection, id: Uuid) -> Result<Option<Goal>, ApiError> {
-    let query = format!("select {GOAL_COLUMNS} from goal where goal_id = $1");
-    let row: Option<GoalRow> = sqlx::query_as(&query)
+    static ONE_GOAL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select {GOAL_COLUMNS}, {KEY_RESULT_COLUMNS}
+             from goal g join key_result k on k.goal_id = g.goal_id
+             where g.goal_id = $1 order by k.position"
+        )
+    });
+    let rows: Vec<GoalWithKeyResult> = sqlx::query_as(ONE_GOAL.as_str())
         .bind(id)
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-    Ok(with_key_results(conn, row.into_iter().collect())
-        .await?
-        .pop())
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return goal_then_key_results(conn, id, "").await;
+    };
+    let key_results = std::iter::once(first.key_result)
+        .chain(rows.map(|row| row.key_result))
+        .map(decode_key_result)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::internal)?;
+    decode_goal(first.goal, key_results)
+        .map(Some)
+        .map_err(ApiError::internal)
+}
+
+/// A goal row beside one of its key results.
+#[derive(Debug, sqlx::FromRow)]
+struct GoalWithKeyResult {
+    #[sqlx(flatten)]
+    goal: GoalRow,
+    #[sqlx(flatten)]
+    key_result: KeyResultWhole,
 }
 
 /// Reads one goal with its key results and locks its row as `lock` says.
+///
+/// Two statements, not [`get_goal`]'s one: a joined statement that waits
+/// for the lock would still return the key results of the snapshot it began
+/// with, missing what the write it waited for committed.
 pub async fn lock_goal(
     conn: &mut PgConnection,
     id: Uuid,
@@ -162,7 +201,17 @@ pub async fn lock_goal(
         GoalLock::Change => "for no key update",
         GoalLock::Delete => "for update",
     };
-    let query = format!("select {GOAL_COLUMNS} from goal where goal_id = $1 {clause}");
+    goal_then_key_results(conn, id, clause).await
+}
+
+/// One goal's row (locked by `lock_clause` unless it is empty), then its
+/// key results.
+async fn goal_then_key_results(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock_clause: &str,
+) -> Result<Option<Goal>, ApiError> {
+    let query = format!("select {GOAL_COLUMNS} from goal g where g.goal_id = $1 {lock_clause}");
     let row: Option<GoalRow> = sqlx::query_as(&query)
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -181,7 +230,7 @@ pub async fn list_goals(
     limit: i64,
 ) -> Result<Vec<Goal>, ApiError> {
     let mut query: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("select {GOAL_COLUMNS} from goal where true"));
+        QueryBuilder::new(format!("select {GOAL_COLUMNS} from goal g where true"));
     conditions.push_to(&mut query);
     if let Some(after) = after {
         query.push(" and goal_id > ").push_bind(after);
@@ -222,7 +271,10 @@ pub async fn get_key_result(
     goal_id: Uuid,
     key_result_id: Uuid,
 ) -> Result<Option<KeyResult>, ApiError> {
-    let query = format!("{KEY_RESULTS_WHOLE} where k.key_result_id = $1 and k.goal_id = $2");
+    let query = format!(
+        "{} where k.key_result_id = $1 and k.goal_id = $2",
+        *KEY_RESULTS_WHOLE
+    );
     let row: Option<KeyResultWhole> = sqlx::query_as(&query)
         .bind(key_result_id)
         .bind(goal_id)
@@ -233,10 +285,15 @@ pub async fn get_key_result(
         .map_err(ApiError::internal)
 }
 
-/// Key results with their accounts, checkpoints and milestones as arrays
-/// beside each row, in one statement: one round trip for a goal however
-/// many parts it has. Followed by a `where` on `k`.
-const KEY_RESULTS_WHOLE: &str = "select k.*,
+/// A key result's columns with its accounts, checkpoints and milestones as
+/// arrays beside them, of the key result table named `k`: one round trip
+/// for a goal however many parts it has. The names a goal's columns share
+/// are told apart (see [`KeyResultRow`]).
+const KEY_RESULT_COLUMNS: &str = "k.key_result_id, k.goal_id, k.title as key_result_title,
+       k.kind, k.weight, k.metric_key, k.window_days, k.target_mode, k.baseline_value,
+       k.baseline_start, k.baseline_end, k.target_value, k.target_change_percent,
+       k.create_time as key_result_create_time, k.update_time as key_result_update_time,
+       k.revision as key_result_revision,
        array(select a.account_id from key_result_account a
              where a.key_result_id = k.key_result_id order by a.position) as accounts,
        array(select c.time from key_result_checkpoint c
@@ -248,8 +305,11 @@ const KEY_RESULTS_WHOLE: &str = "select k.*,
        array(select m.title from milestone m
              where m.key_result_id = k.key_result_id order by m.position) as milestone_titles,
        array(select m.done_time from milestone m
-             where m.key_result_id = k.key_result_id order by m.position) as milestone_done_times
-from key_result k";
+             where m.key_result_id = k.key_result_id order by m.position) as milestone_done_times";
+
+/// [`KEY_RESULT_COLUMNS`] of every key result; followed by a `where` on `k`.
+static KEY_RESULTS_WHOLE: LazyLock<String> =
+    LazyLock::new(|| format!("select {KEY_RESULT_COLUMNS} from key_result k"));
 
 /// A key result row with its parts, as [`KEY_RESULTS_WHOLE`] reads it.
 #[derive(Debug, sqlx::FromRow)]
@@ -277,10 +337,17 @@ async fn with_key_results(
     // is simpler to make than one for an array, and it stays good should
     // the pool ever let PostgreSQL keep a generic plan (it settles on one
     // for `= $1` after a few runs, never for `= any($1)`).
-    static ONE_GOAL: LazyLock<String> =
-        LazyLock::new(|| format!("{KEY_RESULTS_WHOLE} where k.goal_id = $1 order by k.position"));
+    static ONE_GOAL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{} where k.goal_id = $1 order by k.position",
+            *KEY_RESULTS_WHOLE
+        )
+    });
     static SOME_GOALS: LazyLock<String> = LazyLock::new(|| {
-        format!("{KEY_RESULTS_WHOLE} where k.goal_id = any($1) order by k.goal_id, k.position")
+        format!(
+            "{} where k.goal_id = any($1) order by k.goal_id, k.position",
+            *KEY_RESULTS_WHOLE
+        )
     });
     let key_results: Vec<KeyResultWhole> = match rows.as_slice() {
         [row] => {

@@ -19,6 +19,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::task::JoinSet;
 
 use super::evaluate::{Evaluator, GoalProgress};
+use crate::db::snapshot;
 use crate::error::ApiError;
 use crate::goals::model::Goal;
 
@@ -164,13 +165,11 @@ async fn evaluate_share(
     step: usize,
     as_of: DateTime<Utc>,
 ) -> Result<Vec<(usize, GoalProgress)>, ApiError> {
-    let mut tx = reader
-        .begin_with("begin isolation level repeatable read, read only")
-        .await?;
+    let mut tx = reader.begin_with(snapshot::BEGIN).await?;
     sqlx::query(&format!("set transaction snapshot '{snapshot}'"))
         .execute(&mut *tx)
         .await?;
     let share = evaluate_batches(&mut tx, evaluator, goals, first, step, as_of).await?;
-    tx.commit().await?;
+    snapshot::end(tx);
     Ok(share)
 }

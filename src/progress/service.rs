@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -21,6 +21,7 @@ use crate::api::pagination::TokenTime;
 use crate::api::time;
 use crate::api::validate;
 use crate::changes::hub::Hub;
+use crate::db::snapshot;
 use crate::error::{ApiError, Violations};
 use crate::goals::cache::GoalCache;
 use crate::goals::checks::framework_checks;
@@ -66,13 +67,6 @@ impl ProgressApi {
 pub type GoalProgressStream =
     Pin<Box<dyn Stream<Item = Result<pb::GoalProgress, Status>> + Send + 'static>>;
 
-/// One read-only snapshot for a whole answer.
-pub async fn read_snapshot(conn: &mut PgConnection) -> Result<Transaction<'_, Postgres>, ApiError> {
-    Ok(conn
-        .begin_with("begin isolation level repeatable read, read only")
-        .await?)
-}
-
 /// The moment to evaluate at: `as_of` when given (never in the future, where
 /// nothing has been observed yet), else now.
 fn moment(
@@ -117,11 +111,11 @@ async fn get_goal_progress(
     let pb::GetGoalProgressRequest { goal, as_of } = request;
     let (goal_id, as_of) = goal_at(&goal, as_of.as_ref())?;
     let mut conn = api.pool.acquire().await?;
-    let mut tx = read_snapshot(&mut conn).await?;
+    let mut tx = snapshot::begin(&mut conn).await?;
     let goal = api.goals.get_or_load(&mut tx, goal_id).await?;
     let evaluator = Evaluator::new(&mut tx, &api.read_caches, [&*goal]).await?;
     let progress = evaluator.goal_progress(&mut tx, &goal, as_of).await?;
-    tx.commit().await?;
+    snapshot::end(tx);
     Ok(convert::goal_progress(&goal, progress))
 }
 
@@ -159,7 +153,7 @@ async fn list_goal_progress(
         (None, None) => now,
     };
     let mut conn = api.pool.acquire().await?;
-    let mut tx = read_snapshot(&mut conn).await?;
+    let mut tx = snapshot::begin(&mut conn).await?;
     // The counts cover the whole report, so every matching goal is
     // evaluated; the page is the part of them after the token. Goals
     // without a time frame have no progress and are left out.
@@ -181,7 +175,7 @@ async fn list_goal_progress(
             rows.push((goal.id, convert::goal_progress(goal, progress)));
         }
     }
-    tx.commit().await?;
+    snapshot::end(tx);
     let (rows, next_page_token) = list.into_page(rows, |(id, _)| (*id, TokenTime(as_of)));
     Ok(pb::ListGoalProgressResponse {
         goal_progress: rows.into_iter().map(|(_, progress)| progress).collect(),
@@ -221,7 +215,7 @@ async fn get_progress_history(
         return Err(ApiError::internal("validated fields are missing"));
     };
     let mut conn = api.pool.acquire().await?;
-    let mut tx = read_snapshot(&mut conn).await?;
+    let mut tx = snapshot::begin(&mut conn).await?;
     let goal = api.goals.get_or_load(&mut tx, goal_id).await?;
     let period = period_of(&goal).ok_or_else(|| not_time_bound(&goal))?;
     let start = start.unwrap_or(period.start);
@@ -229,7 +223,7 @@ async fn get_progress_history(
     let moments = history_moments(start, end, interval)?;
     let evaluator = Evaluator::new(&mut tx, &api.read_caches, [&*goal]).await?;
     let steps = evaluator.score_history(&mut tx, &goal, &moments).await?;
-    tx.commit().await?;
+    snapshot::end(tx);
     Ok(pb::GetProgressHistoryResponse {
         steps: steps
             .into_iter()
@@ -277,7 +271,7 @@ async fn check_goal(
     let pb::CheckGoalRequest { goal, as_of } = request;
     let (goal_id, as_of) = goal_at(&goal, as_of.as_ref())?;
     let mut conn = api.pool.acquire().await?;
-    let mut tx = read_snapshot(&mut conn).await?;
+    let mut tx = snapshot::begin(&mut conn).await?;
     let goal = api.goals.get_or_load(&mut tx, goal_id).await?;
     let evaluator = Evaluator::new(&mut tx, &api.read_caches, [&*goal]).await?;
     let mut achievability = Vec::new();
@@ -289,7 +283,7 @@ async fn check_goal(
             achievability.push(convert::achievability(&goal, key_result, judged));
         }
     }
-    tx.commit().await?;
+    snapshot::end(tx);
     let checks = framework_checks(&goal);
     Ok(pb::CheckGoalResponse {
         goal: GOALS.name(goal.id),

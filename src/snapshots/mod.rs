@@ -89,7 +89,7 @@ struct Round {
 /// snapshot and written in one transaction.
 async fn record_round(pool: &PgPool, now: DateTime<Utc>) -> Result<Round, ApiError> {
     let mut conn = pool.acquire().await?;
-    let mut tx = crate::progress::service::read_snapshot(&mut conn).await?;
+    let mut tx = crate::db::snapshot::begin(&mut conn).await?;
     type Due = (Uuid, DateTime<Utc>, DateTime<Utc>, Option<DateTime<Utc>>);
     let active: Vec<Due> = sqlx::query_as(
         "select g.goal_id, g.start_time, g.deadline,

@@ -271,6 +271,21 @@ pub async fn evaluate_many(
     reads: &[MetricRead<'_>],
 ) -> Result<Vec<Vec<WindowValue>>, ApiError> {
     let splits: Vec<BaseSplit> = reads.iter().map(BaseSplit::of).collect();
+    // Every selection's series in one lookup, before the reads that need
+    // them: one round trip, not one per read.
+    let wanted: Vec<(&[&str], &Selection)> = reads
+        .iter()
+        .zip(&splits)
+        .filter(|(read, _)| !read.windows.iter().all(Window::is_empty))
+        .flat_map(|(read, split)| {
+            [
+                (split.composable.as_slice(), read.selection),
+                (split.per_series.as_slice(), read.selection),
+            ]
+        })
+        .filter(|(keys, _)| !keys.is_empty())
+        .collect();
+    series.prefetch(conn, &wanted).await?;
     let grid_reads: Vec<GridRead> = reads
         .iter()
         .zip(&splits)

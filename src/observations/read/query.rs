@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use chrono::DateTime;
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::ReadCaches;
@@ -15,6 +15,7 @@ use crate::accounts;
 use crate::api::names::ACCOUNTS;
 use crate::api::time;
 use crate::api::validate::{self, Lines};
+use crate::db::snapshot;
 use crate::error::{ApiError, ResourceKind, Violations};
 use crate::pb;
 
@@ -132,9 +133,7 @@ pub async fn query_metric(
     request: pb::QueryMetricRequest,
 ) -> Result<pb::QueryMetricResponse, ApiError> {
     let query = parse_query(&request)?;
-    let mut tx = conn
-        .begin_with("begin isolation level repeatable read, read only")
-        .await?;
+    let mut tx = snapshot::begin(conn).await?;
     let catalog = caches
         .catalog
         .covering(&mut tx, [query.metric_key.as_str()])
@@ -154,7 +153,7 @@ pub async fn query_metric(
         .collect();
     let values =
         evaluate::evaluate(&mut tx, &caches.series, &plan, &query.selection, &windows).await?;
-    tx.commit().await?;
+    snapshot::end(tx);
     Ok(pb::QueryMetricResponse {
         buckets: query
             .buckets

@@ -11,7 +11,7 @@
 //! selection naming an account without a series of some metric is looked
 //! up every time, so a series created meanwhile is always found.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use sqlx::PgConnection;
@@ -81,6 +81,64 @@ impl SeriesCache {
         found.sort_unstable();
         let (ids, key_index) = found.into_iter().unzip();
         Some(SelectedSeries { ids, key_index })
+    }
+
+    /// Looks up, in one statement, every series of `wanted` (base metrics
+    /// over a selection of accounts) that the cache does not know, and
+    /// remembers those found: the reads of one answer, which would each look
+    /// up their own selection in a round trip of its own, then find theirs
+    /// here. Selections of every series are left to their reads.
+    pub async fn prefetch(
+        &self,
+        conn: &mut PgConnection,
+        wanted: &[(&[&str], &Selection)],
+    ) -> Result<(), ApiError> {
+        let mut unknown: HashSet<SeriesKey> = HashSet::new();
+        if let Ok(ids) = self.ids.read() {
+            for (keys, selection) in wanted {
+                let Selection::Some {
+                    accounts,
+                    organisation,
+                } = selection
+                else {
+                    continue;
+                };
+                let accounts = accounts
+                    .iter()
+                    .map(|account| Some(*account))
+                    .chain(organisation.then_some(None));
+                for account in accounts {
+                    for key in keys.iter() {
+                        let series = ((*key).to_owned(), account);
+                        if !ids.contains_key(&series) {
+                            unknown.insert(series);
+                        }
+                    }
+                }
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        // One join on the (metric, account) index, the organisation-wide
+        // series under the nil id it is indexed by: quicker to plan than a
+        // union of the two kinds.
+        let (keys, accounts): (Vec<String>, Vec<Uuid>) = unknown
+            .into_iter()
+            .map(|(key, account)| (key, account.unwrap_or(Uuid::nil())))
+            .unzip();
+        let rows: Vec<(String, Option<Uuid>, i64)> = sqlx::query_as(
+            "select s.metric_key, s.account_id, s.series_id
+             from unnest($1::text[], $2::uuid[]) as w(metric_key, account_id)
+             join series s on s.metric_key = w.metric_key
+              and coalesce(s.account_id, '00000000-0000-0000-0000-000000000000') = w.account_id",
+        )
+        .bind(&keys)
+        .bind(&accounts)
+        .fetch_all(&mut *conn)
+        .await?;
+        self.remember(rows.into_iter());
+        Ok(())
     }
 
     fn remember(&self, rows: impl Iterator<Item = (String, Option<Uuid>, i64)>) {

@@ -30,9 +30,10 @@ pub use interest::{Interest, news};
 
 use super::convert;
 use super::evaluate::Evaluator;
-use super::service::{GoalProgressStream, read_snapshot};
+use super::service::GoalProgressStream;
 use crate::api::names::GOALS;
 use crate::changes::hub::{Hub, Subscription};
+use crate::db::snapshot;
 use crate::error::{ApiError, Violations};
 use crate::goals::model::Goal;
 use crate::goals::repo;
@@ -79,7 +80,7 @@ async fn evaluate(
     at: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, Option<Evaluated>)>, ApiError> {
     let mut conn = pool.acquire().await?;
-    let mut tx = read_snapshot(&mut conn).await?;
+    let mut tx = snapshot::begin(&mut conn).await?;
     let mut goals = Vec::with_capacity(ids.len());
     for id in ids {
         goals.push((*id, repo::get_goal(&mut tx, *id).await?));
@@ -105,7 +106,7 @@ async fn evaluate(
             }),
         ));
     }
-    tx.commit().await?;
+    snapshot::end(tx);
     Ok(evaluated)
 }
 
