@@ -1,5 +1,6 @@
 //! Goal storage. Reads load goals whole (key results, their accounts,
-//! checkpoints and milestones) in two queries for any number of goals;
+//! checkpoints and milestones) in two queries for any number of goals, and
+//! one goal with key results in one;
 //! writes live in [`write`]. Functions take an executor or a connection so
 //! they run on the pool or inside a caller's transaction.
 //!
