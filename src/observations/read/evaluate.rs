@@ -285,7 +285,7 @@ pub async fn evaluate_many(
         })
         .filter(|(keys, _)| !keys.is_empty())
         .collect();
-    series.prefetch(conn, &wanted).await?;
+    let series = &series.prefetch(conn, &wanted).await?;
     let grid_reads: Vec<GridRead> = reads
         .iter()
         .zip(&splits)

@@ -35,6 +35,9 @@ type SeriesKey = (String, Option<Uuid>);
 pub struct SeriesCache {
     ids: Arc<RwLock<HashMap<SeriesKey, i64>>>,
     rollups: SelectionRollups,
+    /// Series found missing in one snapshot: set only on the copy
+    /// [`SeriesCache::prefetch`] hands to the reads of that snapshot.
+    absent: Arc<HashSet<SeriesKey>>,
 }
 
 impl std::fmt::Debug for SeriesCache {
@@ -51,6 +54,7 @@ impl SeriesCache {
         SeriesCache {
             ids: Arc::default(),
             rollups,
+            absent: Arc::default(),
         }
     }
 
@@ -59,7 +63,8 @@ impl SeriesCache {
         &self.rollups
     }
 
-    /// The selected series of `keys` when every one of them is known.
+    /// The selected series of `keys` when every one of them is known (to
+    /// exist, or to be missing in the reader's snapshot).
     fn known(
         &self,
         keys: &[&str],
@@ -74,8 +79,12 @@ impl SeriesCache {
         let mut found: Vec<(i64, i32)> = Vec::new();
         for account in accounts {
             for (index, key) in keys.iter().enumerate() {
-                let id = ids.get(&((*key).to_owned(), account))?;
-                found.push((*id, i32::try_from(index).ok()?));
+                let series = ((*key).to_owned(), account);
+                match ids.get(&series) {
+                    Some(id) => found.push((*id, i32::try_from(index).ok()?)),
+                    None if self.absent.contains(&series) => {}
+                    None => return None,
+                }
             }
         }
         found.sort_unstable();
@@ -88,11 +97,17 @@ impl SeriesCache {
     /// remembers those found: the reads of one answer, which would each look
     /// up their own selection in a round trip of its own, then find theirs
     /// here. Selections of every series are left to their reads.
+    ///
+    /// Returns the cache for the reads that follow in the same snapshot,
+    /// which also knows the series found missing: a metric no account has
+    /// observed yet (the term of a formula, say) is then not looked up
+    /// again by each read. Only that snapshot may trust it: a series may be
+    /// created at any moment, so absence is never remembered beyond it.
     pub async fn prefetch(
         &self,
         conn: &mut PgConnection,
         wanted: &[(&[&str], &Selection)],
-    ) -> Result<(), ApiError> {
+    ) -> Result<SeriesCache, ApiError> {
         let mut unknown: HashSet<SeriesKey> = HashSet::new();
         if let Ok(ids) = self.ids.read() {
             for (keys, selection) in wanted {
@@ -118,14 +133,14 @@ impl SeriesCache {
             }
         }
         if unknown.is_empty() {
-            return Ok(());
+            return Ok(self.clone());
         }
         // One join on the (metric, account) index, the organisation-wide
         // series under the nil id it is indexed by: quicker to plan than a
         // union of the two kinds.
         let (keys, accounts): (Vec<String>, Vec<Uuid>) = unknown
-            .into_iter()
-            .map(|(key, account)| (key, account.unwrap_or(Uuid::nil())))
+            .iter()
+            .map(|(key, account)| (key.clone(), account.unwrap_or(Uuid::nil())))
             .unzip();
         let rows: Vec<(String, Option<Uuid>, i64)> = sqlx::query_as(
             "select s.metric_key, s.account_id, s.series_id
@@ -137,8 +152,14 @@ impl SeriesCache {
         .bind(&accounts)
         .fetch_all(&mut *conn)
         .await?;
+        for (key, account, _) in &rows {
+            unknown.remove(&(key.clone(), *account));
+        }
         self.remember(rows.into_iter());
-        Ok(())
+        Ok(SeriesCache {
+            absent: Arc::new(unknown),
+            ..self.clone()
+        })
     }
 
     fn remember(&self, rows: impl Iterator<Item = (String, Option<Uuid>, i64)>) {
