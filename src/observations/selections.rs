@@ -10,7 +10,9 @@
 //! writes and progress reads hand their goal to a background task, and
 //! reads use the accounts' own rollups until the selection is registered.
 //! The lock is given up after a short timeout (`register::LOCK_TIMEOUT`)
-//! and the registration tried again later.
+//! and the registration tried again later. The same task removes, a minute
+//! after start and hourly, the selections no key result reads any more
+//! ([`SelectionRollups::collect_unused`]), so that loads stop keeping them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -31,6 +33,12 @@ const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Goals registered together at most.
 const BATCH: usize = 256;
+
+/// How long after start the registrar first removes the selections no key
+/// result reads any more, and how often it does again: each one left costs
+/// every load that touches its accounts an upsert.
+const FIRST_COLLECTION: std::time::Duration = std::time::Duration::from_secs(60);
+const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
 
 /// One base metric over one selection of accounts: what a selection
 /// rollup holds.
@@ -132,7 +140,27 @@ impl SelectionRollups {
                 tracing::warn!(%error, "could not read the registered selection rollups");
             }
             let mut failures: HashMap<Uuid, u32> = HashMap::new();
-            while let Some(first) = requests.recv().await {
+            let mut collections = tokio::time::interval_at(
+                tokio::time::Instant::now() + FIRST_COLLECTION,
+                COLLECT_EVERY,
+            );
+            loop {
+                let first = tokio::select! {
+                    request = requests.recv() => match request {
+                        Some(goal) => goal,
+                        None => break,
+                    },
+                    _ = collections.tick() => {
+                        // Under a stream of loads the lock may not come:
+                        // tried again at the next tick.
+                        match task_rollups.collect_unused(&pool, &catalog).await {
+                            Ok(0) => {}
+                            Ok(removed) => tracing::info!(removed, "unused selection rollups removed"),
+                            Err(error) => tracing::info!(%error, "unused selection rollups not removed yet"),
+                        }
+                        continue;
+                    }
+                };
                 // Every goal asked for meanwhile too, registered together:
                 // one lock and one fill for a burst of goal writes.
                 let mut goals = vec![first];

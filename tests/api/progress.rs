@@ -8,6 +8,7 @@ mod large_reports;
 mod random_data;
 mod reports;
 mod scenarios;
+mod selection_collection;
 mod selection_rollups;
 
 use goalpost::pb;

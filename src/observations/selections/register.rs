@@ -1,8 +1,11 @@
 //! Registering selections: which ones goals' key results read, and adding
 //! them with their rollups filled from the per-series ones, under the lock
-//! the module above describes.
+//! the module above describes; and removing those no key result reads any
+//! more, under the same lock.
 
-use sqlx::{PgConnection, PgPool};
+use std::collections::HashSet;
+
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{SelectionKey, SelectionRollups};
@@ -42,6 +45,77 @@ impl SelectionRollups {
         }
         Ok(())
     }
+
+    /// Removes every selection that no key result reads any more (its key
+    /// results deleted, or moved to other accounts or metrics), rollups
+    /// and all, so that loads stop keeping them; forgets them here. Other
+    /// processes that still know one find it gone at their next read of it
+    /// and read its accounts' own rollups, as before a registration.
+    /// Returns how many were removed.
+    ///
+    /// It holds the registration's SHARE lock: no load is merging while the
+    /// selections go, and every load afterwards finds them gone. The key
+    /// results are read after the lock is taken, so a key result written
+    /// before keeps its selection; one written after asks for it again, and
+    /// its registration comes after this, in the same task.
+    pub async fn collect_unused(
+        &self,
+        pool: &PgPool,
+        catalog: &CatalogCache,
+    ) -> Result<usize, ApiError> {
+        let mut tx = locked(pool).await?;
+        let goals: Vec<Uuid> = sqlx::query_scalar("select goal_id from goal")
+            .fetch_all(&mut *tx)
+            .await?;
+        let read: HashSet<SelectionKey> = selections_of(&mut tx, catalog, &goals)
+            .await?
+            .into_iter()
+            .collect();
+        let registered: Vec<(i32, String, Vec<Uuid>, bool)> = sqlx::query_as(
+            "select k.selection_id, m.metric_key, k.accounts, k.organisation
+             from rollup_selection k join metric_definition m using (metric_id)",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let unused: Vec<i32> = registered
+            .into_iter()
+            .filter(|(_, metric_key, accounts, organisation)| {
+                !read.contains(&SelectionKey {
+                    metric_key: metric_key.clone(),
+                    accounts: accounts.clone(),
+                    organisation: *organisation,
+                })
+            })
+            .map(|(id, ..)| id)
+            .collect();
+        if unused.is_empty() {
+            return Ok(0);
+        }
+        // Members and daily rows go with them (on delete cascade).
+        sqlx::query("delete from rollup_selection where selection_id = any($1)")
+            .bind(&unused)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        for id in &unused {
+            self.forget(*id);
+        }
+        Ok(unused.len())
+    }
+}
+
+/// A transaction holding the SHARE lock on the per-series rollups that
+/// registering and removing selections take, waiting for it no longer than
+/// [`LOCK_TIMEOUT`].
+async fn locked(pool: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(&format!("set local lock_timeout = '{LOCK_TIMEOUT}'"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("lock table observation_daily in share mode")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// The selection keys of the metric key results over some accounts of
@@ -94,13 +168,7 @@ async fn register(
     pool: &PgPool,
     keys: Vec<SelectionKey>,
 ) -> Result<Vec<(SelectionKey, i32)>, ApiError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(&format!("set local lock_timeout = '{LOCK_TIMEOUT}'"))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("lock table observation_daily in share mode")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = locked(pool).await?;
     let mut registered = Vec::with_capacity(keys.len());
     let mut added: Vec<i32> = Vec::new();
     for key in keys {

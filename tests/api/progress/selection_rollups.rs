@@ -33,7 +33,7 @@ use crate::observations::{
 const REGISTERED_WITHIN: Duration = Duration::from_secs(20);
 
 /// Waits until `count` selections are registered.
-async fn wait_for_selections(app: &TestApp, count: i64) {
+pub(super) async fn wait_for_selections(app: &TestApp, count: i64) {
     let started = Instant::now();
     loop {
         let registered: i64 = sqlx::query_scalar("select count(*) from rollup_selection")
@@ -53,7 +53,7 @@ async fn wait_for_selections(app: &TestApp, count: i64) {
 
 /// The sum of `likes` over the accounts (`None`: the organisation-wide
 /// series) observed in `[start, end]`, from the raw rows.
-async fn likes_between(
+pub(super) async fn likes_between(
     app: &TestApp,
     accounts: &[Option<Uuid>],
     start: DateTime<Utc>,
@@ -85,14 +85,19 @@ fn named<'n>(names: &'n [String; 3], letter: &str) -> &'n str {
 }
 
 /// One key result of the test goal: its accounts and window.
-struct Measured {
-    accounts: Vec<&'static str>,
-    window_days: i64,
+pub(super) struct Measured {
+    pub(super) accounts: Vec<&'static str>,
+    pub(super) window_days: i64,
 }
 
 /// Checks each key result's current value at many moments (midnights, a
 /// microsecond either side, mid-day) against the raw rows.
-async fn check_progress(app: &TestApp, okr: &pb::Goal, names: &[String; 3], measured: &[Measured]) {
+pub(super) async fn check_progress(
+    app: &TestApp,
+    okr: &pb::Goal,
+    names: &[String; 3],
+    measured: &[Measured],
+) {
     let start = t("2026-03-01T00:00:00Z");
     let mut moments = Vec::new();
     for day in 1..8 {
@@ -131,7 +136,7 @@ async fn check_progress(app: &TestApp, okr: &pb::Goal, names: &[String; 3], meas
 
 /// `likes` rows on the accounts `names` (and the organisation-wide series)
 /// over a week, stamped at midnights, a microsecond either side and mid-day.
-fn week_of_likes(names: &[String; 3], seed: f64) -> Vec<pb::Observation> {
+pub(super) fn week_of_likes(names: &[String; 3], seed: f64) -> Vec<pb::Observation> {
     let mut rows = Vec::new();
     for day in 0..7 {
         let midnight = t("2026-03-01T00:00:00Z") + TimeDelta::days(day);
@@ -153,7 +158,7 @@ fn week_of_likes(names: &[String; 3], seed: f64) -> Vec<pb::Observation> {
 
 /// Accounts a, b and c, with a week of likes from `seed` (see
 /// [`week_of_likes`]); their names.
-async fn accounts_with_a_week(app: &TestApp, seed: f64) -> [String; 3] {
+pub(super) async fn accounts_with_a_week(app: &TestApp, seed: f64) -> [String; 3] {
     let mut names: [String; 3] = Default::default();
     for (name, handle) in names.iter_mut().zip(["a", "b", "c"]) {
         *name = app.create_account(Network::X, handle).await.name;
@@ -245,7 +250,7 @@ async fn load(
         .map(|_| ())
 }
 
-async fn rollup_rows(app: &TestApp) -> Vec<String> {
+pub(super) async fn rollup_rows(app: &TestApp) -> Vec<String> {
     sqlx::query_scalar("select t::text from observation_daily_selection t order by 1")
         .fetch_all(&app.pool)
         .await
@@ -254,7 +259,11 @@ async fn rollup_rows(app: &TestApp) -> Vec<String> {
 
 /// Creates a goal with a key result of `likes` over each of `selections`
 /// (account names, "" for the organisation-wide series) and its window.
-async fn goal_over(app: &TestApp, title: &str, selections: &[(&[&str], i32)]) -> pb::Goal {
+pub(super) async fn goal_over(
+    app: &TestApp,
+    title: &str,
+    selections: &[(&[&str], i32)],
+) -> pb::Goal {
     let okr = create_goal(
         app,
         goal(
