@@ -4,9 +4,9 @@
 //! report's goals) cost one statement of each kind, not one per read.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::postgres::PgArguments;
+use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::QueryAs;
-use sqlx::{PgConnection, Postgres};
+use sqlx::{PgConnection, Postgres, Row};
 
 use crate::error::ApiError;
 
@@ -28,8 +28,8 @@ pub struct DayRequests {
 /// rollups cannot be trusted there and its series are read instead.
 pub const UNREGISTERED: i64 = -1;
 
-/// A group's day, combined across its series.
-#[derive(sqlx::FromRow)]
+/// A group's day, combined across its series: the columns of every part
+/// of the days' statement, in this order.
 pub struct GroupDay {
     pub grp: i32,
     pub day: NaiveDate,
@@ -39,6 +39,23 @@ pub struct GroupDay {
     pub value_max: f64,
     pub last_observed_at: DateTime<Utc>,
     pub first_observed_at: DateTime<Utc>,
+}
+
+/// Decoded by position, not by name: a grid returns hundreds of rows, and
+/// a column found by its name costs a hash lookup per value.
+impl<'r> sqlx::FromRow<'r, PgRow> for GroupDay {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(GroupDay {
+            grp: row.try_get(0)?,
+            day: row.try_get(1)?,
+            value_sum: row.try_get(2)?,
+            value_count: row.try_get(3)?,
+            value_min: row.try_get(4)?,
+            value_max: row.try_get(5)?,
+            last_observed_at: row.try_get(6)?,
+            first_observed_at: row.try_get(7)?,
+        })
+    }
 }
 
 /// Parameter placeholders `$first`, `$first + 1`, …
