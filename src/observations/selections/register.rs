@@ -53,41 +53,26 @@ impl SelectionRollups {
     /// and read its accounts' own rollups, as before a registration.
     /// Returns how many were removed.
     ///
-    /// It holds the registration's SHARE lock: no load is merging while the
-    /// selections go, and every load afterwards finds them gone. The key
-    /// results are read after the lock is taken, so a key result written
-    /// before keeps its selection; one written after asks for it again, and
-    /// its registration comes after this, in the same task.
+    /// Unused selections are first looked for without a lock, so that the
+    /// usual pass, which finds none, never holds up a load. When there are
+    /// some, it takes the registration's SHARE lock (no load is merging
+    /// while they go, and every load afterwards finds them gone) and looks
+    /// again: the key results are read after the lock is taken, so a key
+    /// result written before keeps its selection; one written after asks
+    /// for it again, and its registration comes after this, in the same
+    /// task.
     pub async fn collect_unused(
         &self,
         pool: &PgPool,
         catalog: &CatalogCache,
     ) -> Result<usize, ApiError> {
+        let mut conn = pool.acquire().await?;
+        if unused(&mut conn, catalog).await?.is_empty() {
+            return Ok(0);
+        }
+        drop(conn);
         let mut tx = locked(pool).await?;
-        let goals: Vec<Uuid> = sqlx::query_scalar("select goal_id from goal")
-            .fetch_all(&mut *tx)
-            .await?;
-        let read: HashSet<SelectionKey> = selections_of(&mut tx, catalog, &goals)
-            .await?
-            .into_iter()
-            .collect();
-        let registered: Vec<(i32, String, Vec<Uuid>, bool)> = sqlx::query_as(
-            "select k.selection_id, m.metric_key, k.accounts, k.organisation
-             from rollup_selection k join metric_definition m using (metric_id)",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let unused: Vec<i32> = registered
-            .into_iter()
-            .filter(|(_, metric_key, accounts, organisation)| {
-                !read.contains(&SelectionKey {
-                    metric_key: metric_key.clone(),
-                    accounts: accounts.clone(),
-                    organisation: *organisation,
-                })
-            })
-            .map(|(id, ..)| id)
-            .collect();
+        let unused = unused(&mut tx, catalog).await?;
         if unused.is_empty() {
             return Ok(0);
         }
@@ -102,6 +87,34 @@ impl SelectionRollups {
         }
         Ok(unused.len())
     }
+}
+
+/// The registered selections that no key result of any goal reads.
+async fn unused(conn: &mut PgConnection, catalog: &CatalogCache) -> Result<Vec<i32>, ApiError> {
+    let goals: Vec<Uuid> = sqlx::query_scalar("select goal_id from goal")
+        .fetch_all(&mut *conn)
+        .await?;
+    let read: HashSet<SelectionKey> = selections_of(conn, catalog, &goals)
+        .await?
+        .into_iter()
+        .collect();
+    let registered: Vec<(i32, String, Vec<Uuid>, bool)> = sqlx::query_as(
+        "select k.selection_id, m.metric_key, k.accounts, k.organisation
+         from rollup_selection k join metric_definition m using (metric_id)",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(registered
+        .into_iter()
+        .filter(|(_, metric_key, accounts, organisation)| {
+            !read.contains(&SelectionKey {
+                metric_key: metric_key.clone(),
+                accounts: accounts.clone(),
+                organisation: *organisation,
+            })
+        })
+        .map(|(id, ..)| id)
+        .collect())
 }
 
 /// A transaction holding the SHARE lock on the per-series rollups that
