@@ -11,8 +11,10 @@ use goalpost::pb;
 use goalpost::pb::Interval;
 use goalpost::pb::account::Network;
 use goalpost::pb::metric_definition::Aggregation;
+use goalpost::pb::metric_service_client::MetricServiceClient;
 use prost_types::Timestamp;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
@@ -86,6 +88,28 @@ pub(crate) async fn write(
         .write_observations(pb::WriteObservationsRequest { observations })
         .await
         .map(|response| response.into_inner().observation_count)
+}
+
+/// Writes `rows` on `client` as a well-behaved concurrent writer does: a
+/// write that conflicts with another is answered ABORTED (with retry info)
+/// and stores nothing, so it is sent again, a little later each time.
+pub(crate) async fn write_resending_aborted(
+    mut client: MetricServiceClient<Channel>,
+    rows: Vec<pb::Observation>,
+) -> Result<pb::WriteObservationsResponse, Status> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let request = pb::WriteObservationsRequest {
+            observations: rows.clone(),
+        };
+        match client.write_observations(request).await {
+            Err(status) if status.code() == Code::Aborted && attempts < 20 => {
+                tokio::time::sleep(Duration::from_millis(10 * attempts)).await;
+            }
+            result => return result.map(tonic::Response::into_inner),
+        }
+    }
 }
 
 /// Sends `chunks` as one StreamObservations call.

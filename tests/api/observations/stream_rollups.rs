@@ -38,24 +38,7 @@ async fn concurrent_writes_to_the_same_series_keep_rollups_exact() {
                     0.5,
                 )
             }));
-            let mut client = metric_client(&app);
-            tokio::spawn(async move {
-                // A conflict may be answered with ABORTED and a RetryInfo;
-                // a well-behaved client retries the whole batch.
-                let mut attempts = 0;
-                loop {
-                    attempts += 1;
-                    let request = pb::WriteObservationsRequest {
-                        observations: rows.clone(),
-                    };
-                    match client.write_observations(request).await {
-                        Err(status) if status.code() == Code::Aborted && attempts < 20 => {
-                            tokio::time::sleep(Duration::from_millis(10 * attempts)).await;
-                        }
-                        result => return result,
-                    }
-                }
-            })
+            tokio::spawn(write_resending_aborted(metric_client(&app), rows))
         })
         .collect();
     for call in calls {

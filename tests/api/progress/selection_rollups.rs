@@ -27,6 +27,7 @@ use crate::helpers::{TestApp, spawn_app};
 use crate::metrics::metric_client;
 use crate::observations::{
     account_id, assert_rollups_match_observations, obs, observed, t, ts, write,
+    write_resending_aborted,
 };
 
 /// How long a registration may take in the background.
@@ -239,27 +240,14 @@ async fn selection_rollups_stay_exact_through_concurrent_writes_replays_and_corr
     check_progress(&app, &okr, &names, &measured).await;
 }
 
-/// Writes `rows` through its own client, as a concurrent writer does: a
-/// load whose rollup merge keeps crossing another's is answered ABORTED
-/// (`CONCURRENT_WRITE`, with retry info) and stores nothing, and a
-/// well-behaved client sends it again.
+/// Writes `rows` through its own client, as a concurrent writer: a load
+/// whose rollup merge keeps crossing another's is answered ABORTED
+/// (`CONCURRENT_WRITE`, with retry info) and sent again.
 async fn load(
-    mut client: MetricServiceClient<Channel>,
+    client: MetricServiceClient<Channel>,
     rows: Vec<pb::Observation>,
 ) -> Result<(), tonic::Status> {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let request = pb::WriteObservationsRequest {
-            observations: rows.clone(),
-        };
-        match client.write_observations(request).await {
-            Err(status) if status.code() == tonic::Code::Aborted && attempts < 20 => {
-                tokio::time::sleep(Duration::from_millis(10 * attempts)).await;
-            }
-            result => return result.map(|_| ()),
-        }
-    }
+    write_resending_aborted(client, rows).await.map(|_| ())
 }
 
 pub(super) async fn rollup_rows(app: &TestApp) -> Vec<String> {
