@@ -165,6 +165,14 @@ pub(super) const ADD_COMPOSABLE: &str = "
     last_observed_at = greatest(g.last_observed_at, excluded.last_observed_at),
     first_observed_at = least(g.first_observed_at, excluded.first_observed_at)";
 
+/// How an upsert into a rollup of many series replaces a day's composable
+/// aggregates with ones recomputed from the per-series rollups.
+pub(super) const REPLACE_COMPOSABLE: &str = "
+    value_sum = excluded.value_sum, value_count = excluded.value_count,
+    value_min = excluded.value_min, value_max = excluded.value_max,
+    last_observed_at = excluded.last_observed_at,
+    first_observed_at = excluded.first_observed_at";
+
 /// The (metric, day) pairs of the session's deltas and the days after them:
 /// whose departures a fresh series-day can change (the days after keep
 /// their last sums, recomputed alike).
@@ -216,27 +224,32 @@ static RECOMPUTE_LAST_VALUES_AND_DEPARTURES: LazyLock<String> = LazyLock::new(||
 /// rollups. The rows are locked first and read in a later statement, so a
 /// concurrent load's delta is either committed before the read (and seen)
 /// or added after this transaction commits.
-const RECOMPUTE_ORGANISATION_DAYS: [&str; 2] = [
-    "select 1 from observation_daily_organisation g
-     join (select distinct s.metric_key, r.day from observation_replaced_day r join series s using (series_id)) r
-         using (metric_key, day)
-     order by g.metric_key, g.day for update of g",
-    "insert into observation_daily_organisation as g
-         (metric_key, day, value_sum, value_count, value_min, value_max,
-          last_sum, last_observed_at, first_observed_at)
-     select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count), min(d.value_min), max(d.value_max),
-            sum(d.last_value), max(d.last_observed_at), min(d.first_observed_at)
-     from (select distinct s.metric_key, r.day from observation_replaced_day r join series s using (series_id)) r
-     join series s on s.metric_key = r.metric_key
-     join observation_daily d on d.series_id = s.series_id and d.day = r.day
-     group by s.metric_key, d.day
-     order by s.metric_key, d.day
-     on conflict (metric_key, day) do update set
-         value_sum = excluded.value_sum, value_count = excluded.value_count,
-         value_min = excluded.value_min, value_max = excluded.value_max,
-         last_sum = excluded.last_sum,
-         last_observed_at = excluded.last_observed_at, first_observed_at = excluded.first_observed_at",
-];
+static RECOMPUTE_ORGANISATION_DAYS: LazyLock<[String; 2]> = LazyLock::new(|| {
+    let days = "select distinct s.metric_key, r.day
+                from observation_replaced_day r join series s using (series_id)";
+    [
+        format!(
+            "select 1 from observation_daily_organisation g
+             join ({days}) r using (metric_key, day)
+             order by g.metric_key, g.day for update of g"
+        ),
+        format!(
+            "insert into observation_daily_organisation as g
+                 (metric_key, day, value_sum, value_count, value_min, value_max,
+                  last_sum, last_observed_at, first_observed_at)
+             select s.metric_key, d.day, sum(d.value_sum), sum(d.value_count),
+                    min(d.value_min), max(d.value_max), sum(d.last_value),
+                    max(d.last_observed_at), min(d.first_observed_at)
+             from ({days}) r
+             join series s on s.metric_key = r.metric_key
+             join observation_daily d on d.series_id = s.series_id and d.day = r.day
+             group by s.metric_key, d.day
+             order by s.metric_key, d.day
+             on conflict (metric_key, day) do update set
+                 last_sum = excluded.last_sum, {REPLACE_COMPOSABLE}"
+        ),
+    ]
+});
 
 /// How often the end-of-load merge is tried when PostgreSQL breaks a
 /// deadlock by cancelling it.
@@ -319,7 +332,7 @@ async fn merge_pending_once(
             sqlx::query(statement).execute(&mut *conn).await?;
         }
         selection_rollup::recompute_replaced_days(conn).await?;
-        for statement in RECOMPUTE_ORGANISATION_DAYS {
+        for statement in RECOMPUTE_ORGANISATION_DAYS.iter() {
             sqlx::query(statement).execute(&mut *conn).await?;
         }
         sqlx::query("truncate observation_replaced_day")

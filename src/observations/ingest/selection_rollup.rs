@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 
 use sqlx::PgConnection;
 
-use super::rollup::{ADD_COMPOSABLE, combined_columns};
+use super::rollup::{ADD_COMPOSABLE, REPLACE_COMPOSABLE, combined_columns};
 
 /// The nil account, standing for the organisation-wide series among a
 /// selection's members.
@@ -88,11 +88,7 @@ static RECOMPUTE_REPLACED_DAYS: LazyLock<[String; 2]> = LazyLock::new(|| {
              from {} join ({days}) r on r.selection_id = m.selection_id and r.day = d.day
              group by r.selection_id, r.day
              order by r.selection_id, r.day
-             on conflict (selection_id, day) do update set
-                 value_sum = excluded.value_sum, value_count = excluded.value_count,
-                 value_min = excluded.value_min, value_max = excluded.value_max,
-                 last_observed_at = excluded.last_observed_at,
-                 first_observed_at = excluded.first_observed_at",
+             on conflict (selection_id, day) do update set {REPLACE_COMPOSABLE}",
             combined_columns("d"),
             *MEMBER_ROLLUPS
         ),
