@@ -7,9 +7,11 @@
 //!
 //! A series' id never changes and is never reused, so the ids of a
 //! selection of accounts are remembered ([`SeriesCache`]): a read of known
-//! series skips the lookup. Only series that exist are remembered; a
-//! selection naming an account without a series of some metric is looked
-//! up every time, so a series created meanwhile is always found.
+//! series skips the lookup, and an answer looks up the series its reads
+//! do not know together, in one statement ([`SeriesCache::prefetch`]).
+//! Only series that exist are remembered beyond that answer; a selection
+//! naming an account without a series of some metric is looked up by every
+//! answer, so a series created meanwhile is always found.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -72,19 +74,12 @@ impl SeriesCache {
         organisation: bool,
     ) -> Option<SelectedSeries> {
         let ids = self.ids.read().ok()?;
-        let accounts = accounts
-            .iter()
-            .map(|account| Some(*account))
-            .chain(organisation.then_some(None));
         let mut found: Vec<(i64, i32)> = Vec::new();
-        for account in accounts {
-            for (index, key) in keys.iter().enumerate() {
-                let series = ((*key).to_owned(), account);
-                match ids.get(&series) {
-                    Some(id) => found.push((*id, i32::try_from(index).ok()?)),
-                    None if self.absent.contains(&series) => {}
-                    None => return None,
-                }
+        for (index, series) in series_keys(keys, accounts, organisation) {
+            match ids.get(&series) {
+                Some(id) => found.push((*id, i32::try_from(index).ok()?)),
+                None if self.absent.contains(&series) => {}
+                None => return None,
             }
         }
         found.sort_unstable();
@@ -118,18 +113,11 @@ impl SeriesCache {
                 else {
                     continue;
                 };
-                let accounts = accounts
-                    .iter()
-                    .map(|account| Some(*account))
-                    .chain(organisation.then_some(None));
-                for account in accounts {
-                    for key in keys.iter() {
-                        let series = ((*key).to_owned(), account);
-                        if !ids.contains_key(&series) {
-                            unknown.insert(series);
-                        }
-                    }
-                }
+                unknown.extend(
+                    series_keys(keys, accounts, *organisation)
+                        .map(|(_, series)| series)
+                        .filter(|series| !ids.contains_key(series)),
+                );
             }
         }
         if unknown.is_empty() {
@@ -173,6 +161,22 @@ impl SeriesCache {
             ids.insert((key, account), id);
         }
     }
+}
+
+/// Each series of `keys` over `accounts` (and the organisation-wide series
+/// when `organisation`), with its key's index in `keys`.
+fn series_keys<'a>(
+    keys: &'a [&str],
+    accounts: &'a [Uuid],
+    organisation: bool,
+) -> impl Iterator<Item = (usize, SeriesKey)> + 'a {
+    accounts
+        .iter()
+        .map(|account| Some(*account))
+        .chain(organisation.then_some(None))
+        .flat_map(move |account| {
+            (keys.iter().enumerate()).map(move |(index, key)| (index, ((*key).to_owned(), account)))
+        })
 }
 
 /// The selected series of some base metrics: `ids[i]` belongs to the
